@@ -1,0 +1,85 @@
+"""``python -m bot run`` starts the bot; ``python -m bot migrate`` only prepares the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from bot.config import Config, ConfigError
+from storage.db import Database
+
+log = logging.getLogger("bot")
+
+NO_TOKEN = """\
+Mahfil needs a bot token to talk to Telegram.
+
+  1. Open Telegram, talk to @BotFather, send /newbot and follow the steps.
+  2. Put the token it gives you in the environment:
+       export TELEGRAM_BOT_TOKEN=123456789:AA...
+  3. Run this command again.
+
+To use a self-hosted Bot API server (or a local emulator), also set TELEGRAM_API_URL.
+"""
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+async def _run(config: Config) -> None:
+    from bot.app import build_application, serve
+
+    db = await Database.open(config.database_path)
+    try:
+        app = build_application(config, db)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(app, stop)
+    finally:
+        await db.close()
+
+
+async def _migrate(config: Config) -> None:
+    db = await Database.open(config.database_path, migrate=False)
+    try:
+        applied = await db.migrate()
+        version = await db.schema_version()
+        print(f"database {config.database_path}: schema version {version}"
+              f" ({len(applied)} migration(s) applied now)")
+    finally:
+        await db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument("command", choices=("run", "migrate"))
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        asyncio.run(_migrate(config))
+        return 0
+    if config.token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    asyncio.run(_run(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Who is behind an update, and what they may do: the first thing every handler asks.
+
+Handlers call :func:`actor` once; it records the Telegram user on first contact (language
+from ``language_code``), loads the current community and membership, and returns a
+:class:`Translator` in the user's language and the community's time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from telegram import Update
+
+from bot.i18n import Translator, match_language
+from storage import community as store
+from storage.community import ROLE_RANK, Community, Membership, User
+
+if TYPE_CHECKING:
+    from bot.app import Context
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user: User
+    community: Community | None
+    membership: Membership | None
+    t: Translator
+    is_admin: bool  # listed in BOT_ADMINS
+
+    @property
+    def role(self) -> str | None:
+        if self.is_admin:
+            return "admin"
+        return self.membership.role if self.membership else None
+
+    def has_role(self, role: str) -> bool:
+        """At least ``role`` in the current community (admins and coordinators rank above)."""
+        mine = self.role
+        return mine is not None and ROLE_RANK[mine] >= ROLE_RANK[role]
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.has_role("coordinator") and (self.membership is not None or self.is_admin)
+
+
+async def actor(update: Update, context: Context) -> Actor:
+    """The person behind ``update``, created on first contact."""
+    tg_user = update.effective_user
+    if tg_user is None:
+        raise ValueError("update has no user")
+    db = context.db
+    user = await store.get_user(db, tg_user.id)
+    config = context.config
+    if user is None or not user.reachable or _names_changed(user, tg_user):
+        language = (
+            user.language
+            if user is not None
+            else match_language(tg_user.language_code, config.default_locale)
+        )
+        user = await store.upsert_user(
+            db,
+            tg_user.id,
+            first_name=tg_user.first_name,
+            last_name=tg_user.last_name,
+            username=tg_user.username,
+            language=language,
+        )
+    community = membership = None
+    if user.current_community_id is not None:
+        community = await store.get_community(db, user.current_community_id)
+        if community is not None:
+            membership = await store.get_membership(db, community.id, user.id)
+    tz = community.timezone if community else config.timezone
+    return Actor(
+        user=user,
+        community=community,
+        membership=membership,
+        t=Translator(user.language, tz),
+        is_admin=tg_user.id in config.admins,
+    )
+
+
+def _names_changed(user: User, tg_user: object) -> bool:
+    return (
+        user.first_name != getattr(tg_user, "first_name", user.first_name)
+        or user.last_name != getattr(tg_user, "last_name", user.last_name)
+        or user.username != getattr(tg_user, "username", user.username)
+    )

@@ -1,0 +1,178 @@
+"""The PTB ``Application``: built in one place so the bot, the tests and the sandbox agree.
+
+``build_application`` wires configuration, the database, persistence, the rate limiter and
+every capability's handlers. Tests and the sandbox pass their own ``request`` objects to
+point PTB at the emulator; nothing else differs from production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+from urllib.parse import urlparse
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackContext,
+    ContextTypes,
+    Defaults,
+    ExtBot,
+)
+from telegram.request import BaseRequest
+
+from bot.commands import publish_default_commands
+from bot.config import Config
+from bot.handlers import handler_modules
+from storage.db import Database
+from storage.persistence import SQLitePersistence
+
+log = logging.getLogger(__name__)
+
+
+class Context(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], dict[str, Any]]):
+    """PTB's callback context with the project's services one attribute away."""
+
+    @property
+    def db(self) -> Database:
+        return self.application.bot_data["db"]  # type: ignore[no-any-return]
+
+    @property
+    def config(self) -> Config:
+        return self.application.bot_data["config"]  # type: ignore[no-any-return]
+
+
+MahfilApp = Application[ExtBot[None], Context, dict[str, Any], dict[str, Any], dict[str, Any], Any]
+
+
+def build_application(
+    config: Config,
+    db: Database,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    rate_limiter: bool = True,
+    persistence_interval: float = 2.0,
+) -> MahfilApp:
+    """The bot, ready for ``run_polling``/``run_webhook`` or manual start in tests.
+
+    ``db`` is opened (and migrated) by the caller, who also closes it: persistence reads it
+    while PTB initialises, and a restart in a test reuses the same file.
+    """
+    if config.token is None:
+        raise ValueError("a bot token is required to build the application")
+    builder = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.api_url)
+        .base_file_url(config.file_url)
+        .context_types(ContextTypes(context=Context))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .persistence(SQLitePersistence(db, update_interval=persistence_interval))
+        .concurrent_updates(PerUserUpdateProcessor(256))
+    )
+    if rate_limiter:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    app: MahfilApp = builder.build()  # type: ignore[assignment]
+    app.bot_data["config"] = config
+    app.bot_data["db"] = db
+    for module in handler_modules():
+        module.register(app)
+    return app
+
+
+class PerUserUpdateProcessor(BaseUpdateProcessor):
+    """Updates from different people run concurrently; one person's run in order.
+
+    A resident's double tap or two quick answers must not race each other through a
+    conversation, while a vote burst from 2,000 residents must not queue behind one.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        user = update.effective_user if isinstance(update, Update) else None
+        if user is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(user.id, asyncio.Lock())
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+                self._locks.pop(user.id, None)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+async def startup(app: MahfilApp) -> None:
+    """What must happen once the bot is initialised and before updates flow."""
+    await publish_default_commands(app.bot)
+    for module in handler_modules():
+        hook = getattr(module, "on_startup", None)
+        if hook is not None:
+            await hook(app)
+    log.info("Mahfil is up as @%s", app.bot.username)
+
+
+async def serve(
+    app: MahfilApp,
+    stop: asyncio.Event,
+    *,
+    ready: asyncio.Event | None = None,
+    poll_timeout: int = 10,
+) -> None:
+    """Run until ``stop`` is set: polling, or a webhook with a secret token if configured.
+
+    Used by ``python -m bot run``, the tests and the sandbox alike, so all three exercise
+    the same start-up and shutdown path.
+    """
+    config: Config = app.bot_data["config"]
+    async with app:
+        await startup(app)
+        assert app.updater is not None
+        if config.webhook_url:
+            await app.updater.start_webhook(
+                listen=config.webhook_listen,
+                port=config.webhook_port,
+                url_path=urlparse(config.webhook_url).path.lstrip("/"),
+                webhook_url=config.webhook_url,
+                secret_token=config.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            await app.updater.start_polling(
+                poll_interval=0.0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
+            )
+        await app.start()
+        if ready is not None:
+            ready.set()
+        try:
+            await stop.wait()
+        finally:
+            if app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()

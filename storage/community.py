@@ -1,0 +1,426 @@
+"""Users, communities, stakeholder groups, memberships and invites: SQL only.
+
+Every capability scopes its queries by community; these are the rows that scope them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database, from_db, to_db, utcnow
+
+ROLES = ("resident", "coordinator", "committee", "admin")
+INVITE_KINDS = ("resident", "coordinator")
+# The seeds' list: activists and leaders, vulnerable groups, local authority, business,
+# NGOs, media — plus academia (collective impact's "experts") and a catch-all.
+DEFAULT_STAKEHOLDER_GROUPS = (
+    "activist",
+    "vulnerable",
+    "authority",
+    "business",
+    "ngo",
+    "media",
+    "academia",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    first_name: str
+    last_name: str | None
+    username: str | None
+    language: str
+    language_chosen: bool
+    reachable: bool
+    current_community_id: int | None
+    created_at: datetime
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or (
+            self.username or str(self.id)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    id: int
+    name: str
+    default_language: str
+    timezone: str
+    created_by: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StakeholderGroup:
+    community_id: int
+    key: str
+    label: str | None  # None: a default group, named by the catalogs
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    community_id: int
+    user_id: int
+    role: str
+    stakeholder_group: str | None
+    joined_at: datetime
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role in ("coordinator", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    code: str
+    community_id: int
+    kind: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _user(row: aiosqlite.Row) -> User:
+    return User(
+        id=row["id"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        username=row["username"],
+        language=row["language"],
+        language_chosen=bool(row["language_chosen"]),
+        reachable=bool(row["reachable"]),
+        current_community_id=row["current_community_id"],
+        created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
+    )
+
+
+def _community(row: aiosqlite.Row) -> Community:
+    return Community(
+        id=row["id"],
+        name=row["name"],
+        default_language=row["default_language"],
+        timezone=row["timezone"],
+        created_by=row["created_by"],
+        created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
+    )
+
+
+def _membership(row: aiosqlite.Row) -> Membership:
+    return Membership(
+        community_id=row["community_id"],
+        user_id=row["user_id"],
+        role=row["role"],
+        stakeholder_group=row["stakeholder_group"],
+        joined_at=from_db(row["joined_at"]),  # type: ignore[arg-type]
+    )
+
+
+def _invite(row: aiosqlite.Row) -> Invite:
+    return Invite(
+        code=row["code"],
+        community_id=row["community_id"],
+        kind=row["kind"],
+        created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
+        revoked_at=from_db(row["revoked_at"]),
+    )
+
+
+# -- users ---------------------------------------------------------------------------------
+
+
+async def get_user(db: Database, user_id: int) -> User | None:
+    row = await db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+    return _user(row) if row else None
+
+
+async def upsert_user(
+    db: Database,
+    user_id: int,
+    *,
+    first_name: str,
+    last_name: str | None,
+    username: str | None,
+    language: str,
+) -> User:
+    """Record a Telegram user on contact; names follow Telegram, the language stays ours."""
+    now = to_db(utcnow())
+    await db.execute(
+        "INSERT INTO users (id, first_name, last_name, username, language, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET first_name = excluded.first_name,"
+        " last_name = excluded.last_name, username = excluded.username,"
+        " reachable = 1, updated_at = excluded.updated_at"
+        " WHERE users.first_name IS NOT excluded.first_name"
+        " OR users.last_name IS NOT excluded.last_name"
+        " OR users.username IS NOT excluded.username OR users.reachable = 0",
+        (user_id, first_name, last_name, username, language, now, now),
+    )
+    user = await get_user(db, user_id)
+    assert user is not None
+    return user
+
+
+async def set_language(db: Database, user_id: int, language: str) -> None:
+    await db.execute(
+        "UPDATE users SET language = ?, language_chosen = 1, updated_at = ? WHERE id = ?",
+        (language, to_db(utcnow()), user_id),
+    )
+
+
+async def set_reachable(db: Database, user_id: int, reachable: bool) -> None:
+    """Telegram said the user blocked the bot (or wrote again): stop or resume sending."""
+    await db.execute(
+        "UPDATE users SET reachable = ?, updated_at = ? WHERE id = ?",
+        (int(reachable), to_db(utcnow()), user_id),
+    )
+
+
+async def set_current_community(db: Database, user_id: int, community_id: int) -> None:
+    await db.execute(
+        "UPDATE users SET current_community_id = ?, updated_at = ? WHERE id = ?",
+        (community_id, to_db(utcnow()), user_id),
+    )
+
+
+async def delete_user(db: Database, user_id: int) -> None:
+    """Remove the user row; memberships and the user's conversation data go with it.
+
+    Capability tables that must keep counts others rely on reference users with
+    ``ON DELETE SET NULL`` (or keep no user id at all), so tallies survive.
+    """
+    async with db.transaction():
+        await db.execute("DELETE FROM ptb_user_data WHERE user_id = ?", (user_id,))
+        await db.execute("DELETE FROM ptb_chat_data WHERE chat_id = ?", (user_id,))
+        await db.execute(
+            "DELETE FROM ptb_conversations WHERE key LIKE ? OR key LIKE ?",
+            (f"[{user_id},%", f"%, {user_id}]"),
+        )
+        await db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+
+# -- communities ---------------------------------------------------------------------------
+
+
+async def create_community(
+    db: Database,
+    *,
+    name: str,
+    default_language: str,
+    timezone: str,
+    created_by: int | None,
+    groups: tuple[str, ...] = DEFAULT_STAKEHOLDER_GROUPS,
+) -> Community:
+    async with db.transaction():
+        community_id = await db.execute(
+            "INSERT INTO communities (name, default_language, timezone, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (name, default_language, timezone, created_by, to_db(utcnow())),
+        )
+        await db.executemany(
+            "INSERT INTO stakeholder_groups (community_id, key, position) VALUES (?, ?, ?)",
+            [(community_id, key, i) for i, key in enumerate(groups)],
+        )
+    community = await get_community(db, community_id)
+    assert community is not None
+    return community
+
+
+async def get_community(db: Database, community_id: int) -> Community | None:
+    row = await db.fetchone("SELECT * FROM communities WHERE id = ?", (community_id,))
+    return _community(row) if row else None
+
+
+async def list_communities(db: Database) -> list[Community]:
+    return [_community(r) for r in await db.fetchall("SELECT * FROM communities ORDER BY id")]
+
+
+async def stakeholder_groups(db: Database, community_id: int) -> list[StakeholderGroup]:
+    rows = await db.fetchall(
+        "SELECT * FROM stakeholder_groups WHERE community_id = ? ORDER BY position, key",
+        (community_id,),
+    )
+    return [StakeholderGroup(r["community_id"], r["key"], r["label"], r["position"]) for r in rows]
+
+
+# -- memberships ---------------------------------------------------------------------------
+
+
+async def get_membership(db: Database, community_id: int, user_id: int) -> Membership | None:
+    row = await db.fetchone(
+        "SELECT * FROM memberships WHERE community_id = ? AND user_id = ?",
+        (community_id, user_id),
+    )
+    return _membership(row) if row else None
+
+
+async def memberships_of(db: Database, user_id: int) -> list[tuple[Membership, Community]]:
+    rows = await db.fetchall(
+        "SELECT m.*, c.id AS c_id, c.name, c.default_language, c.timezone, c.created_by,"
+        " c.created_at FROM memberships m JOIN communities c ON c.id = m.community_id"
+        " WHERE m.user_id = ? ORDER BY c.name, c.id",
+        (user_id,),
+    )
+    return [
+        (
+            _membership(r),
+            Community(
+                id=r["c_id"],
+                name=r["name"],
+                default_language=r["default_language"],
+                timezone=r["timezone"],
+                created_by=r["created_by"],
+                created_at=from_db(r["created_at"]),  # type: ignore[arg-type]
+            ),
+        )
+        for r in rows
+    ]
+
+
+async def join(
+    db: Database, community_id: int, user_id: int, *, role: str, stakeholder_group: str | None
+) -> tuple[Membership, bool]:
+    """Add a member, or update an existing one; returns (membership, newly joined).
+
+    Re-joining never demotes: a coordinator who opens a resident link stays coordinator.
+    The user's current community becomes this one.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    now = to_db(utcnow())
+    async with db.transaction():
+        existing = await get_membership(db, community_id, user_id)
+        if existing is None:
+            await db.execute(
+                "INSERT INTO memberships (community_id, user_id, role, stakeholder_group,"
+                " joined_at, privacy_accepted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (community_id, user_id, role, stakeholder_group, now, now),
+            )
+        else:
+            new_role = role if ROLE_RANK[role] > ROLE_RANK[existing.role] else existing.role
+            await db.execute(
+                "UPDATE memberships SET role = ?, stakeholder_group = ?"
+                " WHERE community_id = ? AND user_id = ?",
+                (new_role, stakeholder_group, community_id, user_id),
+            )
+        await db.execute(
+            "UPDATE users SET current_community_id = ?, updated_at = ? WHERE id = ?",
+            (community_id, now, user_id),
+        )
+        membership = await get_membership(db, community_id, user_id)
+    assert membership is not None
+    return membership, existing is None
+
+
+ROLE_RANK = {"resident": 0, "committee": 1, "coordinator": 2, "admin": 3}
+
+
+async def set_role(db: Database, community_id: int, user_id: int, role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    await db.execute(
+        "UPDATE memberships SET role = ? WHERE community_id = ? AND user_id = ?",
+        (role, community_id, user_id),
+    )
+
+
+async def member_counts(db: Database, community_id: int) -> dict[str, Any]:
+    """Members by role and by stakeholder group (``None`` for no group)."""
+    by_role = {
+        r["role"]: r["n"]
+        for r in await db.fetchall(
+            "SELECT role, COUNT(*) AS n FROM memberships WHERE community_id = ? GROUP BY role",
+            (community_id,),
+        )
+    }
+    by_group = {
+        r["stakeholder_group"]: r["n"]
+        for r in await db.fetchall(
+            "SELECT stakeholder_group, COUNT(*) AS n FROM memberships WHERE community_id = ?"
+            " GROUP BY stakeholder_group",
+            (community_id,),
+        )
+    }
+    return {"by_role": by_role, "by_group": by_group, "total": sum(by_role.values())}
+
+
+async def members(
+    db: Database, community_id: int, *, roles: tuple[str, ...] | None = None
+) -> list[tuple[Membership, User]]:
+    """Members with their user rows, oldest first; optionally only some roles."""
+    sql = (
+        "SELECT m.*, u.id, u.first_name, u.last_name, u.username, u.language,"
+        " u.language_chosen, u.reachable, u.current_community_id, u.created_at"
+        " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.community_id = ?"
+    )
+    params: list[Any] = [community_id]
+    if roles:
+        sql += f" AND m.role IN ({','.join('?' * len(roles))})"
+        params.extend(roles)
+    rows = await db.fetchall(sql + " ORDER BY m.joined_at, m.user_id", params)
+    return [(_membership(r), _user(r)) for r in rows]
+
+
+# -- invites -------------------------------------------------------------------------------
+
+
+async def create_invite(
+    db: Database, community_id: int, kind: str, code: str, created_by: int | None
+) -> Invite:
+    if kind not in INVITE_KINDS:
+        raise ValueError(f"unknown invite kind {kind!r}")
+    await db.execute(
+        "INSERT INTO invites (code, community_id, kind, created_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (code, community_id, kind, created_by, to_db(utcnow())),
+    )
+    invite = await get_invite(db, code)
+    assert invite is not None
+    return invite
+
+
+async def get_invite(db: Database, code: str) -> Invite | None:
+    row = await db.fetchone("SELECT * FROM invites WHERE code = ?", (code,))
+    return _invite(row) if row else None
+
+
+async def active_invite(db: Database, community_id: int, kind: str) -> Invite | None:
+    row = await db.fetchone(
+        "SELECT * FROM invites WHERE community_id = ? AND kind = ? AND revoked_at IS NULL"
+        " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (community_id, kind),
+    )
+    return _invite(row) if row else None
+
+
+async def revoke_invites(db: Database, community_id: int, kind: str) -> int:
+    return await db.execute_rowcount(
+        "UPDATE invites SET revoked_at = ? WHERE community_id = ? AND kind = ?"
+        " AND revoked_at IS NULL",
+        (to_db(utcnow()), community_id, kind),
+    )
+
+
+# -- personal data -------------------------------------------------------------------------
+
+
+async def personal_data(db: Database, user_id: int) -> dict[str, Any]:
+    """Everything the foundation stores about one user, for /mydata."""
+    user = await db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+    memberships = await db.fetchall(
+        "SELECT m.community_id, c.name AS community, m.role, m.stakeholder_group,"
+        " m.joined_at, m.privacy_accepted_at FROM memberships m"
+        " JOIN communities c ON c.id = m.community_id WHERE m.user_id = ?",
+        (user_id,),
+    )
+    return {
+        "user": dict(user) if user else None,
+        "memberships": [dict(r) for r in memberships],
+    }

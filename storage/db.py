@@ -1,0 +1,201 @@
+"""One SQLite file behind one aiosqlite connection.
+
+SQLite allows one writer at a time, and aiosqlite runs every statement of a connection on a
+single thread. Coroutines still interleave between statements, so a transaction begun by one
+coroutine could swallow another's statement. An asyncio lock therefore serialises access:
+plain helpers hold it for one statement (autocommit), :meth:`Database.transaction` holds it
+until commit or rollback. That keeps multi-step rules (a sticker budget, one ballot per voter)
+atomic without a connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+Params = Sequence[Any] | dict[str, Any]
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, to the second: what every timestamp column stores."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def to_db(moment: datetime | None) -> str | None:
+    """A timezone-aware datetime as the ISO text stored in the database (UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware one")
+    return moment.astimezone(UTC).isoformat()
+
+
+def from_db(text: str | None) -> datetime | None:
+    """The stored ISO text back as an aware UTC datetime."""
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Database:
+    """The project's single database handle; open it with :meth:`open`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self._in_transaction: asyncio.Task[Any] | None = None
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
+        """Connect, switch on WAL and foreign keys, and apply pending migrations."""
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        db = cls(conn, path)
+        if migrate:
+            await db.migrate()
+        return db
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    # -- statements ------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _access(self) -> AsyncIterator[aiosqlite.Connection]:
+        # Inside our own transaction the lock is already held by this task.
+        if self._in_transaction is not None and self._in_transaction is asyncio.current_task():
+            yield self._conn
+            return
+        async with self._lock:
+            yield self._conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the last inserted row id (or 0)."""
+        async with self._access() as conn:
+            cursor = await conn.execute(sql, params)
+            rowid = cursor.lastrowid or 0
+            await cursor.close()
+            return rowid
+
+    async def execute_rowcount(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns how many rows it changed."""
+        async with self._access() as conn:
+            cursor = await conn.execute(sql, params)
+            count = cursor.rowcount
+            await cursor.close()
+            return count
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self._access() as conn:
+            await conn.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+        async with self._access() as conn, conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        async with self._access() as conn, conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Database]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if the block raises.
+
+        Calls on this same object inside the block join the transaction; other coroutines
+        wait for it to end. Nested use joins the outer transaction.
+        """
+        if self._in_transaction is not None and self._in_transaction is asyncio.current_task():
+            yield self
+            return
+        async with self._lock:
+            self._in_transaction = asyncio.current_task()
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self
+                except BaseException:
+                    await self._conn.execute("ROLLBACK")
+                    raise
+                await self._conn.execute("COMMIT")
+            finally:
+                self._in_transaction = None
+
+    # -- migrations ------------------------------------------------------------------------
+
+    @staticmethod
+    def migrations() -> list[tuple[int, str, str]]:
+        """(version, name, sql) of every file in ``storage/migrations``, in order."""
+        found = []
+        for entry in resources.files("storage").joinpath("migrations").iterdir():
+            match = _MIGRATION_NAME.match(entry.name)
+            if match:
+                found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+        found.sort()
+        versions = [v for v, _, _ in found]
+        if len(versions) != len(set(versions)):
+            raise RuntimeError(f"two migrations share a number: {versions}")
+        return found
+
+    async def schema_version(self) -> int:
+        async with self._access() as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            async with conn.execute("SELECT MAX(version) FROM schema_version") as cursor:
+                row = await cursor.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    async def migrate(self) -> list[int]:
+        """Apply every migration newer than the schema version, each in its own transaction.
+
+        ``executescript`` would commit on its own, so each script is wrapped in an explicit
+        BEGIN/COMMIT and rolled back if any statement fails: a half-applied migration never
+        stays behind.
+        """
+        current = await self.schema_version()
+        applied = []
+        async with self._lock:
+            for version, name, sql in self.migrations():
+                if version <= current:
+                    continue
+                stamp = to_db(utcnow())
+                script = (
+                    f"BEGIN IMMEDIATE;\n{sql}\n;\n"
+                    f"INSERT INTO schema_version (version, name, applied_at) "
+                    f"VALUES ({version}, '{name}', '{stamp}');\nCOMMIT;"
+                )
+                try:
+                    await self._conn.executescript(script)
+                except sqlite3.Error as exc:
+                    if self._conn.in_transaction:
+                        await self._conn.execute("ROLLBACK")
+                    raise RuntimeError(f"migration {version:04d}_{name} failed: {exc}") from exc
+                applied.append(version)
+            # Foreign keys are switched off by nothing above, but a script may do so.
+            await self._conn.execute("PRAGMA foreign_keys=ON")
+        return applied
