@@ -1,0 +1,152 @@
+"""What nothing else handled: group chats, over-long input, unknown commands, stale buttons,
+stray text, and errors. Registered last, so every capability comes first."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+from telegram.error import Forbidden
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.actor import actor
+from bot.app import Context
+from bot.handlers import handler_modules
+from bot.i18n import Translator, match_language
+from bot.messages import MAX_MESSAGE
+from storage import community as store
+
+log = logging.getLogger(__name__)
+
+# Telegram itself caps a message at 4096 characters; anything longer is not from a client.
+MAX_INPUT = MAX_MESSAGE
+
+
+def group_commands() -> frozenset[str]:
+    """Commands a capability serves inside group chats (``GROUP_COMMANDS`` in its module)."""
+    names: set[str] = set()
+    for module in handler_modules():
+        names.update(getattr(module, "GROUP_COMMANDS", ()))
+    return frozenset(names)
+
+
+async def guard(update: Update, context: Context) -> None:
+    """Runs before every handler: keeps group chats quiet and refuses over-long input."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None or update.callback_query is not None:
+        return
+    if chat.type != ChatType.PRIVATE:
+        await _group_message(update, context)
+        return
+    text = message.text or message.caption or ""
+    if len(text) > MAX_INPUT:
+        who = await actor(update, context)
+        await message.reply_text(
+            who.t._("That message is too long: at most {limit} characters, please.",
+                    limit=MAX_INPUT)
+        )
+        raise ApplicationHandlerStop
+
+
+async def _group_message(update: Update, context: Context) -> None:
+    """In groups only commands addressed to the bot get an answer: point to the private chat."""
+    message = update.effective_message
+    assert message is not None
+    command = _command(message.text or "", context.bot.username)
+    if command is None:
+        raise ApplicationHandlerStop  # chatter in a group is not for us
+    name, addressed = command
+    if name in group_commands():
+        return
+    if addressed and update.effective_user is not None:
+        t = Translator(match_language(update.effective_user.language_code,
+                                      context.config.default_locale))
+        await message.reply_text(
+            t._("Let's talk in a private chat, so the group stays quiet."),
+            reply_markup=InlineKeyboardMarkup(
+                [[InlineKeyboardButton(t._("Open a private chat"),
+                                       url=f"https://t.me/{context.bot.username}")]]
+            ),
+        )
+    raise ApplicationHandlerStop
+
+
+def _command(text: str, bot_username: str) -> tuple[str, bool] | None:
+    """``("help", True)`` for ``/help@ourbot``; ``None`` if not a command for us."""
+    if not text.startswith("/"):
+        return None
+    head = text.split()[0][1:]
+    name, _, target = head.partition("@")
+    if target and target.lower() != bot_username.lower():
+        return None
+    return name.lower(), bool(target)
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    who = await actor(update, context)
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(
+        who.t._("I don't know that command. Send /help to see what you can do.")
+    )
+
+
+async def nothing_to_cancel(update: Update, context: Context) -> None:
+    who = await actor(update, context)
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(who.t._("There is nothing to stop right now."))
+
+
+async def stray_text(update: Update, context: Context) -> None:
+    who = await actor(update, context)
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(
+        who.t._("I did not expect a message here. Send /help to see what you can do.")
+    )
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """A button no handler claims: old, forged, or from a finished step."""
+    query = update.callback_query
+    assert query is not None
+    who = await actor(update, context)
+    await query.answer(who.t._("This button no longer works."), show_alert=True)
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log the failure (PTB logs no token; httpx is kept at WARNING) and tell the person."""
+    error = context.error
+    if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:
+        await store.set_reachable(context.db, update.effective_user.id, False)
+        return
+    log.error("update failed: %r", error, exc_info=error)
+    if not isinstance(update, Update) or update.effective_user is None:
+        return
+    try:
+        who = await actor(update, context)
+        text = who.t._("Sorry, something went wrong on our side. Please try again in a moment.")
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+        elif update.effective_chat is not None:
+            await context.bot.send_message(update.effective_chat.id, text)
+    except Exception:  # the error report itself must never raise
+        log.exception("could not tell the user about the error")
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    app.add_handler(TypeHandler(Update, guard), group=-1)
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("cancel", nothing_to_cancel, filters=private))
+    app.add_handler(MessageHandler(private & filters.COMMAND, unknown_command))
+    app.add_handler(MessageHandler(private & ~filters.COMMAND, stray_text))
+    app.add_handler(CallbackQueryHandler(stale_button))
+    app.add_error_handler(on_error)  # type: ignore[arg-type]
