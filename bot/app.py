@@ -106,19 +106,24 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
+        self.active = 0  # updates being processed now (tests wait for 0)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        user = update.effective_user if isinstance(update, Update) else None
-        if user is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(user.id, asyncio.Lock())
+        self.active += 1
         try:
-            async with lock:
+            user = update.effective_user if isinstance(update, Update) else None
+            if user is None:
                 await coroutine
+                return
+            lock = self._locks.setdefault(user.id, asyncio.Lock())
+            try:
+                async with lock:
+                    await coroutine
+            finally:
+                if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+                    self._locks.pop(user.id, None)
         finally:
-            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
-                self._locks.pop(user.id, None)
+            self.active -= 1
 
     async def initialize(self) -> None:
         return None

@@ -10,6 +10,7 @@ wrong plural rules for Persian and Hebrew, so the rules below are imposed on eve
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def template(domain: str) -> Catalog:
 
 def _fix_plurals(catalog: Catalog, lang: str) -> None:
     if lang in PLURALS:
-        catalog._num_plurals, catalog._plural_expr = PLURALS[lang]  # noqa: SLF001
+        catalog._num_plurals, catalog._plural_expr = PLURALS[lang]
 
 
 def update() -> None:
@@ -68,16 +69,18 @@ def update() -> None:
             if path.exists():
                 with path.open("rb") as handle:
                     catalog = read_po(handle, locale=lang, domain=domain)
-                catalog.update(pot, no_fuzzy_matching=True)
             else:
                 catalog = Catalog(locale=lang, domain=domain, project="Mahfil")
-                catalog.update(pot, no_fuzzy_matching=True)
+            # update() shares Message objects with the template: give each language its own.
+            catalog.update(copy.deepcopy(pot), no_fuzzy_matching=True)
             _fix_plurals(catalog, lang)
             catalog.fuzzy = False  # the header; entries keep their own flags
             catalog.project, catalog.version = "Mahfil", "1"
             if lang == "en":  # the source language translates to itself
                 for message in catalog:
-                    if message.id and not message.string:
+                    strings = message.string if isinstance(message.string, tuple | list) \
+                        else (message.string,)
+                    if message.id and not all(strings):
                         message.string = message.id
             with path.open("wb") as handle:
                 write_po(handle, catalog, no_location=True, sort_output=True,

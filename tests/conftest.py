@@ -1,0 +1,33 @@
+"""Fixtures shared by every test; the harness itself lives in ``tests/harness.py``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config
+from bot.emulator import Emulator
+from tests.harness import ADMIN_ID, Harness
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    emu = Emulator()
+    config = Config(
+        token=emu.token,
+        api_url="http://emulator/bot",
+        file_url="http://emulator/file/bot",
+        database_path=tmp_path / "mahfil.sqlite3",
+        admins=frozenset({ADMIN_ID}),
+        default_locale="en",
+        timezone="Asia/Tehran",
+    )
+    h = Harness(emu=emu, database_path=config.database_path, config=config)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+        await emu.close()
