@@ -298,3 +298,17 @@ async def test_telegram_429_is_retried_and_500_gets_an_apology(harness: Harness)
     await person.send("/help")
     await harness.settle()
     assert "something went wrong" in person.last["text"]
+
+
+async def test_command_menus_in_every_language(harness: Harness) -> None:
+    menus = {lang: harness.emu.commands[('{"type": "default"}', lang)]
+             for lang in ("fa", "kk", "he", "en")}
+    assert {c["command"] for c in menus["fa"]} >= {"start", "help", "language", "mydata"}
+    assert "/newcommunity" not in str(menus["en"])  # admins' commands are not advertised
+    assert menus["fa"][0]["description"] == Translator("fa")._(
+        "Start, or join a community with an invitation link")
+    assert menus["he"] != menus["kk"]
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "kk")
+    personal = harness.emu.commands[(f'{{"chat_id": {coordinator.id}, "type": "chat"}}', "")]
+    assert "invite" in {c["command"] for c in personal}

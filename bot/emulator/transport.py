@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from tornado.httputil import HTTPFile, parse_body_arguments
@@ -41,6 +42,7 @@ def parse_request(
 async def respond(emu: Emulator, method: str, path: str, content_type: str, body: bytes,
                   query: dict[str, list[bytes]]) -> tuple[int, bytes, str]:
     """(status, body, content type) for one HTTP request to the emulator."""
+    path = unquote(path)
     match = API_PATH.match(path)
     if match:
         params, files = parse_request(content_type, body, query)
