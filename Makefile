@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTHON  ?= python3
 
-.PHONY: install i18n compile migrate run test lint clean
+.PHONY: install system-deps i18n compile migrate run test lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Chromium and Noto fonts for the browser test (apt-get, only when missing).
+system-deps:
+	sh scripts/system-deps.sh
 
 # Translators: extract new messages from the source into every .po, then compile.
 i18n: install
@@ -30,7 +34,7 @@ migrate: install
 run: compile migrate
 	$(PY) -m bot run
 
-test: compile
+test: compile system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(PY) -m ruff check .
 

@@ -14,14 +14,14 @@ from storage.db import Database
 log = logging.getLogger("bot")
 
 NO_TOKEN = """\
-Mahfil needs a bot token to talk to Telegram.
+No TELEGRAM_BOT_TOKEN is set: starting the sandbox (Mahfil without Telegram).
 
+To run against Telegram instead:
   1. Open Telegram, talk to @BotFather, send /newbot and follow the steps.
   2. Put the token it gives you in the environment:
        export TELEGRAM_BOT_TOKEN=123456789:AA...
   3. Run this command again.
-
-To use a self-hosted Bot API server (or a local emulator), also set TELEGRAM_API_URL.
+To use a self-hosted Bot API server, also set TELEGRAM_API_URL.
 """
 
 
@@ -33,6 +33,15 @@ def configure_logging() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("tornado.access").setLevel(logging.WARNING)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def _run(config: Config) -> None:
@@ -41,13 +50,15 @@ async def _run(config: Config) -> None:
     db = await Database.open(config.database_path)
     try:
         app = build_application(config, db)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(app, stop)
+        await serve(app, _stop_on_signals())
     finally:
         await db.close()
+
+
+async def _sandbox(config: Config) -> None:
+    from bot import sandbox
+
+    await sandbox.run(config, _stop_on_signals())
 
 
 async def _migrate(config: Config) -> None:
@@ -75,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_migrate(config))
         return 0
     if config.token is None:
-        print(NO_TOKEN, file=sys.stderr)
-        return 2
+        print(NO_TOKEN, file=sys.stderr, flush=True)
+        asyncio.run(_sandbox(config))
+        return 0
     asyncio.run(_run(config))
     return 0
 

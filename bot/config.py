@@ -37,6 +37,7 @@ class Config:
     webhook_secret: str | None = None
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
+    sandbox_port: int = 8080
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -99,6 +100,12 @@ class Config:
                 raise ConfigError(f"WEBHOOK_PORT must be a port number; got {raw_port!r}")
             port = int(raw_port)
 
+        raw_sandbox = get("SANDBOX_PORT") or "8080"
+        if not raw_sandbox.isdigit() or not 0 <= int(raw_sandbox) < 65536:
+            raise ConfigError(
+                f"SANDBOX_PORT must be a port number (0 picks a free one); got {raw_sandbox!r}"
+            )
+
         return cls(
             token=token,
             api_url=api_url,
@@ -111,6 +118,7 @@ class Config:
             webhook_secret=secret,
             webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",
             webhook_port=port,
+            sandbox_port=int(raw_sandbox),
         )
 
 

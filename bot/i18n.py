@@ -115,6 +115,17 @@ class Translator:
 
     # -- text ------------------------------------------------------------------------------
 
+    def command_line(self, command: str, description: str) -> str:
+        """``/command — description`` as one line of a list that reads right in RTL too.
+
+        In a Persian or Hebrew list the line must be right-to-left although it starts with
+        Latin letters, and the slash must stay before the command's name: a right-to-left
+        mark opens the line and a left-to-right mark holds the slash to the name.
+        """
+        if self.rtl:
+            return f"\u200f\u200e/{command} — {description}"
+        return f"/{command} — {description}"
+
     def _(self, message: str, /, **values: Any) -> str:
         """Translate ``message`` and fill its ``{placeholders}``; numbers are localized."""
         return self._fill(self._catalog.gettext(message), values)

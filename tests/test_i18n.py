@@ -61,3 +61,12 @@ def test_split_text_keeps_everything_under_the_limit(text: str) -> None:
     assert "".join(parts).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(
         " ", ""
     )
+
+
+def test_command_lines_read_right_to_left_in_persian_and_hebrew() -> None:
+    from bot.sandbox.web import is_rtl as reads_rtl
+
+    for lang in ("fa", "he"):
+        line = Translator(lang).command_line("help", Translator(lang)._("What you can do here"))
+        assert reads_rtl(line) and "\u200e/help" in line
+    assert Translator("kk").command_line("help", "x") == "/help — x"

@@ -67,18 +67,6 @@ async def test_the_real_process_completes_a_join(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    env["DATABASE_PATH"] = str(tmp_path / "x.sqlite3")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 2
-    assert b"TELEGRAM_BOT_TOKEN" in err and b"BotFather" in err
-
-
 async def test_bad_configuration_names_the_variable(tmp_path: Path) -> None:
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123456:ABCDEF", "BOT_TIMEZONE": "Nowhere/Land"}
     process = await asyncio.create_subprocess_exec(

@@ -43,7 +43,7 @@ async def help_command(update: Update, context: Context) -> None:
         lines.append(t._("You have not joined a community yet. Open the invitation link your"
                          " coordinator shared."))
     lines.append("")
-    lines.extend(f"/{c.name} — {t._(c.description)}" for c in commands_for(who.role))
+    lines.extend(t.command_line(c.name, t._(c.description)) for c in commands_for(who.role))
     assert update.effective_message is not None
     await update.effective_message.reply_text("\n".join(lines))
 

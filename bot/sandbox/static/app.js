@@ -1,0 +1,207 @@
+// The sandbox web chat: plain JavaScript, no build step, no network beyond this page's server.
+"use strict";
+
+const state = { people: [], current: null, version: -1, botUsername: "" };
+const $ = (id) => document.getElementById(id);
+
+async function api(path, body) {
+  const init = body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  };
+  const response = await fetch("/sandbox/api/" + path, init);
+  if (!response.ok) throw new Error(path + ": " + response.status);
+  return response.json();
+}
+
+function toast(text) {
+  const el = document.createElement("div");
+  el.className = "toast";
+  el.textContent = text;
+  document.body.appendChild(el);
+  setTimeout(() => el.remove(), 3500);
+}
+
+function renderPeople() {
+  const list = $("people-list");
+  list.replaceChildren();
+  for (const person of state.people) {
+    const li = document.createElement("li");
+    li.dataset.id = person.id;
+    li.className = person.id === state.current ? "active" : "";
+    const name = document.createElement("span");
+    name.textContent = person.name;
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = person.role + " · " + person.language;
+    li.append(name, badge);
+    li.addEventListener("click", () => choose(person.id));
+    list.appendChild(li);
+  }
+}
+
+function renderInvites(community, invites) {
+  $("community-name").textContent = community;
+  const list = $("invites");
+  list.replaceChildren();
+  for (const invite of invites) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = invite.url;
+    a.dataset.kind = invite.kind;
+    a.textContent = invite.kind === "resident" ? "Join as a resident" : "Join as a coordinator";
+    li.appendChild(a);
+    list.appendChild(li);
+  }
+}
+
+function keyboard(rows, message) {
+  const box = document.createElement("div");
+  box.className = "keyboard";
+  for (const row of rows) {
+    const line = document.createElement("div");
+    line.className = "row";
+    for (const button of row) {
+      if (button.url) {
+        const a = document.createElement("a");
+        a.href = button.url;
+        a.textContent = button.text;
+        a.target = "_blank";
+        line.appendChild(a);
+        continue;
+      }
+      const el = document.createElement("button");
+      el.type = "button";
+      el.textContent = button.text;
+      el.addEventListener("click", async () => {
+        const result = await api("tap", {
+          user_id: state.current, chat_id: message.chat_id,
+          message_id: message.id, data: button.data,
+        });
+        if (result.answer && result.answer.text) toast(result.answer.text);
+        refresh();
+      });
+      line.appendChild(el);
+    }
+    box.appendChild(line);
+  }
+  return box;
+}
+
+function renderChat(chat) {
+  $("chat-title").textContent = chat.title;
+  $("chat-lang").textContent = chat.language;
+  const list = $("messages");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.replaceChildren();
+  for (const message of chat.messages) {
+    const li = document.createElement("li");
+    li.className = "msg" + (message.from_bot ? "" : " me");
+    li.dir = message.rtl ? "rtl" : "ltr";
+    li.dataset.id = message.id;
+    if (message.photo) {
+      const img = document.createElement("img");
+      img.src = message.photo;
+      img.alt = "photo";
+      li.appendChild(img);
+    }
+    if (message.document) {
+      const a = document.createElement("a");
+      a.className = "doc";
+      a.href = message.document.url;
+      a.download = message.document.name;
+      a.textContent = "📄 " + message.document.name;
+      li.appendChild(a);
+      li.appendChild(document.createElement("br"));
+    }
+    const body = document.createElement("span");
+    body.className = "body";
+    body.innerHTML = message.html; // sanitised by the server: Telegram's tag subset only
+    li.appendChild(body);
+    if (message.edited) {
+      const mark = document.createElement("span");
+      mark.className = "edited";
+      mark.textContent = "edited";
+      li.appendChild(mark);
+    }
+    if (message.keyboard && message.keyboard.length) li.appendChild(keyboard(message.keyboard, message));
+    list.appendChild(li);
+  }
+  const reply = $("reply-keyboard");
+  reply.replaceChildren();
+  for (const label of (chat.reply_keyboard || []).flat()) {
+    const el = document.createElement("button");
+    el.type = "button";
+    el.textContent = label;
+    el.addEventListener("click", () => send(label));
+    reply.appendChild(el);
+  }
+  if (atBottom || list.dataset.user !== String(state.current)) list.scrollTop = list.scrollHeight;
+  list.dataset.user = String(state.current);
+}
+
+async function refresh() {
+  if (state.current === null) return;
+  renderChat(await api("chat/" + state.current));
+}
+
+function choose(id) {
+  state.current = id;
+  location.hash = String(id);
+  renderPeople();
+  refresh();
+  $("text").focus();
+}
+
+async function send(text) {
+  if (!text.trim() || state.current === null) return;
+  await api("send", { user_id: state.current, text });
+  refresh();
+}
+
+// Invitation links (https://t.me/<bot>?start=CODE) open inside the sandbox as /start CODE.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a");
+  if (!link) return;
+  const match = link.href.match(/^https:\/\/t\.me\/([A-Za-z0-9_]+)(?:\?start=([A-Za-z0-9_-]+))?$/);
+  if (!match) return;
+  event.preventDefault();
+  send(match[2] ? "/start " + match[2] : "/start");
+});
+
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("text");
+  const text = input.value;
+  input.value = "";
+  send(text);
+});
+
+// Long-poll: the server answers when anything changed, so updates appear without reloading.
+async function watch() {
+  for (;;) {
+    try {
+      const result = await api("changes?since=" + state.version);
+      if (result.version !== state.version) {
+        state.version = result.version;
+        state.people = result.people;
+        renderPeople();
+        const info = await api("people");
+        renderInvites(info.community, info.invites);
+        await refresh();
+      }
+    } catch (error) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+(async () => {
+  const info = await api("people");
+  state.people = info.people;
+  state.botUsername = info.bot_username;
+  renderInvites(info.community, info.invites);
+  const wanted = Number(location.hash.slice(1));
+  const first = state.people.find((p) => p.id === wanted) || state.people[0];
+  if (first) choose(first.id);
+  watch();
+})();

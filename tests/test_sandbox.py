@@ -1,0 +1,169 @@
+"""The sandbox: ``python -m bot run`` without a token, and its web chat in a real browser.
+
+The browser test drives Debian's Chromium (``/usr/bin/chromium``, or ``CHROMIUM_PATH``)
+headless through Playwright; ``.ci/run`` installs both. It saves a screenshot to
+``SANDBOX_SCREENSHOT`` (default: the test's temporary directory) — the README's picture is
+made this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from bot.i18n import Translator
+from bot.labels import GROUP_LABELS
+from bot.sandbox.web import is_rtl, sanitize
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+# -- what the page is given ----------------------------------------------------------------
+
+
+def test_sanitize_keeps_telegram_tags_only() -> None:
+    dirty = ('<b>bold</b> <script>alert(1)</script><img src=x onerror=alert(1)>'
+             '<a href="javascript:alert(1)">x</a> <i onclick="x()">i</i>')
+    clean = sanitize(dirty)
+    assert "<script" not in clean and "<img" not in clean and "onclick" not in clean
+    assert "javascript:" not in clean
+    assert "<b>bold</b>" in clean and "<i>i</i>" in clean
+    assert "alert(1)" in clean  # the script's text is shown as text, not run
+
+
+def test_sanitize_links_bare_urls_like_telegram() -> None:
+    clean = sanitize("Residents: https://t.me/bot?start=AbC_1-x.")
+    assert '<a href="https://t.me/bot?start=AbC_1-x"' in clean
+    assert clean.endswith("</a>.")
+
+
+def test_direction_follows_our_text_not_isolated_names() -> None:
+    assert is_rtl("به ⁨Green Street⁩ خوش آمدید")
+    assert not is_rtl("Welcome to ⁨محله سبز⁩!")
+    assert is_rtl("ברוכים הבאים")
+    assert not is_rtl("Қош келдіңіз")
+
+
+# -- the real command ----------------------------------------------------------------------
+
+
+async def _start_sandbox(tmp_path: Path) -> tuple[asyncio.subprocess.Process, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    env.update({"DATABASE_PATH": str(tmp_path / "data" / "mahfil.sqlite3"), "SANDBOX_PORT": "0"})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+    match = re.search(rb"open (http://127\.0\.0\.1:\d+)/", line)
+    if match is None:
+        process.kill()
+        _, err = await process.communicate()
+        raise AssertionError(f"no address printed: {line!r}\n{err.decode()[-3000:]}")
+    return process, match[1].decode()
+
+
+async def _stop(process: asyncio.subprocess.Process) -> bytes:
+    process.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()[-3000:]
+    return err
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[str]:
+    process, url = await _start_sandbox(tmp_path)
+    try:
+        yield url
+    finally:
+        if process.returncode is None:
+            await _stop(process)
+
+
+async def _get(url: str) -> dict:
+    return json.loads(await asyncio.to_thread(lambda: urlopen(url, timeout=30).read()))
+
+
+async def test_run_without_a_token_starts_the_sandbox(tmp_path: Path) -> None:
+    process, url = await _start_sandbox(tmp_path)
+    info = await _get(f"{url}/sandbox/api/people")
+    err = await _stop(process)
+    assert b"TELEGRAM_BOT_TOKEN" in err and b"BotFather" in err  # how to leave the sandbox
+    languages = {p["language"] for p in info["people"]}
+    roles = {p["role"] for p in info["people"]}
+    assert {"fa", "kk", "he", "en"} <= languages
+    assert {"admin", "coordinator"} <= roles
+    assert info["community"] and {i["kind"] for i in info["invites"]} == {"resident",
+                                                                          "coordinator"}
+    assert (tmp_path / "data" / "sandbox.sqlite3").exists()  # never the real database
+    assert not (tmp_path / "data" / "mahfil.sqlite3").exists()
+
+
+# -- the web chat in Chromium --------------------------------------------------------------
+
+
+async def _tap(page: Page, label: str) -> None:
+    await page.locator("#messages .keyboard button", has_text=label).last.click()
+
+
+async def test_a_persian_resident_joins_and_takes_part_in_the_browser(
+    sandbox: str, tmp_path: Path
+) -> None:
+    fa = Translator("fa")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking"],
+        )
+        page = await browser.new_page(viewport={"width": 1100, "height": 760})
+        await page.goto(sandbox + "/")
+
+        # The admin's chat shows the community and its invitation links, formatted.
+        await page.locator("#people-list li", has_text="Admin").click()
+        await expect(page.locator("#messages")).to_contain_text("Demo neighbourhood")
+        assert await page.locator("#messages a[href*='t.me/']").count() == 2
+
+        # Maryam (Telegram language fa) opens the resident link: everything is in Persian.
+        await page.locator("#people-list li", has_text="مریم").click()
+        await expect(page.locator("#chat-lang")).to_have_text("fa")
+        await page.locator("#invites a[data-kind=resident]").click()
+        await expect(page.locator("#messages .keyboard button").first).to_be_visible()
+        await _tap(page, fa._(GROUP_LABELS["vulnerable"]))
+        await _tap(page, fa._("I agree"))
+        welcome = page.locator("#messages li.msg", has_text="Demo neighbourhood").last
+        await expect(welcome).to_have_attribute("dir", "rtl")
+        await expect(page.locator("#people-list li", has_text="مریم")).to_contain_text(
+            "resident · fa"
+        )
+
+        # One flow: /help, then /mydata, whose answer is a document the page can download.
+        await page.locator("#text").fill("/help")
+        await page.locator("#composer button").click()
+        await expect(page.locator("#messages li.msg").last).to_have_attribute("dir", "rtl")
+        await page.locator("#text").fill("/mydata")
+        await page.locator("#composer button").click()
+        document = page.locator("#messages a.doc").last
+        await expect(document).to_be_visible()
+        href = await document.get_attribute("href")
+        assert href is not None
+        data = await _get(sandbox + href)
+        assert data["user"]["language"] == "fa"
+
+        shot = Path(os.environ.get("SANDBOX_SCREENSHOT") or tmp_path / "sandbox.png")
+        await page.locator("#text").fill("")
+        await page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        await browser.close()
