@@ -1,0 +1,1100 @@
+"""Prioritisation in chat: /prioritise (coordinators), /vote, /results, /paper, /standings.
+
+Three methods from the seeds: stickers (each resident places a few stickers on the most
+pressing problems), pairwise comparison, and the importance × urgency matrix. Every tap is
+re-checked on the server (community, still open, known problem) before anything is written,
+and answered only after it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.actor import Actor, actor
+from bot.app import Context
+from bot.commands import Command
+from bot.flows import voting as flow
+from bot.flows.errors import Refused
+from bot.i18n import N_, Translator, isolate
+from bot.labels import group_label
+from bot.messages import split_text
+from storage import community as community_store
+from storage import voting as store
+from storage.db import utcnow
+from storage.voting import Prioritisation
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [
+    Command("vote", N_("Vote on the community's priorities"), "resident"),
+    Command("results", N_("Results of the priority votes"), "resident"),
+    Command("prioritise", N_("Open a priority vote"), "coordinator"),
+    Command("paper", N_("Enter paper stickers from a meeting"), "coordinator"),
+    Command("standings", N_("Post live standings that update themselves"), "coordinator"),
+    Command("closevote", N_("Close a priority vote now"), "coordinator"),
+]
+GROUP_COMMANDS = ["standings"]
+
+PAGE = 8
+STANDINGS_EVERY = 5.0  # seconds between edits of a live standings message (groups: 20/min)
+TITLE, METHOD, PROBLEMS, BUDGET, STACKING, CLOSING, CONFIRM = range(7)
+PAPER_COUNTS = 10
+SETUP = "vote_setup"
+PAPER = "vote_paper"
+
+METHOD_LABELS = {
+    "stickers": N_("Stickers"),
+    "pairwise": N_("Pairwise comparison"),
+    "matrix": N_("Priority matrix"),
+}
+NOT_AVAILABLE = N_("This vote is not available to you.")
+ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
+JOIN_FIRST = N_("Join a community first: open the invitation link your coordinator shared.")
+
+
+# -- small helpers -------------------------------------------------------------------------
+
+
+async def _say(update: Update, text: str, **kwargs: Any) -> Message:
+    message = update.effective_message
+    assert message is not None
+    return await message.reply_text(text, **kwargs)
+
+
+async def _refuse(update: Update, t: Translator, message: str, **values: Any) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer(t._(message, **values), show_alert=True)
+    else:
+        await _say(update, t._(message, **values))
+
+
+def _data(update: Update) -> list[str]:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    return query.data.split(":")
+
+
+def _ints(parts: list[str]) -> list[int]:
+    """Callback fields as numbers; forged text raises Refused instead of crashing."""
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        raise Refused(NOT_AVAILABLE) from None
+
+
+def _short(text: str, limit: int = 36) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _dots(used: int, budget: int) -> str:
+    return "●" * used + "○" * max(budget - used, 0)
+
+
+def _closes(t: Translator, prioritisation: Prioritisation) -> str:
+    if prioritisation.closes_at is None:
+        return t._("Closes when a coordinator closes it.")
+    return t._("Closes {when}.", when=t.datetime(prioritisation.closes_at))
+
+
+async def _member(update: Update, context: Context) -> Actor | None:
+    who = await actor(update, context)
+    if who.community is None or not who.has_role("resident"):
+        await _refuse(update, who.t, JOIN_FIRST)
+        return None
+    return who
+
+
+async def _mine(who: Actor, context: Context, pid: int) -> Prioritisation:
+    """The prioritisation a button or command names, if it is in this person's community."""
+    prioritisation = await store.get(context.db, pid)
+    if prioritisation is None or who.community is None or (
+        prioritisation.community_id != who.community.id
+    ):
+        raise Refused(NOT_AVAILABLE)
+    return prioritisation
+
+
+# -- ballots -------------------------------------------------------------------------------
+
+
+async def _sticker_ballot(who: Actor, context: Context, prioritisation: Prioritisation,
+                          page: int) -> tuple[str, InlineKeyboardMarkup]:
+    t = who.t
+    problems = await store.problems(context.db, prioritisation.id)
+    mine = await store.my_stickers(context.db, prioritisation.id, who.user.id)
+    used = sum(mine.values())
+    pages = max(1, -(-len(problems) // PAGE))
+    page = min(max(page, 0), pages - 1)
+    shown = problems[page * PAGE:(page + 1) * PAGE]
+    left = prioritisation.stickers - used
+    lines = [
+        f"<b>{isolate(prioritisation.title)}</b>",
+        t.ngettext("Place your {n} sticker on the most pressing problem.",
+                   "Place your {n} stickers on the most pressing problems.",
+                   prioritisation.stickers),
+        t._("Tap a problem to place a sticker; tap it again to take the sticker back.")
+        if not prioritisation.allow_stacking
+        else t._("Tap a problem to place a sticker (several may go on one); − takes one back."),
+        "",
+        t._("Your stickers: {dots}", dots=_dots(used, prioritisation.stickers))
+        + " " + t.ngettext("({n} left)", "({n} left)", left),
+        "",
+    ]
+    for problem in shown:
+        marks = "●" * mine.get(problem.id, 0)
+        lines.append(f"{t.num(problem.position)}. {isolate(problem.title)} {marks}".rstrip())
+    lines += ["", _closes(t, prioritisation)]
+    rows: list[list[InlineKeyboardButton]] = []
+    for problem in shown:
+        count = mine.get(problem.id, 0)
+        label = f"{'●' * count or '○'} {t.num(problem.position)}. {_short(problem.title)}"
+        row = [InlineKeyboardButton(
+            label, callback_data=f"vote:st:{prioritisation.id}:{problem.id}:{page}")]
+        if prioritisation.allow_stacking and count:
+            row.append(InlineKeyboardButton(
+                "−", callback_data=f"vote:un:{prioritisation.id}:{problem.id}:{page}"))
+        rows.append(row)
+    if pages > 1:
+        nav = []
+        if page > 0:
+            nav.append(InlineKeyboardButton(
+                t._("‹ Back"), callback_data=f"vote:pg:{prioritisation.id}:{page - 1}"))
+        nav.append(InlineKeyboardButton(
+            f"{t.num(page + 1)}/{t.num(pages)}",
+            callback_data=f"vote:pg:{prioritisation.id}:{page}"))
+        if page < pages - 1:
+            nav.append(InlineKeyboardButton(
+                t._("Next ›"), callback_data=f"vote:pg:{prioritisation.id}:{page + 1}"))
+        rows.append(nav)
+    return "\n".join(lines), InlineKeyboardMarkup(rows)
+
+
+async def _pairwise_ballot(who: Actor, context: Context, prioritisation: Prioritisation,
+                           ) -> tuple[str, InlineKeyboardMarkup | None]:
+    t = who.t
+    problems = await store.problems(context.db, prioritisation.id)
+    by_id = {p.id: p for p in problems}
+    done = await store.compared_by(context.db, prioritisation.id, who.user.id)
+    wanted = flow.pairs_per_voter(len(problems))
+    header = f"<b>{isolate(prioritisation.title)}</b>"
+    if len(done) >= wanted:
+        return "\n".join([header, t._("Thank you! You have compared all your pairs."),
+                          _closes(t, prioritisation)]), None
+    counts: Counter[tuple[int, int]] = Counter(
+        (a, b) for a, b, _w in await store.comparisons(context.db, prioritisation.id)
+    )
+    pair = flow.next_pair(list(by_id), counts, done)
+    if pair is None:
+        return "\n".join([header, t._("Thank you! You have compared all your pairs.")]), None
+    a, b = (by_id[pair[0]], by_id[pair[1]])
+    text = "\n".join([
+        header,
+        t._("Which problem is more pressing?"),
+        "",
+        f"🅰 {isolate(a.title)}",
+        f"🅱 {isolate(b.title)}",
+        "",
+        t._("Pair {number} of {total}", number=len(done) + 1, total=wanted),
+    ])
+    base = f"vote:pw:{prioritisation.id}:{a.id}:{b.id}"
+    keyboard = InlineKeyboardMarkup([
+        [InlineKeyboardButton(f"🅰 {_short(a.title, 28)}", callback_data=f"{base}:{a.id}"),
+         InlineKeyboardButton(f"🅱 {_short(b.title, 28)}", callback_data=f"{base}:{b.id}")],
+        [InlineKeyboardButton(t._("Can't decide"), callback_data=f"{base}:0")],
+    ])
+    return text, keyboard
+
+
+async def _matrix_ballot(who: Actor, context: Context, prioritisation: Prioritisation,
+                         index: int | None = None) -> tuple[str, InlineKeyboardMarkup]:
+    t = who.t
+    problems = await store.problems(context.db, prioritisation.id)
+    rated = await store.my_ratings(context.db, prioritisation.id, who.user.id)
+    complete = sum(1 for p in problems if None not in rated.get(p.id, (None, None)))
+    if index is None:
+        index = next((i for i, p in enumerate(problems)
+                      if None in rated.get(p.id, (None, None))), 0)
+    index = min(max(index, 0), len(problems) - 1)
+    problem = problems[index]
+    importance, urgency = rated.get(problem.id, (None, None))
+    lines = [
+        f"<b>{isolate(prioritisation.title)}</b>",
+        t._("Problem {number} of {total}:", number=index + 1, total=len(problems)),
+        f"<b>{isolate(problem.title)}</b>",
+        "",
+        t._("Importance: how much does it matter? Urgency: how soon must it be solved?"
+            " (1 low, 3 high)"),
+        t._("Rated: {done} of {total}", done=complete, total=len(problems)),
+    ]
+    if complete == len(problems):
+        lines.append(t._("All problems are rated. Thank you! You can change a rating until"
+                         " the vote closes."))
+    base = f"vote:mx:{prioritisation.id}:{problem.id}:{index}"
+
+    def row(kind: str, label: str, chosen: int | None) -> list[InlineKeyboardButton]:
+        return [InlineKeyboardButton(label, callback_data=f"vote:noop:{prioritisation.id}")] + [
+            InlineKeyboardButton(("✓" if chosen == v else "") + t.num(v),
+                                 callback_data=f"{base}:{kind}{v}")
+            for v in (1, 2, 3)
+        ]
+
+    nav = []
+    if index > 0:
+        nav.append(InlineKeyboardButton(
+            t._("‹ Back"), callback_data=f"vote:mxp:{prioritisation.id}:{index - 1}"))
+    if index < len(problems) - 1:
+        nav.append(InlineKeyboardButton(
+            t._("Next ›"), callback_data=f"vote:mxp:{prioritisation.id}:{index + 1}"))
+    rows = [row("i", t._("Importance"), importance), row("u", t._("Urgency"), urgency)]
+    if nav:
+        rows.append(nav)
+    return "\n".join(lines), InlineKeyboardMarkup(rows)
+
+
+async def _ballot(who: Actor, context: Context, prioritisation: Prioritisation,
+                  ) -> tuple[str, InlineKeyboardMarkup | None]:
+    if prioritisation.method == "stickers":
+        return await _sticker_ballot(who, context, prioritisation, 0)
+    if prioritisation.method == "pairwise":
+        return await _pairwise_ballot(who, context, prioritisation)
+    return await _matrix_ballot(who, context, prioritisation)
+
+
+async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    query = update.callback_query
+    assert query is not None
+    with contextlib.suppress(BadRequest):  # "message is not modified" after a double tap
+        await query.edit_message_text(text, reply_markup=markup)
+
+
+# -- resident commands and taps ------------------------------------------------------------
+
+
+async def vote_command(update: Update, context: Context) -> None:
+    who = await _member(update, context)
+    if who is None:
+        return
+    assert who.community is not None
+    open_ = await store.list_for(context.db, who.community.id, status="open")
+    if not open_:
+        await _say(update, who.t._("There is no open vote right now."))
+        return
+    if len(open_) == 1:
+        text, markup = await _ballot(who, context, open_[0])
+        await _say(update, text, reply_markup=markup)
+        return
+    await _say(update, who.t._("Which vote?"), reply_markup=InlineKeyboardMarkup([
+        [InlineKeyboardButton(_short(p.title, 60), callback_data=f"vote:open:{p.id}")]
+        for p in open_
+    ]))
+
+
+async def open_ballot(update: Update, context: Context) -> None:
+    """The announcement's "Vote now" button, or a choice from /vote."""
+    who = await _member(update, context)
+    if who is None:
+        return
+    try:
+        (pid,) = _ints(_data(update)[2:3])
+        prioritisation = await _mine(who, context, pid)
+        if not prioritisation.is_open:
+            raise Refused(N_("This vote has closed; changes are no longer possible."))
+    except Refused as refused:
+        await _refuse(update, who.t, refused.message, **refused.values)
+        return
+    assert update.callback_query is not None
+    await update.callback_query.answer()
+    text, markup = await _ballot(who, context, prioritisation)
+    await _say(update, text, reply_markup=markup)
+
+
+def _changed(context: Context, pid: int) -> None:
+    """Marks live standings for an edit on the next tick (never one edit per tap)."""
+    context.bot_data.setdefault("standings_dirty", set()).add(pid)
+
+
+async def sticker_tap(update: Update, context: Context) -> None:
+    who = await _member(update, context)
+    if who is None:
+        return
+    assert update.callback_query is not None
+    parts = _data(update)
+    t = who.t
+    try:
+        pid, problem_id, page = _ints(parts[2:5])
+        await _mine(who, context, pid)
+        prioritisation, problem = await flow.open_problem(
+            context.db, pid, problem_id, who.community.id  # type: ignore[union-attr]
+        )
+        group = who.membership.stakeholder_group if who.membership else None
+        await flow.toggle_sticker(context.db, prioritisation, problem, who.user.id, group,
+                                  remove=parts[1] == "un")
+    except (Refused, ValueError) as refused:
+        if isinstance(refused, Refused):
+            await _refuse(update, t, refused.message, **refused.values)
+        else:
+            await _refuse(update, t, NOT_AVAILABLE)
+        return
+    mine = await store.my_stickers(context.db, pid, who.user.id)
+    left = prioritisation.stickers - sum(mine.values())
+    await update.callback_query.answer(
+        t.ngettext("{n} sticker left", "{n} stickers left", left)
+    )
+    _changed(context, pid)
+    text, markup = await _sticker_ballot(who, context, prioritisation, page)
+    await _edit(update, text, markup)
+
+
+async def sticker_page(update: Update, context: Context) -> None:
+    who = await _member(update, context)
+    if who is None:
+        return
+    assert update.callback_query is not None
+    try:
+        pid, page = _ints(_data(update)[2:4])
+        prioritisation = await _mine(who, context, pid)
+    except Refused as refused:
+        await _refuse(update, who.t, refused.message, **refused.values)
+        return
+    await update.callback_query.answer()
+    text, markup = await _sticker_ballot(who, context, prioritisation, page)
+    await _edit(update, text, markup)
+
+
+async def pairwise_tap(update: Update, context: Context) -> None:
+    who = await _member(update, context)
+    if who is None:
+        return
+    assert update.callback_query is not None
+    t = who.t
+    try:
+        pid, a_id, b_id, winner = _ints(_data(update)[2:6])
+        await _mine(who, context, pid)
+        prioritisation, _a = await flow.open_problem(context.db, pid, a_id, who.community.id)  # type: ignore[union-attr]
+        await flow.open_problem(context.db, pid, b_id, who.community.id)  # type: ignore[union-attr]
+        if a_id == b_id or winner not in (0, a_id, b_id):
+            raise Refused(NOT_AVAILABLE)
+        group = who.membership.stakeholder_group if who.membership else None
+        await store.record_comparison(context.db, pid, who.user.id, a_id, b_id,
+                                      winner or None, group)
+    except Refused as refused:
+        await _refuse(update, t, refused.message, **refused.values)
+        return
+    except store.VoteRejected:
+        await _refuse(update, t, N_("This vote has closed; changes are no longer possible."))
+        return
+    await update.callback_query.answer(t._("Saved."))
+    _changed(context, pid)
+    text, markup = await _pairwise_ballot(who, context, prioritisation)
+    await _edit(update, text, markup)
+
+
+async def matrix_tap(update: Update, context: Context) -> None:
+    who = await _member(update, context)
+    if who is None:
+        return
+    assert update.callback_query is not None
+    t = who.t
+    parts = _data(update)
+    try:
+        pid, problem_id, index = _ints(parts[2:5])
+        choice = parts[5] if len(parts) > 5 else ""
+        if len(choice) != 2 or choice[0] not in "iu" or choice[1] not in "123":
+            raise Refused(NOT_AVAILABLE)
+        await _mine(who, context, pid)
+        prioritisation, _problem = await flow.open_problem(
+            context.db, pid, problem_id, who.community.id  # type: ignore[union-attr]
+        )
+        value = int(choice[1])
+        group = who.membership.stakeholder_group if who.membership else None
+        await store.rate(context.db, pid, who.user.id, problem_id,
+                         importance=value if choice[0] == "i" else None,
+                         urgency=value if choice[0] == "u" else None, group=group)
+    except Refused as refused:
+        await _refuse(update, t, refused.message, **refused.values)
+        return
+    except store.VoteRejected:
+        await _refuse(update, t, N_("This vote has closed; changes are no longer possible."))
+        return
+    await update.callback_query.answer(t._("Saved."))
+    _changed(context, pid)
+    rated = await store.my_ratings(context.db, pid, who.user.id)
+    if None not in rated.get(problem_id, (None, None)):
+        problems = await store.problems(context.db, pid)
+        # Both values given: move on to the next problem still to rate, if any.
+        index = next((i for i, p in enumerate(problems)
+                      if None in rated.get(p.id, (None, None))), index)
+    text, markup = await _matrix_ballot(who, context, prioritisation, index)
+    await _edit(update, text, markup)
+
+
+async def matrix_page(update: Update, context: Context) -> None:
+    who = await _member(update, context)
+    if who is None:
+        return
+    assert update.callback_query is not None
+    try:
+        pid, index = _ints(_data(update)[2:4])
+        prioritisation = await _mine(who, context, pid)
+    except Refused as refused:
+        await _refuse(update, who.t, refused.message, **refused.values)
+        return
+    await update.callback_query.answer()
+    text, markup = await _matrix_ballot(who, context, prioritisation, index)
+    await _edit(update, text, markup)
+
+
+async def noop(update: Update, context: Context) -> None:
+    """A label-only button (e.g. "Importance"): answered, nothing changes."""
+    who = await actor(update, context)
+    assert update.callback_query is not None
+    await update.callback_query.answer(who.t._("Tap one of the numbers."))
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+def _score_text(t: Translator, method: str, standing: flow.Standing) -> str:
+    if method == "stickers":
+        text = t.ngettext("{n} sticker", "{n} stickers", int(standing.score))
+        if standing.offline:
+            text += " " + t._("({online} in chat + {offline} on paper)",
+                              online=standing.online, offline=standing.offline)
+        return text
+    if method == "pairwise":
+        return t._("{share}% of the preference", share=t.num(standing.score, decimals=1))
+    return t._("mean score {score} of 5", score=t.num(standing.score, decimals=2))
+
+
+async def results_text(t: Translator, context: Context, prioritisation: Prioritisation,
+                       ) -> tuple[str, flow.Outcome]:
+    db = context.db
+    outcome = await flow.outcome(db, prioritisation)
+    counts = await community_store.member_counts(db, prioritisation.community_id)
+    groups = await community_store.stakeholder_groups(db, prioritisation.community_id)
+    taking_part = await store.participation_by_group(db, prioritisation)
+    head = (t._("Results: {title}", title=isolate(prioritisation.title)) if not
+            prioritisation.is_open else
+            t._("Standings so far: {title}", title=isolate(prioritisation.title)))
+    method = t._(METHOD_LABELS[prioritisation.method])
+    lines = [f"<b>{head}</b>", t._("Method: {method}", method=method), ""]
+    total = counts["total"]
+    lines.append(t.ngettext(
+        "{n} member took part, of {members} ({percent}).",
+        "{n} members took part, of {members} ({percent}).",
+        outcome.voters, members=total,
+        percent=t.percent(outcome.voters / total if total else 0),
+    ))
+    lines.append("")
+    top = max((s.score for s in outcome.standings), default=0)
+    for standing in outcome.standings:
+        lines.append(
+            f"{t.num(standing.rank)}. {isolate(standing.problem.title)}\n"
+            f"    {flow.bar(standing.score, top)} {_score_text(t, prioritisation.method, standing)}"
+        )
+    lines.append("")
+    if not outcome.winners:
+        lines.append(t._("No votes yet."))
+    elif len(outcome.winners) == 1:
+        winner = isolate(outcome.winners[0].title)
+        lines.append(t._("The community's priority: <b>{problem}</b>.", problem=winner)
+                     if not prioritisation.is_open
+                     else t._("In the lead: <b>{problem}</b>.", problem=winner))
+    else:
+        names = "، ".join if t.lang == "fa" else ", ".join
+        lines.append(t._(
+            "Tie for first place: {problems} have the same score. The coordinators decide"
+            " between them, for example with a pairwise vote on just these problems.",
+            problems=names(isolate(p.title) for p in outcome.winners),
+        ))
+    if any(s.offline for s in outcome.standings):
+        online = flow.sticker_outcome([s.problem for s in outcome.standings],
+                                      {s.problem.id: s.online for s in outcome.standings},
+                                      outcome.voters, include_offline=False)
+        lines += ["", t._("Ranking from chat stickers only:")]
+        lines += [f"{t.num(s.rank)}. {isolate(s.problem.title)} — "
+                  f"{t.ngettext('{n} sticker', '{n} stickers', int(s.score))}"
+                  for s in online.standings]
+    lines += ["", t._("Participation by group (voters / members):")]
+    for group in groups:
+        members = counts["by_group"].get(group.key, 0)
+        voters = taking_part.get(group.key, 0)
+        if members or voters:
+            lines.append(f"• {group_label(t, group)}: {t.num(voters)} / {t.num(members)}")
+    return "\n".join(lines), outcome
+
+
+async def _send_results(bot: Any, chat_id: int, t: Translator, context: Context,
+                        prioritisation: Prioritisation) -> None:
+    text, outcome = await results_text(t, context, prioritisation)
+    for part in split_text(text):
+        await bot.send_message(chat_id, part)
+    if outcome.voters or any(s.offline for s in outcome.standings):
+        chart = await asyncio.to_thread(_chart, t, prioritisation, outcome)
+        await bot.send_photo(chat_id, chart, caption=t._("Results chart"))
+
+
+def _chart(t: Translator, prioritisation: Prioritisation, outcome: flow.Outcome) -> bytes:
+    from bot.flows.voting_chart import bar_chart
+
+    return bar_chart(
+        prioritisation.title,
+        [s.problem.title for s in outcome.standings],
+        [s.score for s in outcome.standings],
+        rtl=t.rtl,
+        value_labels=[t.num(round(s.score, 2)) for s in outcome.standings],
+    )
+
+
+async def results_command(update: Update, context: Context) -> None:
+    who = await _member(update, context)
+    if who is None:
+        return
+    assert who.community is not None
+    every = await store.list_for(context.db, who.community.id)
+    visible = [p for p in every if not p.is_open or who.is_coordinator]
+    if not visible:
+        await _say(update, who.t._("No results yet: votes show results when they close."))
+        return
+    if len(visible) == 1:
+        assert update.effective_chat is not None
+        await _send_results(context.bot, update.effective_chat.id, who.t, context, visible[0])
+        return
+    await _say(update, who.t._("Results of which vote?"), reply_markup=InlineKeyboardMarkup([
+        [InlineKeyboardButton(_short(p.title, 60), callback_data=f"vote:res:{p.id}")]
+        for p in visible[:20]
+    ]))
+
+
+async def results_tap(update: Update, context: Context) -> None:
+    who = await _member(update, context)
+    if who is None:
+        return
+    assert update.callback_query is not None and update.effective_chat is not None
+    try:
+        (pid,) = _ints(_data(update)[2:3])
+        prioritisation = await _mine(who, context, pid)
+        if prioritisation.is_open and not who.is_coordinator:
+            raise Refused(N_("Results are shown when the vote closes."))
+    except Refused as refused:
+        await _refuse(update, who.t, refused.message, **refused.values)
+        return
+    await update.callback_query.answer()
+    await _send_results(context.bot, update.effective_chat.id, who.t, context, prioritisation)
+
+
+# -- live standings ------------------------------------------------------------------------
+
+
+async def standings_command(update: Update, context: Context) -> None:
+    """Posts standings that the bot keeps up to date (private chat or a group)."""
+    who = await actor(update, context)
+    if who.community is None or not who.is_coordinator:
+        await _refuse(update, who.t, ONLY_COORDINATORS)
+        return
+    open_ = await store.list_for(context.db, who.community.id, status="open")
+    if not open_:
+        await _say(update, who.t._("There is no open vote right now."))
+        return
+    prioritisation = open_[0]
+    community = who.community
+    t = Translator(community.default_language, community.timezone)
+    if update.effective_chat is not None and update.effective_chat.type == "private":
+        t = who.t
+    text, _ = await results_text(t, context, prioritisation)
+    message = await _say(update, split_text(text)[0])
+    await store.add_standings_message(context.db, prioritisation.id, message.chat_id,
+                                      message.message_id)
+    context.bot_data.setdefault("standings_lang", {})[
+        f"{message.chat_id}:{message.message_id}"] = t.lang
+
+
+async def refresh_standings(context: Context) -> None:
+    """Job: edits live standings of votes that changed, at most once per tick per message."""
+    dirty: set[int] = context.bot_data.get("standings_dirty", set())
+    if not dirty:
+        return
+    pids = list(dirty)
+    dirty.clear()
+    languages: dict[str, str] = context.bot_data.get("standings_lang", {})
+    for pid in pids:
+        prioritisation = await store.get(context.db, pid)
+        if prioritisation is None:
+            continue
+        community = await community_store.get_community(context.db, prioritisation.community_id)
+        assert community is not None
+        for chat_id, message_id in await store.standings_messages(context.db, pid):
+            lang = languages.get(f"{chat_id}:{message_id}", community.default_language)
+            t = Translator(lang, community.timezone)
+            text, _ = await results_text(t, context, prioritisation)
+            try:
+                await context.bot.edit_message_text(split_text(text)[0], chat_id, message_id)
+            except BadRequest as error:
+                if "not modified" not in str(error).lower():
+                    await store.drop_standings_message(context.db, chat_id, message_id)
+            except Forbidden:
+                await store.drop_standings_message(context.db, chat_id, message_id)
+
+
+# -- coordinators: opening a vote ----------------------------------------------------------
+
+
+async def _coordinator(update: Update, context: Context) -> Actor | None:
+    who = await actor(update, context)
+    if who.community is None or not who.is_coordinator:
+        await _refuse(update, who.t, ONLY_COORDINATORS)
+        return None
+    return who
+
+
+async def setup_start(update: Update, context: Context) -> int:
+    who = await _coordinator(update, context)
+    if who is None:
+        return ConversationHandler.END
+    assert context.user_data is not None
+    context.user_data[SETUP] = {"community": who.community.id}  # type: ignore[union-attr]
+    await _say(update, who.t._("New priority vote. What is it about? Send a short title"
+                               " (or /cancel)."))
+    return TITLE
+
+
+async def setup_title(update: Update, context: Context) -> int:
+    who = await actor(update, context)
+    t = who.t
+    try:
+        title = flow.parse_title(update.effective_message.text or "")  # type: ignore[union-attr]
+    except Refused as refused:
+        await _say(update, t._(refused.message, **refused.values))
+        return TITLE
+    context.user_data[SETUP]["title"] = title  # type: ignore[index]
+    await _say(update, t._("Which method?"), reply_markup=InlineKeyboardMarkup([
+        [InlineKeyboardButton(t._(label), callback_data=f"vset:m:{key}")]
+        for key, label in METHOD_LABELS.items()
+    ]))
+    return METHOD
+
+
+async def setup_method(update: Update, context: Context) -> int:
+    who = await actor(update, context)
+    t = who.t
+    query = update.callback_query
+    assert query is not None
+    method = _data(update)[2]
+    if method not in METHOD_LABELS:
+        await query.answer(t._("This button no longer works."), show_alert=True)
+        return METHOD
+    await query.answer()
+    context.user_data[SETUP]["method"] = method  # type: ignore[index]
+    await query.edit_message_text(t._("Method: {method}", method=t._(METHOD_LABELS[method])))
+    await _say(update, t._("Send the problems, one per line (2 to {limit}).",
+                           limit=flow.MAX_PROBLEMS))
+    return PROBLEMS
+
+
+async def setup_problems(update: Update, context: Context) -> int:
+    who = await actor(update, context)
+    t = who.t
+    try:
+        problems = flow.parse_problems(update.effective_message.text or "")  # type: ignore[union-attr]
+    except Refused as refused:
+        await _say(update, t._(refused.message, **refused.values))
+        return PROBLEMS
+    setup = context.user_data[SETUP]  # type: ignore[index]
+    setup["problems"] = problems
+    if setup["method"] != "stickers":
+        return await _ask_closing(update, t)
+    await _say(update, t._("How many stickers does each resident get?"),
+               reply_markup=InlineKeyboardMarkup([[
+                   InlineKeyboardButton(t.num(n) + (" ✓" if n == 3 else ""),
+                                        callback_data=f"vset:b:{n}")
+                   for n in range(1, 6)
+               ]]))
+    return BUDGET
+
+
+async def setup_budget(update: Update, context: Context) -> int:
+    who = await actor(update, context)
+    t = who.t
+    query = update.callback_query
+    assert query is not None
+    try:
+        (budget,) = _ints(_data(update)[2:3])
+        if not 1 <= budget <= flow.MAX_STICKERS:
+            raise Refused(NOT_AVAILABLE)
+    except Refused:
+        await query.answer(t._("This button no longer works."), show_alert=True)
+        return BUDGET
+    await query.answer()
+    context.user_data[SETUP]["stickers"] = budget  # type: ignore[index]
+    await query.edit_message_text(t.ngettext("{n} sticker per resident.",
+                                             "{n} stickers per resident.", budget))
+    await _say(update, t._("May a resident put several stickers on one problem?"),
+               reply_markup=InlineKeyboardMarkup([[
+                   InlineKeyboardButton(t._("No, one per problem"), callback_data="vset:s:0"),
+                   InlineKeyboardButton(t._("Yes"), callback_data="vset:s:1"),
+               ]]))
+    return STACKING
+
+
+async def setup_stacking(update: Update, context: Context) -> int:
+    who = await actor(update, context)
+    t = who.t
+    query = update.callback_query
+    assert query is not None
+    value = _data(update)[2]
+    if value not in ("0", "1"):
+        await query.answer(t._("This button no longer works."), show_alert=True)
+        return STACKING
+    await query.answer()
+    context.user_data[SETUP]["stacking"] = value == "1"  # type: ignore[index]
+    await query.edit_message_text(
+        t._("Several stickers may go on one problem.") if value == "1"
+        else t._("One sticker per problem."))
+    return await _ask_closing(update, t)
+
+
+async def _ask_closing(update: Update, t: Translator) -> int:
+    await _say(update, t._("When does the vote close? Choose, or send a time as {format}.",
+                           format=flow.DEADLINE_FORMAT), reply_markup=InlineKeyboardMarkup([
+        [InlineKeyboardButton(t.ngettext("In {n} day", "In {n} days", n),
+                              callback_data=f"vset:c:{n}") for n in (1, 3, 7)],
+        [InlineKeyboardButton(t._("When I close it"), callback_data="vset:c:0")],
+    ]))
+    return CLOSING
+
+
+async def setup_closing_tap(update: Update, context: Context) -> int:
+    who = await actor(update, context)
+    t = who.t
+    query = update.callback_query
+    assert query is not None
+    try:
+        (days,) = _ints(_data(update)[2:3])
+        if days not in (0, 1, 3, 7):
+            raise Refused(NOT_AVAILABLE)
+    except Refused:
+        await query.answer(t._("This button no longer works."), show_alert=True)
+        return CLOSING
+    await query.answer()
+    closes = flow.deadline_in(days) if days else None
+    context.user_data[SETUP]["closes"] = closes.isoformat() if closes else None  # type: ignore[index]
+    return await _preview(update, context, who)
+
+
+async def setup_closing_text(update: Update, context: Context) -> int:
+    who = await actor(update, context)
+    t = who.t
+    try:
+        closes = flow.parse_deadline(
+            update.effective_message.text or "", t.tz.key,  # type: ignore[union-attr, attr-defined]
+            persian=t.lang == "fa",
+        )
+    except Refused as refused:
+        await _say(update, t._(refused.message, **refused.values))
+        return CLOSING
+    context.user_data[SETUP]["closes"] = closes.isoformat()  # type: ignore[index]
+    return await _preview(update, context, who)
+
+
+async def _preview(update: Update, context: Context, who: Actor) -> int:
+    t = who.t
+    setup = context.user_data[SETUP]  # type: ignore[index]
+    lines = [
+        t._("Preview:"),
+        f"<b>{isolate(setup['title'])}</b>",
+        t._("Method: {method}", method=t._(METHOD_LABELS[str(setup.get("method"))])),
+    ]
+    if setup["method"] == "stickers":
+        lines.append(t.ngettext("{n} sticker per resident.", "{n} stickers per resident.",
+                                setup["stickers"]))
+    closes = setup.get("closes")
+    lines.append(t._("Closes {when}.", when=t.datetime(datetime.fromisoformat(closes)))
+                 if closes else t._("Closes when a coordinator closes it."))
+    lines.append("")
+    lines += [f"{t.num(i)}. {isolate(p)}" for i, p in enumerate(setup["problems"], 1)]
+    await _say(update, "\n".join(lines), reply_markup=InlineKeyboardMarkup([[
+        InlineKeyboardButton(t._("Open the vote"), callback_data="vset:go"),
+        InlineKeyboardButton(t._("Cancel"), callback_data="vset:no"),
+    ]]))
+    return CONFIRM
+
+
+async def setup_confirm(update: Update, context: Context) -> int:
+    who = await _coordinator(update, context)
+    query = update.callback_query
+    assert query is not None
+    if who is None:
+        return ConversationHandler.END
+    t = who.t
+    setup = context.user_data.pop(SETUP, None)  # type: ignore[union-attr]
+    if setup is None or setup.get("community") != who.community.id:  # type: ignore[union-attr]
+        await query.answer(t._("This button no longer works."), show_alert=True)
+        return ConversationHandler.END
+    if _data(update)[1] == "no":
+        await query.answer()
+        await query.edit_message_text(t._("Cancelled. Nothing was opened."))
+        return ConversationHandler.END
+    closes = setup.get("closes")
+    prioritisation = await store.create(
+        context.db, who.community.id, title=setup["title"], method=setup["method"],  # type: ignore[union-attr]
+        problems=setup["problems"], stickers=setup.get("stickers", 3),
+        allow_stacking=setup.get("stacking", False),
+        closes_at=datetime.fromisoformat(closes) if closes else None, created_by=who.user.id,
+    )
+    await query.answer()
+    await query.edit_message_reply_markup(None)
+    _schedule_close(context.application, prioritisation)
+    recipients = await community_store.members(context.db, who.community.id)  # type: ignore[union-attr]
+    await _say(update, t.ngettext(
+        "The vote is open. Announcing it to {n} member…",
+        "The vote is open. Announcing it to {n} members…", len(recipients)))
+    context.application.create_task(_announce(context, prioritisation), update=update)
+    return ConversationHandler.END
+
+
+async def _announce(context: Context, prioritisation: Prioritisation) -> None:
+    """Tells every member where to vote (PTB's rate limiter paces the sends)."""
+    community = await community_store.get_community(context.db, prioritisation.community_id)
+    assert community is not None
+    for _membership, user in await community_store.members(context.db, community.id):
+        if not user.reachable:
+            continue
+        t = Translator(user.language, community.timezone)
+        text = "\n".join([
+            t._("New priority vote in {community}: <b>{title}</b>",
+                community=isolate(community.name), title=isolate(prioritisation.title)),
+            t._("Method: {method}", method=t._(METHOD_LABELS[prioritisation.method])),
+            _closes(t, prioritisation),
+        ])
+        try:
+            await context.bot.send_message(user.id, text, reply_markup=InlineKeyboardMarkup([[
+                InlineKeyboardButton(t._("Vote now"),
+                                     callback_data=f"vote:open:{prioritisation.id}")
+            ]]))
+        except Forbidden:
+            await community_store.set_reachable(context.db, user.id, False)
+        except TelegramError:
+            log.warning("could not announce vote %s to a member", prioritisation.id)
+
+
+async def setup_tap_a_button(update: Update, context: Context) -> None:
+    who = await actor(update, context)
+    await _say(update, who.t._("Please tap one of the buttons above."))
+
+
+async def setup_cancel(update: Update, context: Context) -> int:
+    who = await actor(update, context)
+    if context.user_data is not None:
+        context.user_data.pop(SETUP, None)
+        context.user_data.pop(PAPER, None)
+    await _say(update, who.t._("Stopped. Nothing was changed."))
+    return ConversationHandler.END
+
+
+# -- closing -------------------------------------------------------------------------------
+
+
+def _schedule_close(app: Application, prioritisation: Prioritisation) -> None:  # type: ignore[type-arg]
+    if prioritisation.closes_at is None or app.job_queue is None:
+        return
+    name = f"vote-close-{prioritisation.id}"
+    for job in app.job_queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    when = max(prioritisation.closes_at, utcnow() + timedelta(seconds=0.1))
+    app.job_queue.run_once(_close_job, when=when, data=prioritisation.id, name=name)
+
+
+async def _close_job(context: Context) -> None:
+    assert context.job is not None
+    await close_and_announce(context, int(context.job.data))  # type: ignore[arg-type]
+
+
+async def close_and_announce(context: Context, pid: int) -> None:
+    """Closes once; participants and coordinators receive the result in their language."""
+    if not await store.close(context.db, pid):
+        return
+    prioritisation = await store.get(context.db, pid)
+    assert prioritisation is not None
+    context.bot_data.setdefault("standings_dirty", set()).add(pid)
+    community = await community_store.get_community(context.db, prioritisation.community_id)
+    assert community is not None
+    recipients = set(await store.participants(context.db, prioritisation))
+    recipients.update(
+        user.id for _m, user in await community_store.members(
+            context.db, community.id, roles=("coordinator", "admin"))
+    )
+    for user_id in sorted(recipients):
+        user = await community_store.get_user(context.db, user_id)
+        if user is None or not user.reachable:
+            continue
+        t = Translator(user.language, community.timezone)
+        try:
+            await context.bot.send_message(user_id, t._("The vote has closed."))
+            await _send_results(context.bot, user_id, t, context, prioritisation)
+        except Forbidden:
+            await community_store.set_reachable(context.db, user_id, False)
+        except TelegramError:
+            log.warning("could not send results of vote %s", pid)
+
+
+async def close_command(update: Update, context: Context) -> None:
+    who = await _coordinator(update, context)
+    if who is None:
+        return
+    open_ = await store.list_for(context.db, who.community.id, status="open")  # type: ignore[union-attr]
+    if not open_:
+        await _say(update, who.t._("There is no open vote right now."))
+        return
+    await _say(update, who.t._("Close which vote now? Residents can no longer change their"
+                               " votes afterwards."), reply_markup=InlineKeyboardMarkup([
+        [InlineKeyboardButton(_short(p.title, 60), callback_data=f"vote:close:{p.id}")]
+        for p in open_
+    ]))
+
+
+async def close_tap(update: Update, context: Context) -> None:
+    who = await _coordinator(update, context)
+    if who is None:
+        return
+    assert update.callback_query is not None
+    try:
+        (pid,) = _ints(_data(update)[2:3])
+        prioritisation = await _mine(who, context, pid)
+        if not prioritisation.is_open:
+            raise Refused(N_("This vote has closed; changes are no longer possible."))
+    except Refused as refused:
+        await _refuse(update, who.t, refused.message, **refused.values)
+        return
+    await update.callback_query.answer()
+    await update.callback_query.edit_message_reply_markup(None)
+    await close_and_announce(context, pid)
+
+
+# -- paper stickers ------------------------------------------------------------------------
+
+
+async def paper_start(update: Update, context: Context) -> int:
+    who = await _coordinator(update, context)
+    if who is None:
+        return ConversationHandler.END
+    sticker_votes = [p for p in await store.list_for(context.db, who.community.id)  # type: ignore[union-attr]
+                     if p.method == "stickers"]
+    if not sticker_votes:
+        await _say(update, who.t._("There is no sticker vote to add paper stickers to."))
+        return ConversationHandler.END
+    return await _ask_counts(update, context, who, sticker_votes[0])
+
+
+async def _ask_counts(update: Update, context: Context, who: Actor,
+                      prioritisation: Prioritisation) -> int:
+    t = who.t
+    problems = await store.problems(context.db, prioritisation.id)
+    context.user_data[PAPER] = prioritisation.id  # type: ignore[index]
+    lines = [
+        t._("Paper stickers for {title}: send the count for each problem, one number per"
+            " line, in this order (0 for none):", title=isolate(prioritisation.title)),
+        "",
+    ]
+    lines += [f"{t.num(p.position)}. {isolate(p.title)} — {t.num(p.offline)}" for p in problems]
+    for part in split_text("\n".join(lines)):
+        await _say(update, part)
+    return PAPER_COUNTS
+
+
+async def paper_counts(update: Update, context: Context) -> int:
+    who = await _coordinator(update, context)
+    if who is None:
+        return ConversationHandler.END
+    t = who.t
+    pid = context.user_data.get(PAPER)  # type: ignore[union-attr]
+    prioritisation = await store.get(context.db, pid) if pid else None
+    if prioritisation is None or prioritisation.community_id != who.community.id:  # type: ignore[union-attr]
+        await _say(update, t._(NOT_AVAILABLE))
+        return ConversationHandler.END
+    problems = await store.problems(context.db, prioritisation.id)
+    try:
+        counts = flow.parse_counts(update.effective_message.text or "", len(problems))  # type: ignore[union-attr]
+    except Refused as refused:
+        await _say(update, t._(refused.message, **refused.values))
+        return PAPER_COUNTS
+    await store.set_offline(context.db, prioritisation.id,
+                            {p.id: n for p, n in zip(problems, counts, strict=True)})
+    context.user_data.pop(PAPER, None)  # type: ignore[union-attr]
+    await _say(update, t.ngettext("Saved {n} paper sticker.", "Saved {n} paper stickers.",
+                                  sum(counts)))
+    _changed(context, prioritisation.id)
+    assert update.effective_chat is not None
+    await _send_results(context.bot, update.effective_chat.id, t, context, prioritisation)
+    return ConversationHandler.END
+
+
+# -- wiring --------------------------------------------------------------------------------
+
+
+async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
+    """Rebuilds closing jobs from the database; votes whose time passed while down close now."""
+    db = app.bot_data["db"]
+    for prioritisation in await store.open_with_deadline(db):
+        _schedule_close(app, prioritisation)
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(refresh_standings, interval=STANDINGS_EVERY,
+                                    first=STANDINGS_EVERY, name="vote-standings")
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    private = filters.ChatType.PRIVATE
+    text = filters.TEXT & ~filters.COMMAND
+    app.add_handler(ConversationHandler(
+        entry_points=[CommandHandler("prioritise", setup_start, filters=private)],
+        states={
+            TITLE: [MessageHandler(text, setup_title)],
+            METHOD: [CallbackQueryHandler(setup_method, pattern=r"^vset:m:"),
+                     MessageHandler(text, setup_tap_a_button)],
+            PROBLEMS: [MessageHandler(text, setup_problems)],
+            BUDGET: [CallbackQueryHandler(setup_budget, pattern=r"^vset:b:"),
+                     MessageHandler(text, setup_tap_a_button)],
+            STACKING: [CallbackQueryHandler(setup_stacking, pattern=r"^vset:s:"),
+                       MessageHandler(text, setup_tap_a_button)],
+            CLOSING: [CallbackQueryHandler(setup_closing_tap, pattern=r"^vset:c:"),
+                      MessageHandler(text, setup_closing_text)],
+            CONFIRM: [CallbackQueryHandler(setup_confirm, pattern=r"^vset:(go|no)$"),
+                      MessageHandler(text, setup_tap_a_button)],
+        },
+        fallbacks=[CommandHandler("cancel", setup_cancel)],
+        name="voting_setup", persistent=True, allow_reentry=True,
+    ))
+    app.add_handler(ConversationHandler(
+        entry_points=[CommandHandler("paper", paper_start, filters=private)],
+        states={PAPER_COUNTS: [MessageHandler(text, paper_counts)]},
+        fallbacks=[CommandHandler("cancel", setup_cancel)],
+        name="voting_paper", persistent=True, allow_reentry=True,
+    ))
+    app.add_handler(CommandHandler("vote", vote_command, filters=private))
+    app.add_handler(CommandHandler("results", results_command, filters=private))
+    app.add_handler(CommandHandler("closevote", close_command, filters=private))
+    app.add_handler(CommandHandler("standings", standings_command))
+    app.add_handler(CallbackQueryHandler(open_ballot, pattern=r"^vote:open:"))
+    app.add_handler(CallbackQueryHandler(sticker_tap, pattern=r"^vote:(st|un):"))
+    app.add_handler(CallbackQueryHandler(sticker_page, pattern=r"^vote:pg:"))
+    app.add_handler(CallbackQueryHandler(pairwise_tap, pattern=r"^vote:pw:"))
+    app.add_handler(CallbackQueryHandler(matrix_tap, pattern=r"^vote:mx:"))
+    app.add_handler(CallbackQueryHandler(matrix_page, pattern=r"^vote:mxp:"))
+    app.add_handler(CallbackQueryHandler(noop, pattern=r"^vote:noop:"))
+    app.add_handler(CallbackQueryHandler(results_tap, pattern=r"^vote:res:"))
+    app.add_handler(CallbackQueryHandler(close_tap, pattern=r"^vote:close:"))

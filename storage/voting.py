@@ -1,0 +1,393 @@
+"""Prioritisations, problems, stickers, pairwise comparisons and matrix ratings: SQL only.
+
+Invariants live in the schema (``0003_voting.sql``): a sticker takes a numbered slot that is
+unique per voter and checked against the budget by a trigger, so the budget holds under
+double taps and simultaneous taps; stacking and voting after closing are refused there too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage import personal
+from storage.db import Database, from_db, to_db, utcnow
+
+METHODS = ("stickers", "pairwise", "matrix")
+
+
+class VoteRejected(Exception):
+    """The database refused the change (budget, stacking, closed): nothing was stored."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "budget", "stacking", "closed", "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Prioritisation:
+    id: int
+    community_id: int
+    title: str
+    method: str
+    stickers: int
+    allow_stacking: bool
+    closes_at: datetime | None
+    status: str
+    created_by: int | None
+    created_at: datetime
+    closed_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    id: int
+    prioritisation_id: int
+    position: int
+    title: str
+    offline: int
+
+
+def _prioritisation(row: aiosqlite.Row) -> Prioritisation:
+    return Prioritisation(
+        id=row["id"], community_id=row["community_id"], title=row["title"],
+        method=row["method"], stickers=row["stickers"], allow_stacking=bool(row["allow_stacking"]),
+        closes_at=from_db(row["closes_at"]), status=row["status"], created_by=row["created_by"],
+        created_at=from_db(row["created_at"]), closed_at=from_db(row["closed_at"]),
+    )  # type: ignore[arg-type]
+
+
+def _problem(row: aiosqlite.Row) -> Problem:
+    return Problem(row["id"], row["prioritisation_id"], row["position"], row["title"],
+                   row["offline"])
+
+
+# -- prioritisations -----------------------------------------------------------------------
+
+
+async def create(
+    db: Database, community_id: int, *, title: str, method: str, problems: list[str],
+    stickers: int = 3, allow_stacking: bool = False, closes_at: datetime | None = None,
+    created_by: int | None = None,
+) -> Prioritisation:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}")
+    async with db.transaction():
+        pid = await db.execute(
+            "INSERT INTO prioritisations (community_id, title, method, stickers, allow_stacking,"
+            " closes_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (community_id, title, method, stickers, int(allow_stacking), to_db(closes_at),
+             created_by, to_db(utcnow())),
+        )
+        await db.executemany(
+            "INSERT INTO vote_problems (prioritisation_id, position, title) VALUES (?, ?, ?)",
+            [(pid, i, text) for i, text in enumerate(problems, start=1)],
+        )
+    found = await get(db, pid)
+    assert found is not None
+    return found
+
+
+async def get(db: Database, prioritisation_id: int) -> Prioritisation | None:
+    row = await db.fetchone("SELECT * FROM prioritisations WHERE id = ?", (prioritisation_id,))
+    return _prioritisation(row) if row else None
+
+
+async def list_for(db: Database, community_id: int, *, status: str | None = None,
+                   ) -> list[Prioritisation]:
+    sql = "SELECT * FROM prioritisations WHERE community_id = ?"
+    params: list[Any] = [community_id]
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
+    return [_prioritisation(r) for r in await db.fetchall(sql + " ORDER BY id DESC", params)]
+
+
+async def open_with_deadline(db: Database) -> list[Prioritisation]:
+    """Every open prioritisation with a closing time, in all communities (for the scheduler)."""
+    rows = await db.fetchall(
+        "SELECT * FROM prioritisations WHERE status = 'open' AND closes_at IS NOT NULL"
+    )
+    return [_prioritisation(r) for r in rows]
+
+
+async def close(db: Database, prioritisation_id: int) -> bool:
+    """Close it; False when it was already closed (so results are announced once)."""
+    changed = await db.execute_rowcount(
+        "UPDATE prioritisations SET status = 'closed', closed_at = ? WHERE id = ?"
+        " AND status = 'open'",
+        (to_db(utcnow()), prioritisation_id),
+    )
+    return changed == 1
+
+
+async def problems(db: Database, prioritisation_id: int) -> list[Problem]:
+    rows = await db.fetchall(
+        "SELECT * FROM vote_problems WHERE prioritisation_id = ? ORDER BY position",
+        (prioritisation_id,),
+    )
+    return [_problem(r) for r in rows]
+
+
+async def set_offline(db: Database, prioritisation_id: int, counts: dict[int, int]) -> None:
+    """Paper stickers from a meeting, per problem id (replaces earlier counts)."""
+    async with db.transaction():
+        await db.executemany(
+            "UPDATE vote_problems SET offline = ? WHERE id = ? AND prioritisation_id = ?",
+            [(n, problem_id, prioritisation_id) for problem_id, n in counts.items()],
+        )
+
+
+def _rejected(error: sqlite3.DatabaseError) -> VoteRejected:
+    text = str(error)
+    if "budget" in text or "UNIQUE" in text:
+        return VoteRejected("budget")
+    if "one sticker" in text:
+        return VoteRejected("stacking")
+    if "closed" in text:
+        return VoteRejected("closed")
+    return VoteRejected("unknown")
+
+
+# -- stickers --------------------------------------------------------------------------------
+
+
+async def my_stickers(db: Database, prioritisation_id: int, user_id: int) -> dict[int, int]:
+    """Problem id -> how many of this voter's stickers are on it."""
+    rows = await db.fetchall(
+        "SELECT problem_id, COUNT(*) AS n FROM stickers WHERE prioritisation_id = ?"
+        " AND user_id = ? GROUP BY problem_id",
+        (prioritisation_id, user_id),
+    )
+    return {r["problem_id"]: r["n"] for r in rows}
+
+
+async def place_sticker(
+    db: Database, prioritisation_id: int, user_id: int, problem_id: int, group: str | None,
+) -> None:
+    """Put one sticker on ``problem_id`` in the lowest free slot; VoteRejected if not allowed.
+
+    The slot is chosen and written in one ``BEGIN IMMEDIATE`` transaction; the unique index
+    and the triggers refuse anything over the budget even if two taps race.
+    """
+    try:
+        async with db.transaction():
+            used = {
+                r["slot"] for r in await db.fetchall(
+                    "SELECT slot FROM stickers WHERE prioritisation_id = ? AND user_id = ?",
+                    (prioritisation_id, user_id),
+                )
+            }
+            slot = next(i for i in range(1, len(used) + 2) if i not in used)
+            await db.execute(
+                "INSERT INTO stickers (prioritisation_id, user_id, slot, problem_id,"
+                " stakeholder_group, placed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (prioritisation_id, user_id, slot, problem_id, group, to_db(utcnow())),
+            )
+    except sqlite3.IntegrityError as error:
+        raise _rejected(error) from None
+
+
+async def remove_sticker(db: Database, prioritisation_id: int, user_id: int,
+                         problem_id: int) -> bool:
+    """Take back one of this voter's stickers from ``problem_id`` (the newest)."""
+    removed = await db.execute_rowcount(
+        "DELETE FROM stickers WHERE rowid = (SELECT s.rowid FROM stickers s"
+        " JOIN prioritisations p ON p.id = s.prioritisation_id AND p.status = 'open'"
+        " WHERE s.prioritisation_id = ? AND s.user_id = ? AND s.problem_id = ?"
+        " ORDER BY s.slot DESC LIMIT 1)",
+        (prioritisation_id, user_id, problem_id),
+    )
+    return removed == 1
+
+
+async def sticker_tally(db: Database, prioritisation_id: int) -> dict[int, int]:
+    rows = await db.fetchall(
+        "SELECT problem_id, COUNT(*) AS n FROM stickers WHERE prioritisation_id = ?"
+        " GROUP BY problem_id",
+        (prioritisation_id,),
+    )
+    return {r["problem_id"]: r["n"] for r in rows}
+
+
+async def sticker_rows(db: Database, prioritisation_id: int) -> list[tuple[int | None, int]]:
+    """(voter, problem) for every stored sticker: what property tests compare tallies with."""
+    rows = await db.fetchall(
+        "SELECT user_id, problem_id FROM stickers WHERE prioritisation_id = ?",
+        (prioritisation_id,),
+    )
+    return [(r["user_id"], r["problem_id"]) for r in rows]
+
+
+# -- pairwise --------------------------------------------------------------------------------
+
+
+async def record_comparison(
+    db: Database, prioritisation_id: int, user_id: int, a_id: int, b_id: int,
+    winner_id: int | None, group: str | None,
+) -> None:
+    """One answer per voter and pair; a second answer replaces the first (a change of mind)."""
+    a_id, b_id = min(a_id, b_id), max(a_id, b_id)
+    async with db.transaction():
+        status = await db.fetchval(
+            "SELECT status FROM prioritisations WHERE id = ?", (prioritisation_id,)
+        )
+        if status != "open":
+            raise VoteRejected("closed")
+        await db.execute(
+            "INSERT INTO comparisons (prioritisation_id, user_id, a_id, b_id, winner_id,"
+            " stakeholder_group, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (prioritisation_id, user_id, a_id, b_id)"
+            " DO UPDATE SET winner_id = excluded.winner_id, answered_at = excluded.answered_at",
+            (prioritisation_id, user_id, a_id, b_id, winner_id, group, to_db(utcnow())),
+        )
+
+
+async def comparisons(db: Database, prioritisation_id: int,
+                      ) -> list[tuple[int, int, int | None]]:
+    rows = await db.fetchall(
+        "SELECT a_id, b_id, winner_id FROM comparisons WHERE prioritisation_id = ?",
+        (prioritisation_id,),
+    )
+    return [(r["a_id"], r["b_id"], r["winner_id"]) for r in rows]
+
+
+async def compared_by(db: Database, prioritisation_id: int, user_id: int) -> set[tuple[int, int]]:
+    rows = await db.fetchall(
+        "SELECT a_id, b_id FROM comparisons WHERE prioritisation_id = ? AND user_id = ?",
+        (prioritisation_id, user_id),
+    )
+    return {(r["a_id"], r["b_id"]) for r in rows}
+
+
+# -- matrix ----------------------------------------------------------------------------------
+
+
+async def rate(
+    db: Database, prioritisation_id: int, user_id: int, problem_id: int, *,
+    importance: int | None = None, urgency: int | None = None, group: str | None,
+) -> None:
+    """Set importance and/or urgency (1-3) for one problem; the other value is kept."""
+    async with db.transaction():
+        status = await db.fetchval(
+            "SELECT status FROM prioritisations WHERE id = ?", (prioritisation_id,)
+        )
+        if status != "open":
+            raise VoteRejected("closed")
+        await db.execute(
+            "INSERT INTO ratings (prioritisation_id, user_id, problem_id, importance, urgency,"
+            " stakeholder_group, rated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (prioritisation_id, user_id, problem_id) DO UPDATE SET"
+            " importance = COALESCE(excluded.importance, importance),"
+            " urgency = COALESCE(excluded.urgency, urgency), rated_at = excluded.rated_at",
+            (prioritisation_id, user_id, problem_id, importance, urgency, group,
+             to_db(utcnow())),
+        )
+
+
+async def my_ratings(db: Database, prioritisation_id: int, user_id: int,
+                     ) -> dict[int, tuple[int | None, int | None]]:
+    rows = await db.fetchall(
+        "SELECT problem_id, importance, urgency FROM ratings WHERE prioritisation_id = ?"
+        " AND user_id = ?",
+        (prioritisation_id, user_id),
+    )
+    return {r["problem_id"]: (r["importance"], r["urgency"]) for r in rows}
+
+
+async def ratings(db: Database, prioritisation_id: int) -> list[tuple[int, int, int]]:
+    """(problem, importance, urgency) for every complete rating."""
+    rows = await db.fetchall(
+        "SELECT problem_id, importance, urgency FROM ratings WHERE prioritisation_id = ?"
+        " AND importance IS NOT NULL AND urgency IS NOT NULL",
+        (prioritisation_id,),
+    )
+    return [(r["problem_id"], r["importance"], r["urgency"]) for r in rows]
+
+
+# -- who took part -----------------------------------------------------------------------------
+
+_TABLE = {"stickers": "stickers", "pairwise": "comparisons", "matrix": "ratings"}
+
+
+async def participants(db: Database, prioritisation: Prioritisation) -> list[int]:
+    rows = await db.fetchall(
+        f"SELECT DISTINCT user_id FROM {_TABLE[prioritisation.method]}"
+        " WHERE prioritisation_id = ? AND user_id IS NOT NULL",
+        (prioritisation.id,),
+    )
+    return [r["user_id"] for r in rows]
+
+
+async def participation_by_group(db: Database, prioritisation: Prioritisation,
+                                 ) -> dict[str | None, int]:
+    """Voters per stakeholder group (recorded when they voted, so it survives /forgetme)."""
+    rows = await db.fetchall(
+        "SELECT stakeholder_group AS g, COUNT(DISTINCT COALESCE(user_id, -rowid)) AS n"
+        f" FROM {_TABLE[prioritisation.method]} WHERE prioritisation_id = ?"
+        " GROUP BY stakeholder_group",
+        (prioritisation.id,),
+    )
+    return {r["g"]: r["n"] for r in rows}
+
+
+# -- live standings messages ------------------------------------------------------------------
+
+
+async def add_standings_message(db: Database, prioritisation_id: int, chat_id: int,
+                                message_id: int) -> None:
+    await db.execute(
+        "INSERT OR IGNORE INTO standings_messages VALUES (?, ?, ?)",
+        (prioritisation_id, chat_id, message_id),
+    )
+
+
+async def standings_messages(db: Database, prioritisation_id: int) -> list[tuple[int, int]]:
+    rows = await db.fetchall(
+        "SELECT chat_id, message_id FROM standings_messages WHERE prioritisation_id = ?",
+        (prioritisation_id,),
+    )
+    return [(r["chat_id"], r["message_id"]) for r in rows]
+
+
+async def drop_standings_message(db: Database, chat_id: int, message_id: int) -> None:
+    await db.execute(
+        "DELETE FROM standings_messages WHERE chat_id = ? AND message_id = ?",
+        (chat_id, message_id),
+    )
+
+
+# -- personal data ----------------------------------------------------------------------------
+
+
+async def _personal(db: Database, user_id: int) -> dict[str, Any]:
+    stickers = await db.fetchall(
+        "SELECT p.title AS prioritisation, v.title AS problem, s.placed_at FROM stickers s"
+        " JOIN prioritisations p ON p.id = s.prioritisation_id"
+        " JOIN vote_problems v ON v.id = s.problem_id WHERE s.user_id = ?",
+        (user_id,),
+    )
+    pairs = await db.fetchall(
+        "SELECT prioritisation_id, a_id, b_id, winner_id, answered_at FROM comparisons"
+        " WHERE user_id = ?",
+        (user_id,),
+    )
+    rated = await db.fetchall(
+        "SELECT prioritisation_id, problem_id, importance, urgency, rated_at FROM ratings"
+        " WHERE user_id = ?",
+        (user_id,),
+    )
+    return {"stickers": [dict(r) for r in stickers],
+            "comparisons": [dict(r) for r in pairs],
+            "ratings": [dict(r) for r in rated]}
+
+
+personal.register("voting", _personal)
