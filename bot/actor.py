@@ -45,32 +45,50 @@ class Actor:
 
 
 async def actor(update: Update, context: Context) -> Actor:
-    """The person behind ``update``, created on first contact."""
+    """The person behind ``update``, created on first contact.
+
+    Who someone is (user, current community, membership) is cached per application and
+    dropped whenever ``storage.community`` writes anything (``db.people_version``): a vote
+    burst then costs no lookups, and a role change is seen by the very next update.
+    """
     tg_user = update.effective_user
     if tg_user is None:
         raise ValueError("update has no user")
     db = context.db
-    user = await store.get_user(db, tg_user.id)
     config = context.config
-    if user is None or not user.reachable or _names_changed(user, tg_user):
-        language = (
-            user.language
-            if user is not None
-            else match_language(tg_user.language_code, config.default_locale)
-        )
-        user = await store.upsert_user(
-            db,
-            tg_user.id,
-            first_name=tg_user.first_name,
-            last_name=tg_user.last_name,
-            username=tg_user.username,
-            language=language,
-        )
-    community = membership = None
-    if user.current_community_id is not None:
-        community = await store.get_community(db, user.current_community_id)
-        if community is not None:
-            membership = await store.get_membership(db, community.id, user.id)
+    cache: dict[int, tuple[int, User, Community | None, Membership | None]] = (
+        context.bot_data.setdefault("actor_cache", {})
+    )
+    cached = cache.get(tg_user.id)
+    if (cached is not None and cached[0] == db.people_version and cached[1].reachable
+            and not _names_changed(cached[1], tg_user)):
+        _version, user, community, membership = cached
+    else:
+        version = db.people_version
+        user = await store.get_user(db, tg_user.id)
+        if user is None or not user.reachable or _names_changed(user, tg_user):
+            language = (
+                user.language
+                if user is not None
+                else match_language(tg_user.language_code, config.default_locale)
+            )
+            user = await store.upsert_user(
+                db,
+                tg_user.id,
+                first_name=tg_user.first_name,
+                last_name=tg_user.last_name,
+                username=tg_user.username,
+                language=language,
+            )
+            version = db.people_version
+        community = membership = None
+        if user.current_community_id is not None:
+            community = await store.get_community(db, user.current_community_id)
+            if community is not None:
+                membership = await store.get_membership(db, community.id, user.id)
+        if len(cache) > 50_000:
+            cache.clear()
+        cache[tg_user.id] = (version, user, community, membership)
     tz = community.timezone if community else config.timezone
     return Actor(
         user=user,

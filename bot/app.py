@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -91,9 +91,68 @@ def build_application(
     app: MahfilApp = builder.build()  # type: ignore[assignment]
     app.bot_data["config"] = config
     app.bot_data["db"] = db
+    processor, queue = app.update_processor, app.update_queue
+    app.bot_data["latest_only"] = LatestOnly(
+        loaded=lambda: getattr(processor, "active", 0) > 0 or not queue.empty())
     for module in handler_modules():
         module.register(app)
     return app
+
+
+class LatestOnly:
+    """Runs the newest job per key in the background; a job still waiting is replaced.
+
+    A ballot message is re-rendered after every tap, but Telegram allows about one message
+    (edits included) per second in a chat. Answering the tap at once and editing later —
+    rendering when the edit's turn comes, at most once per ``pause`` per message however
+    many taps arrived meanwhile — keeps taps fast under a vote burst, the message current,
+    and the chat within Telegram's pace. While updates are waiting (``loaded``), a job
+    yields to them for up to ``patience`` seconds: the tap's answer is the acknowledgement
+    a voter waits for, the ballot's redraw can come a moment later.
+    """
+
+    def __init__(self, pause: float = 1.0, *, loaded: Callable[[], bool] = lambda: False,
+                 patience: float = 5.0) -> None:
+        self.pause = pause
+        self.patience = patience
+        self._loaded = loaded
+        self._waiting: dict[Hashable, Callable[[], Awaitable[None]]] = {}
+        self._running: dict[Hashable, asyncio.Task[None]] = {}
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._waiting or self._running)
+
+    def submit(self, key: Hashable, job: Callable[[], Awaitable[None]]) -> None:
+        self._waiting[key] = job
+        if key not in self._running:
+            self._running[key] = asyncio.create_task(self._run(key))
+
+    async def _run(self, key: Hashable) -> None:
+        try:
+            while key in self._waiting:
+                give_up = asyncio.get_running_loop().time() + self.patience
+                while self._loaded() and asyncio.get_running_loop().time() < give_up:
+                    await asyncio.sleep(0.05)
+                job = self._waiting.pop(key)
+                try:
+                    await job()
+                except Exception:
+                    log.exception("background job %r failed", key)
+                await asyncio.sleep(self.pause)  # newer jobs for this key gather meanwhile
+        finally:
+            self._running.pop(key, None)
+
+    async def close(self) -> None:
+        self._waiting.clear()
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def latest_only(app: Application) -> LatestOnly:  # type: ignore[type-arg]
+    return app.bot_data["latest_only"]  # type: ignore[no-any-return]
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
@@ -177,6 +236,7 @@ async def serve(
         try:
             await stop.wait()
         finally:
+            await latest_only(app).close()
             if app.updater.running:
                 await app.updater.stop()
             if app.running:

@@ -17,7 +17,7 @@ import gettext
 import html
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -99,6 +99,12 @@ def reload_catalogs() -> None:
     _catalog.cache_clear()
 
 
+@lru_cache(maxsize=4096)
+def _small_int(value: int, lang: str) -> str:
+    text = format_decimal(value, locale=lang)
+    return text.translate(_PERSIAN_DIGITS) if lang == "fa" else text
+
+
 class Translator:
     """Text, numbers and dates for one language and one time zone."""
 
@@ -149,6 +155,8 @@ class Translator:
 
     def num(self, value: int | float | Decimal, *, decimals: int | None = None) -> str:
         """A number as this language writes it (Persian digits for fa)."""
+        if decimals is None and isinstance(value, int) and 0 <= value < 1000:
+            return _small_int(value, self.lang)  # ballots number every line: keep it cheap
         pattern = None if decimals is None else "#,##0." + "0" * decimals if decimals else "#,##0"
         text = format_decimal(value, format=pattern, locale=self.lang)
         return self.digits(text)

@@ -5,13 +5,18 @@ Every capability scopes its queries by community; these are the rows that scope 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 
 from storage.db import Database, from_db, to_db, utcnow
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 ROLES = ("resident", "coordinator", "committee", "admin")
 INVITE_KINDS = ("resident", "coordinator")
@@ -88,6 +93,21 @@ class Invite:
     revoked_at: datetime | None
 
 
+def _people_write(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Marks the database's people as changed once the write is done (see ``bot.actor``)."""
+
+    @functools.wraps(function)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await function(*args, **kwargs)
+        finally:
+            db = args[0]
+            assert isinstance(db, Database)
+            db.people_changed()
+
+    return wrapper
+
+
 def _user(row: aiosqlite.Row) -> User:
     return User(
         id=row["id"],
@@ -141,6 +161,7 @@ async def get_user(db: Database, user_id: int) -> User | None:
     return _user(row) if row else None
 
 
+@_people_write
 async def upsert_user(
     db: Database,
     user_id: int,
@@ -168,6 +189,7 @@ async def upsert_user(
     return user
 
 
+@_people_write
 async def set_language(db: Database, user_id: int, language: str) -> None:
     await db.execute(
         "UPDATE users SET language = ?, language_chosen = 1, updated_at = ? WHERE id = ?",
@@ -175,6 +197,7 @@ async def set_language(db: Database, user_id: int, language: str) -> None:
     )
 
 
+@_people_write
 async def set_reachable(db: Database, user_id: int, reachable: bool) -> None:
     """Telegram said the user blocked the bot (or wrote again): stop or resume sending."""
     await db.execute(
@@ -183,6 +206,7 @@ async def set_reachable(db: Database, user_id: int, reachable: bool) -> None:
     )
 
 
+@_people_write
 async def set_current_community(db: Database, user_id: int, community_id: int) -> None:
     await db.execute(
         "UPDATE users SET current_community_id = ?, updated_at = ? WHERE id = ?",
@@ -190,6 +214,7 @@ async def set_current_community(db: Database, user_id: int, community_id: int) -
     )
 
 
+@_people_write
 async def delete_user(db: Database, user_id: int) -> None:
     """Remove the user row; memberships and the user's conversation data go with it.
 
@@ -209,6 +234,7 @@ async def delete_user(db: Database, user_id: int) -> None:
 # -- communities ---------------------------------------------------------------------------
 
 
+@_people_write
 async def create_community(
     db: Database,
     *,
@@ -284,6 +310,7 @@ async def memberships_of(db: Database, user_id: int) -> list[tuple[Membership, C
     ]
 
 
+@_people_write
 async def join(
     db: Database, community_id: int, user_id: int, *, role: str, stakeholder_group: str | None
 ) -> tuple[Membership, bool]:
@@ -322,6 +349,7 @@ async def join(
 ROLE_RANK = {"resident": 0, "committee": 1, "coordinator": 2, "admin": 3}
 
 
+@_people_write
 async def set_role(db: Database, community_id: int, user_id: int, role: str) -> None:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")

@@ -57,6 +57,7 @@ class Database:
         self._lock = asyncio.Lock()
         self._in_transaction: asyncio.Task[Any] | None = None
         self.path = path
+        self.people_version = 0
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
@@ -74,6 +75,14 @@ class Database:
         if migrate:
             await db.migrate()
         return db
+
+    def people_changed(self) -> None:
+        """Called by every write to users, communities or memberships (storage/community.py).
+
+        Caches of who someone is (``bot.actor``) compare :attr:`people_version` to know
+        they are still current, so a vote burst needs no lookup per tap.
+        """
+        self.people_version += 1
 
     async def close(self) -> None:
         await self._conn.close()
@@ -120,6 +129,35 @@ class Database:
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def execute_each(self, statements: Sequence[tuple[str, Params]],
+                           ) -> list[int | sqlite3.IntegrityError]:
+        """Run statements in one ``BEGIN IMMEDIATE`` … ``COMMIT``, in one trip to SQLite.
+
+        Each statement may be refused on its own (a constraint or trigger) without undoing
+        the others; the list holds, per statement, its row count or the refusal. This is the
+        group commit under a vote burst: hundreds of taps cost one transaction and one
+        thread hop, not one each.
+        """
+
+        def run(conn: sqlite3.Connection) -> list[int | sqlite3.IntegrityError]:
+            outcomes: list[int | sqlite3.IntegrityError] = []
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    try:
+                        outcomes.append(conn.execute(sql, params).rowcount)
+                    except sqlite3.IntegrityError as error:
+                        outcomes.append(error)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return outcomes
+
+        async with self._access() as conn:
+            # aiosqlite runs ``run`` on its own thread, where the sqlite3 connection lives.
+            return await conn._execute(run, conn._conn)  # type: ignore[no-any-return]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Database]:

@@ -30,15 +30,21 @@ class SQLitePersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str
             update_interval=update_interval,
         )
         self.db = db
+        # What each row holds now (None: no row). PTB hands over the data of every user an
+        # update touched, every few seconds; after a vote burst that is thousands of users
+        # whose data did not change, and writing them all would stall the bot.
+        self._stored: dict[tuple[str, int], str | None] = {}
 
     # -- reading ---------------------------------------------------------------------------
 
     async def get_user_data(self) -> dict[int, dict[str, Any]]:
         rows = await self.db.fetchall("SELECT user_id, data FROM ptb_user_data")
+        self._stored.update({("ptb_user_data", r["user_id"]): r["data"] for r in rows})
         return defaultdict(dict, {r["user_id"]: json.loads(r["data"]) for r in rows})
 
     async def get_chat_data(self) -> dict[int, dict[str, Any]]:
         rows = await self.db.fetchall("SELECT chat_id, data FROM ptb_chat_data")
+        self._stored.update({("ptb_chat_data", r["chat_id"]): r["data"] for r in rows})
         return defaultdict(dict, {r["chat_id"]: json.loads(r["data"]) for r in rows})
 
     async def get_bot_data(self) -> dict[str, Any]:
@@ -77,14 +83,18 @@ class SQLitePersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str
         await self._upsert("ptb_chat_data", "chat_id", chat_id, data)
 
     async def _upsert(self, table: str, column: str, key: int, data: dict[str, Any]) -> None:
-        if not data:
+        encoded = json.dumps(deepcopy(data)) if data else None
+        if self._stored.get((table, key)) == encoded:
+            return  # unchanged since the last write (or load)
+        if encoded is None:
             await self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))
-            return
-        await self.db.execute(
-            f"INSERT INTO {table} ({column}, data) VALUES (?, ?)"
-            f" ON CONFLICT({column}) DO UPDATE SET data = excluded.data",
-            (key, json.dumps(deepcopy(data))),
-        )
+        else:
+            await self.db.execute(
+                f"INSERT INTO {table} ({column}, data) VALUES (?, ?)"
+                f" ON CONFLICT({column}) DO UPDATE SET data = excluded.data",
+                (key, encoded),
+            )
+        self._stored[(table, key)] = encoded
 
     async def update_bot_data(self, data: dict[str, Any]) -> None:
         return None
@@ -94,9 +104,11 @@ class SQLitePersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str
 
     async def drop_chat_data(self, chat_id: int) -> None:
         await self.db.execute("DELETE FROM ptb_chat_data WHERE chat_id = ?", (chat_id,))
+        self._stored[("ptb_chat_data", chat_id)] = None
 
     async def drop_user_data(self, user_id: int) -> None:
         await self.db.execute("DELETE FROM ptb_user_data WHERE user_id = ?", (user_id,))
+        self._stored[("ptb_user_data", user_id)] = None
 
     async def refresh_user_data(self, user_id: int, user_data: dict[str, Any]) -> None:
         return None

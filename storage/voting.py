@@ -8,6 +8,7 @@ double taps and simultaneous taps; stacking and voting after closing are refused
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -170,43 +171,77 @@ async def my_stickers(db: Database, prioritisation_id: int, user_id: int) -> dic
     return {r["problem_id"]: r["n"] for r in rows}
 
 
-async def place_sticker(
-    db: Database, prioritisation_id: int, user_id: int, problem_id: int, group: str | None,
-) -> None:
-    """Put one sticker on ``problem_id`` in the lowest free slot; VoteRejected if not allowed.
-
-    The slot is chosen and written in one ``BEGIN IMMEDIATE`` transaction; the unique index
-    and the triggers refuse anything over the budget even if two taps race.
-    """
-    try:
-        async with db.transaction():
-            used = {
-                r["slot"] for r in await db.fetchall(
-                    "SELECT slot FROM stickers WHERE prioritisation_id = ? AND user_id = ?",
-                    (prioritisation_id, user_id),
-                )
-            }
-            slot = next(i for i in range(1, len(used) + 2) if i not in used)
-            await db.execute(
-                "INSERT INTO stickers (prioritisation_id, user_id, slot, problem_id,"
-                " stakeholder_group, placed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (prioritisation_id, user_id, slot, problem_id, group, to_db(utcnow())),
-            )
-    except sqlite3.IntegrityError as error:
-        raise _rejected(error) from None
-
-
-async def remove_sticker(db: Database, prioritisation_id: int, user_id: int,
-                         problem_id: int) -> bool:
-    """Take back one of this voter's stickers from ``problem_id`` (the newest)."""
-    removed = await db.execute_rowcount(
-        "DELETE FROM stickers WHERE rowid = (SELECT s.rowid FROM stickers s"
-        " JOIN prioritisations p ON p.id = s.prioritisation_id AND p.status = 'open'"
-        " WHERE s.prioritisation_id = ? AND s.user_id = ? AND s.problem_id = ?"
-        " ORDER BY s.slot DESC LIMIT 1)",
-        (prioritisation_id, user_id, problem_id),
+async def sticker_slots(db: Database, prioritisation_id: int) -> list[tuple[int, int, int]]:
+    """(voter, slot, problem) of every sticker with a known voter: the sticker book's load."""
+    rows = await db.fetchall(
+        "SELECT user_id, slot, problem_id FROM stickers WHERE prioritisation_id = ?"
+        " AND user_id IS NOT NULL",
+        (prioritisation_id,),
     )
-    return removed == 1
+    return [(r["user_id"], r["slot"], r["problem_id"]) for r in rows]
+
+
+_INSERT_STICKER = (
+    "INSERT INTO stickers (prioritisation_id, user_id, slot, problem_id, stakeholder_group,"
+    " placed_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_DELETE_STICKER = (
+    "DELETE FROM stickers WHERE prioritisation_id = ? AND user_id = ? AND slot = ?"
+    " AND EXISTS (SELECT 1 FROM prioritisations WHERE id = ? AND status = 'open')"
+)
+
+
+@dataclass(frozen=True)
+class StickerWrite:
+    """Place (``problem_id`` set) or take back (``problem_id`` None) the sticker in a slot."""
+
+    prioritisation_id: int
+    user_id: int
+    slot: int
+    problem_id: int | None
+    group: str | None = None
+
+
+async def write_stickers(db: Database, writes: Sequence[StickerWrite],
+                         ) -> list[VoteRejected | None]:
+    """Apply sticker writes in order in one transaction; per write, None or why refused.
+
+    The caller chose the slots; the unique slot index and the triggers (budget, stacking,
+    open) refuse whatever breaks the rules, and a refused write leaves the others standing.
+    """
+    now = to_db(utcnow())
+    statements: list[tuple[str, tuple[object, ...]]] = [
+        (_INSERT_STICKER, (w.prioritisation_id, w.user_id, w.slot, w.problem_id, w.group, now))
+        if w.problem_id is not None else
+        (_DELETE_STICKER, (w.prioritisation_id, w.user_id, w.slot, w.prioritisation_id))
+        for w in writes
+    ]
+    outcomes: list[VoteRejected | None] = []
+    for outcome in await db.execute_each(statements):
+        if isinstance(outcome, sqlite3.IntegrityError):
+            outcomes.append(_rejected(outcome))
+        elif outcome != 1:
+            outcomes.append(VoteRejected("closed"))
+        else:
+            outcomes.append(None)
+    return outcomes
+
+
+async def insert_sticker(db: Database, prioritisation_id: int, user_id: int, slot: int,
+                         problem_id: int, group: str | None) -> None:
+    """One sticker in a given slot (the caller chose it); VoteRejected if the schema refuses."""
+    [outcome] = await write_stickers(
+        db, [StickerWrite(prioritisation_id, user_id, slot, problem_id, group)])
+    if outcome is not None:
+        raise outcome
+
+
+async def delete_sticker(db: Database, prioritisation_id: int, user_id: int, slot: int) -> None:
+    """Take back the sticker in ``slot``, only while the vote is open."""
+    [outcome] = await write_stickers(
+        db, [StickerWrite(prioritisation_id, user_id, slot, None)])
+    if outcome is not None:
+        raise outcome
 
 
 async def sticker_tally(db: Database, prioritisation_id: int) -> dict[int, int]:

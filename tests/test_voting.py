@@ -10,7 +10,11 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from bot.emulator import Person
+from bot.flows.errors import Refused
+from bot.flows.voting_book import StickerBook
 from bot.i18n import Translator
 from storage import voting as store
 from tests.harness import Harness, Invitation
@@ -176,15 +180,19 @@ async def test_simultaneous_taps_never_exceed_the_budget(harness: Harness) -> No
         await resident.press(f"vote:st:{pid}:{problems[i % 4].id}:0")
     await harness.settle()
     assert len(await store.sticker_rows(harness.db, pid)) == 3
-    # And straight at the storage layer, bypassing the per-user ordering.
+    # And straight at the sticker book, bypassing the per-user ordering: 12 taps at once.
     other = await harness.resident(invitation, "en")
+    book = StickerBook(harness.db)
 
     async def tap(problem_id: int) -> None:
-        with contextlib.suppress(store.VoteRejected):
-            await store.place_sticker(harness.db, pid, other.id, problem_id, None)
+        with contextlib.suppress(Refused):
+            await book.tap(pid, invitation.community.id, problem_id, other.id, None)
 
     await asyncio.gather(*(tap(problems[i % 4].id) for i in range(12)))
     assert sum((await store.my_stickers(harness.db, pid, other.id)).values()) == 3
+    # The database itself refuses a slot past the budget, whoever writes it.
+    with pytest.raises(store.VoteRejected):
+        await store.insert_sticker(harness.db, pid, other.id, 4, problems[0].id, None)
 
 
 async def test_forged_callbacks_change_nothing(harness: Harness) -> None:

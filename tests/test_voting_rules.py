@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from bot.flows import voting as flow
 from bot.flows.errors import Refused
+from bot.flows.voting_book import StickerBook
 from storage import community as community_store
 from storage import voting as store
 from storage.db import Database
@@ -159,14 +160,13 @@ def test_budget_and_tally_hold_for_any_taps(budget: int, stacking: bool,
             db = await Database.open(Path(folder) / "p.sqlite3")
             try:
                 pid, voters, problems = await _setup(db, budget, stacking)
-                vote = await store.get(db, pid)
-                assert vote is not None
-                problem_rows = await store.problems(db, pid)
+                community_id = (await store.get(db, pid)).community_id  # type: ignore[union-attr]
+                book = StickerBook(db)
 
                 async def tap(voter: int, problem: int, remove: bool) -> None:
                     with contextlib.suppress(Refused):
-                        await flow.toggle_sticker(db, vote, problem_rows[problem],
-                                                  voters[voter], "activist", remove=remove)
+                        await book.tap(pid, community_id, problems[problem], voters[voter],
+                                       "activist", remove=remove)
 
                 if concurrent:
                     await asyncio.gather(*(tap(*step) for step in sequence))
@@ -174,10 +174,15 @@ def test_budget_and_tally_hold_for_any_taps(budget: int, stacking: bool,
                     for step in sequence:
                         await tap(*step)
                 await _check(db, pid, budget, stacking)
-                # Direct inserts past the budget are refused by the database itself.
-                for slot_problem in problems:
-                    with contextlib.suppress(store.VoteRejected):
-                        await store.place_sticker(db, pid, voters[0], slot_problem, None)
+                # The book's memory agrees with the database.
+                for voter in voters:
+                    assert await book.mine(pid, voter) == await store.my_stickers(db, pid, voter)
+                # Writes past the budget or stacked are refused by the database itself.
+                for slot in range(1, budget + 2):
+                    for problem_id in problems:
+                        with contextlib.suppress(store.VoteRejected):
+                            await store.insert_sticker(db, pid, voters[0], slot, problem_id,
+                                                       None)
                 await _check(db, pid, budget, stacking)
             finally:
                 await db.close()

@@ -21,7 +21,7 @@ from bot.flows.errors import Refused
 from bot.i18n import N_
 from storage import voting as store
 from storage.db import Database
-from storage.voting import Prioritisation, Problem, VoteRejected
+from storage.voting import Prioritisation, Problem
 
 MAX_PROBLEMS = 60
 MAX_TITLE = 200
@@ -178,26 +178,6 @@ async def open_problem(db: Database, prioritisation_id: int, problem_id: int,
     if problem is None:
         raise Refused(N_("This problem is not part of the vote."))
     return prioritisation, problem
-
-
-async def toggle_sticker(db: Database, prioritisation: Prioritisation, problem: Problem,
-                         user_id: int, group: str | None, *, remove: bool = False) -> None:
-    """A tap: place a sticker, or (tap again without stacking / "−") take it back."""
-    mine = await store.my_stickers(db, prioritisation.id, user_id)
-    if remove or (not prioritisation.allow_stacking and mine.get(problem.id)):
-        if not await store.remove_sticker(db, prioritisation.id, user_id, problem.id):
-            raise Refused(N_("You have no sticker on this problem."))
-        return
-    if sum(mine.values()) >= prioritisation.stickers:
-        raise Refused(N_("All your stickers are placed. Tap a problem with your sticker to"
-                         " take it back."))
-    try:
-        await store.place_sticker(db, prioritisation.id, user_id, problem.id, group)
-    except VoteRejected as rejected:
-        if rejected.reason == "closed":
-            raise Refused(N_("This vote has closed; changes are no longer possible.")) from None
-        raise Refused(N_("All your stickers are placed. Tap a problem with your sticker to"
-                         " take it back.")) from None
 
 
 def next_pair(problem_ids: Sequence[int], counts: Counter[tuple[int, int]],

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,10 +28,11 @@ from telegram.ext import (
 )
 
 from bot.actor import Actor, actor
-from bot.app import Context
+from bot.app import Context, latest_only
 from bot.commands import Command
 from bot.flows import voting as flow
 from bot.flows.errors import Refused
+from bot.flows.voting_book import StickerBook
 from bot.i18n import N_, Translator, isolate
 from bot.labels import group_label
 from bot.messages import split_text
@@ -136,8 +138,8 @@ async def _mine(who: Actor, context: Context, pid: int) -> Prioritisation:
 async def _sticker_ballot(who: Actor, context: Context, prioritisation: Prioritisation,
                           page: int) -> tuple[str, InlineKeyboardMarkup]:
     t = who.t
-    problems = await store.problems(context.db, prioritisation.id)
-    mine = await store.my_stickers(context.db, prioritisation.id, who.user.id)
+    problems = await _book(context).problems(prioritisation.id)
+    mine = await _book(context).mine(prioritisation.id, who.user.id)
     used = sum(mine.values())
     pages = max(1, -(-len(problems) // PAGE))
     page = min(max(page, 0), pages - 1)
@@ -276,6 +278,25 @@ async def _ballot(who: Actor, context: Context, prioritisation: Prioritisation,
     return await _matrix_ballot(who, context, prioritisation)
 
 
+def _edit_later(update: Update, context: Context,
+                render: Callable[[], Awaitable[tuple[str, InlineKeyboardMarkup | None]]]) -> None:
+    """Re-renders the tapped ballot in the background, newest state only (see LatestOnly).
+
+    The tap is already answered; the edit waits its turn behind the rate limiter, so a vote
+    burst is not slowed down to the pace of message edits.
+    """
+    query = update.callback_query
+    assert query is not None and query.message is not None
+    chat_id, message_id = query.message.chat.id, query.message.message_id
+
+    async def job() -> None:
+        text, markup = await render()
+        with contextlib.suppress(BadRequest):  # "message is not modified"
+            await context.bot.edit_message_text(text, chat_id, message_id, reply_markup=markup)
+
+    latest_only(context.application).submit(("ballot", chat_id, message_id), job)
+
+
 async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
     query = update.callback_query
     assert query is not None
@@ -329,36 +350,35 @@ def _changed(context: Context, pid: int) -> None:
     context.bot_data.setdefault("standings_dirty", set()).add(pid)
 
 
+def _book(context: Context) -> StickerBook:
+    book = context.bot_data.get("sticker_book")
+    if book is None:
+        book = context.bot_data["sticker_book"] = StickerBook(context.db)
+    return book  # type: ignore[no-any-return]
+
+
 async def sticker_tap(update: Update, context: Context) -> None:
+    """Place or take back a sticker: answered once committed, the ballot edited after."""
     who = await _member(update, context)
     if who is None:
         return
-    assert update.callback_query is not None
+    assert update.callback_query is not None and who.community is not None
     parts = _data(update)
     t = who.t
     try:
         pid, problem_id, page = _ints(parts[2:5])
-        await _mine(who, context, pid)
-        prioritisation, problem = await flow.open_problem(
-            context.db, pid, problem_id, who.community.id  # type: ignore[union-attr]
-        )
         group = who.membership.stakeholder_group if who.membership else None
-        await flow.toggle_sticker(context.db, prioritisation, problem, who.user.id, group,
-                                  remove=parts[1] == "un")
-    except (Refused, ValueError) as refused:
-        if isinstance(refused, Refused):
-            await _refuse(update, t, refused.message, **refused.values)
-        else:
-            await _refuse(update, t, NOT_AVAILABLE)
+        prioritisation, left = await _book(context).tap(
+            pid, who.community.id, problem_id, who.user.id, group, remove=parts[1] == "un"
+        )
+    except Refused as refused:
+        await _refuse(update, t, refused.message, **refused.values)
         return
-    mine = await store.my_stickers(context.db, pid, who.user.id)
-    left = prioritisation.stickers - sum(mine.values())
     await update.callback_query.answer(
         t.ngettext("{n} sticker left", "{n} stickers left", left)
     )
     _changed(context, pid)
-    text, markup = await _sticker_ballot(who, context, prioritisation, page)
-    await _edit(update, text, markup)
+    _edit_later(update, context, lambda: _sticker_ballot(who, context, prioritisation, page))
 
 
 async def sticker_page(update: Update, context: Context) -> None:
@@ -929,6 +949,7 @@ async def close_and_announce(context: Context, pid: int) -> None:
     """Closes once; participants and coordinators receive the result in their language."""
     if not await store.close(context.db, pid):
         return
+    _book(context).forget(pid)
     prioritisation = await store.get(context.db, pid)
     assert prioritisation is not None
     context.bot_data.setdefault("standings_dirty", set()).add(pid)

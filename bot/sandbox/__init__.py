@@ -106,7 +106,10 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     try:
         app = build_application(bot_config, db)
         processor, queue = app.update_processor, app.update_queue
-        emu.busy_checks.append(lambda: getattr(processor, "active", 0) > 0 or not queue.empty())
+        background = app.bot_data["latest_only"]
+        emu.busy_checks.append(
+            lambda: getattr(processor, "active", 0) > 0 or not queue.empty() or background.busy
+        )
         ready = asyncio.Event()
         bot = asyncio.create_task(serve(app, stop, ready=ready, poll_timeout=5))
         waiter = asyncio.create_task(ready.wait())

@@ -1,0 +1,98 @@
+"""LatestOnly (ballot redraws) and Database.execute_each (the sticker group commit)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from bot.app import LatestOnly
+from storage.db import Database
+
+
+def test_latest_only_runs_first_and_newest_job_per_key() -> None:
+    async def run() -> list[str]:
+        done: list[str] = []
+        background = LatestOnly(pause=0.05)
+
+        def job(name: str):  # type: ignore[no-untyped-def]
+            async def work() -> None:
+                done.append(name)
+            return work
+
+        background.submit("a", job("a1"))
+        await asyncio.sleep(0.01)  # a1 has run; the key now pauses
+        for name in ("a2", "a3"):
+            background.submit("a", job(name))
+        background.submit("b", job("b1"))
+        while background.busy:
+            await asyncio.sleep(0.01)
+        return done
+
+    done = asyncio.run(run())
+    # a1 runs at once, a2 is replaced by a3 during the pause; other keys are independent.
+    assert sorted(done) == ["a1", "a3", "b1"]
+
+
+def test_latest_only_yields_to_load_but_not_forever() -> None:
+    async def run() -> tuple[bool, bool]:
+        loaded = True
+        done: list[str] = []
+        background = LatestOnly(pause=0, loaded=lambda: loaded, patience=0.3)
+
+        async def work() -> None:
+            done.append("x")
+
+        background.submit("k", work)
+        await asyncio.sleep(0.1)
+        waited = not done  # still loaded: the job waits
+        await asyncio.sleep(0.4)
+        ran_anyway = done == ["x"]  # patience ran out
+        await background.close()
+        return waited, ran_anyway
+
+    assert asyncio.run(run()) == (True, True)
+
+
+def test_latest_only_failure_is_logged_and_later_jobs_still_run(caplog) -> None:  # type: ignore[no-untyped-def]
+    async def run() -> list[str]:
+        done: list[str] = []
+        background = LatestOnly(pause=0.05)
+
+        async def broken() -> None:
+            raise RuntimeError("boom")
+
+        async def fine() -> None:
+            done.append("fine")
+
+        background.submit("k", broken)
+        await asyncio.sleep(0.01)
+        background.submit("k", fine)
+        while background.busy:
+            await asyncio.sleep(0.01)
+        return done
+
+    assert asyncio.run(run()) == ["fine"]
+    assert "background job" in caplog.text
+
+
+def test_execute_each_keeps_what_succeeded_and_reports_what_failed(tmp_path: Path) -> None:
+    async def run() -> tuple[list[int | sqlite3.IntegrityError], list[int]]:
+        db = await Database.open(tmp_path / "each.sqlite3", migrate=False)
+        try:
+            await db.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+            outcomes = await db.execute_each([
+                ("INSERT INTO t (x) VALUES (?)", (1,)),
+                ("INSERT INTO t (x) VALUES (?)", (1,)),  # refused: duplicate
+                ("INSERT INTO t (x) VALUES (?)", (2,)),
+                ("DELETE FROM t WHERE x = ?", (9,)),  # matches nothing
+            ])
+            rows = [r[0] for r in await db.fetchall("SELECT x FROM t ORDER BY x")]
+            return outcomes, rows
+        finally:
+            await db.close()
+
+    outcomes, rows = asyncio.run(run())
+    assert outcomes[0] == 1 and outcomes[2] == 1 and outcomes[3] == 0
+    assert isinstance(outcomes[1], sqlite3.IntegrityError)
+    assert rows == [1, 2]
