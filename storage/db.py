@@ -199,27 +199,36 @@ class Database:
         return found
 
     async def schema_version(self) -> int:
+        """The newest migration applied (0 for a new file)."""
+        applied = await self.applied_migrations()
+        return max(applied, default=0)
+
+    async def applied_migrations(self) -> set[int]:
         async with self._access() as conn:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version ("
                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-            async with conn.execute("SELECT MAX(version) FROM schema_version") as cursor:
-                row = await cursor.fetchone()
-        return int(row[0] or 0) if row else 0
+            async with conn.execute("SELECT version FROM schema_version") as cursor:
+                rows = await cursor.fetchall()
+        return {int(row[0]) for row in rows}
 
     async def migrate(self) -> list[int]:
-        """Apply every migration newer than the schema version, each in its own transaction.
+        """Apply every migration not yet applied, in order, each in its own transaction.
+
+        Capabilities number their migrations after their issue, so numbers have gaps and a
+        lower number may land after a higher one: what counts is whether each was applied,
+        not the highest number.
 
         ``executescript`` would commit on its own, so each script is wrapped in an explicit
         BEGIN/COMMIT and rolled back if any statement fails: a half-applied migration never
         stays behind.
         """
-        current = await self.schema_version()
+        done = await self.applied_migrations()
         applied = []
         async with self._lock:
             for version, name, sql in self.migrations():
-                if version <= current:
+                if version in done:
                     continue
                 stamp = to_db(utcnow())
                 script = (

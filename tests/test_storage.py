@@ -65,6 +65,20 @@ async def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeyp
     await db.close()
 
 
+async def test_a_lower_numbered_migration_landing_later_is_still_applied(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Capabilities number migrations after their issue; 0002 may land after 0005."""
+    db = await Database.open(tmp_path / "a.sqlite3")
+    good = Database.migrations()
+    late = sorted([*good, (2, "late", "CREATE TABLE late (x);")])
+    monkeypatch.setattr(Database, "migrations", staticmethod(lambda: list(late)))
+    assert await db.migrate() == [2]
+    assert await db.fetchval("SELECT COUNT(*) FROM sqlite_master WHERE name = 'late'") == 1
+    assert await db.migrate() == []
+    await db.close()
+
+
 async def test_membership_constraints(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "a.sqlite3")
     c = await store.create_community(
