@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     Application,
@@ -33,6 +33,10 @@ from bot.commands import Command
 from bot.flows import voting as flow
 from bot.flows.errors import Refused
 from bot.flows.voting_book import StickerBook
+from bot.handlers._common import callback_ints, callback_parts
+from bot.handlers._common import refuse as _refuse
+from bot.handlers._common import say as _say
+from bot.handlers._common import short as _short
 from bot.i18n import N_, Translator, isolate
 from bot.labels import group_label
 from bot.messages import split_text
@@ -73,35 +77,8 @@ JOIN_FIRST = N_("Join a community first: open the invitation link your coordinat
 # -- small helpers -------------------------------------------------------------------------
 
 
-async def _say(update: Update, text: str, **kwargs: Any) -> Message:
-    message = update.effective_message
-    assert message is not None
-    return await message.reply_text(text, **kwargs)
-
-
-async def _refuse(update: Update, t: Translator, message: str, **values: Any) -> None:
-    if update.callback_query is not None:
-        await update.callback_query.answer(t._(message, **values), show_alert=True)
-    else:
-        await _say(update, t._(message, **values))
-
-
-def _data(update: Update) -> list[str]:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    return query.data.split(":")
-
-
 def _ints(parts: list[str]) -> list[int]:
-    """Callback fields as numbers; forged text raises Refused instead of crashing."""
-    try:
-        return [int(p) for p in parts]
-    except ValueError:
-        raise Refused(NOT_AVAILABLE) from None
-
-
-def _short(text: str, limit: int = 36) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return callback_ints(parts, NOT_AVAILABLE)
 
 
 def _dots(used: int, budget: int) -> str:
@@ -332,7 +309,7 @@ async def open_ballot(update: Update, context: Context) -> None:
     if who is None:
         return
     try:
-        (pid,) = _ints(_data(update)[2:3])
+        (pid,) = _ints(callback_parts(update)[2:3])
         prioritisation = await _mine(who, context, pid)
         if not prioritisation.is_open:
             raise Refused(N_("This vote has closed; changes are no longer possible."))
@@ -363,7 +340,7 @@ async def sticker_tap(update: Update, context: Context) -> None:
     if who is None:
         return
     assert update.callback_query is not None and who.community is not None
-    parts = _data(update)
+    parts = callback_parts(update)
     t = who.t
     try:
         pid, problem_id, page = _ints(parts[2:5])
@@ -387,7 +364,7 @@ async def sticker_page(update: Update, context: Context) -> None:
         return
     assert update.callback_query is not None
     try:
-        pid, page = _ints(_data(update)[2:4])
+        pid, page = _ints(callback_parts(update)[2:4])
         prioritisation = await _mine(who, context, pid)
     except Refused as refused:
         await _refuse(update, who.t, refused.message, **refused.values)
@@ -404,7 +381,7 @@ async def pairwise_tap(update: Update, context: Context) -> None:
     assert update.callback_query is not None
     t = who.t
     try:
-        pid, a_id, b_id, winner = _ints(_data(update)[2:6])
+        pid, a_id, b_id, winner = _ints(callback_parts(update)[2:6])
         await _mine(who, context, pid)
         prioritisation, _a = await flow.open_problem(context.db, pid, a_id, who.community.id)  # type: ignore[union-attr]
         await flow.open_problem(context.db, pid, b_id, who.community.id)  # type: ignore[union-attr]
@@ -431,7 +408,7 @@ async def matrix_tap(update: Update, context: Context) -> None:
         return
     assert update.callback_query is not None
     t = who.t
-    parts = _data(update)
+    parts = callback_parts(update)
     try:
         pid, problem_id, index = _ints(parts[2:5])
         choice = parts[5] if len(parts) > 5 else ""
@@ -470,7 +447,7 @@ async def matrix_page(update: Update, context: Context) -> None:
         return
     assert update.callback_query is not None
     try:
-        pid, index = _ints(_data(update)[2:4])
+        pid, index = _ints(callback_parts(update)[2:4])
         prioritisation = await _mine(who, context, pid)
     except Refused as refused:
         await _refuse(update, who.t, refused.message, **refused.values)
@@ -608,7 +585,7 @@ async def results_tap(update: Update, context: Context) -> None:
         return
     assert update.callback_query is not None and update.effective_chat is not None
     try:
-        (pid,) = _ints(_data(update)[2:3])
+        (pid,) = _ints(callback_parts(update)[2:3])
         prioritisation = await _mine(who, context, pid)
         if prioritisation.is_open and not who.is_coordinator:
             raise Refused(N_("Results are shown when the vote closes."))
@@ -715,7 +692,7 @@ async def setup_method(update: Update, context: Context) -> int:
     t = who.t
     query = update.callback_query
     assert query is not None
-    method = _data(update)[2]
+    method = callback_parts(update)[2]
     if method not in METHOD_LABELS:
         await query.answer(t._("This button no longer works."), show_alert=True)
         return METHOD
@@ -754,7 +731,7 @@ async def setup_budget(update: Update, context: Context) -> int:
     query = update.callback_query
     assert query is not None
     try:
-        (budget,) = _ints(_data(update)[2:3])
+        (budget,) = _ints(callback_parts(update)[2:3])
         if not 1 <= budget <= flow.MAX_STICKERS:
             raise Refused(NOT_AVAILABLE)
     except Refused:
@@ -777,7 +754,7 @@ async def setup_stacking(update: Update, context: Context) -> int:
     t = who.t
     query = update.callback_query
     assert query is not None
-    value = _data(update)[2]
+    value = callback_parts(update)[2]
     if value not in ("0", "1"):
         await query.answer(t._("This button no longer works."), show_alert=True)
         return STACKING
@@ -805,7 +782,7 @@ async def setup_closing_tap(update: Update, context: Context) -> int:
     query = update.callback_query
     assert query is not None
     try:
-        (days,) = _ints(_data(update)[2:3])
+        (days,) = _ints(callback_parts(update)[2:3])
         if days not in (0, 1, 3, 7):
             raise Refused(NOT_AVAILABLE)
     except Refused:
@@ -866,7 +843,7 @@ async def setup_confirm(update: Update, context: Context) -> int:
     if setup is None or setup.get("community") != who.community.id:  # type: ignore[union-attr]
         await query.answer(t._("This button no longer works."), show_alert=True)
         return ConversationHandler.END
-    if _data(update)[1] == "no":
+    if callback_parts(update)[1] == "no":
         await query.answer()
         await query.edit_message_text(t._("Cancelled. Nothing was opened."))
         return ConversationHandler.END
@@ -884,7 +861,8 @@ async def setup_confirm(update: Update, context: Context) -> int:
     await _say(update, t.ngettext(
         "The vote is open. Announcing it to {n} member…",
         "The vote is open. Announcing it to {n} members…", len(recipients)))
-    context.application.create_task(_announce(context, prioritisation), update=update)
+    latest_only(context.application).submit(("announce-vote", prioritisation.id),
+                                            lambda: _announce(context, prioritisation))
     return ConversationHandler.END
 
 
@@ -995,7 +973,7 @@ async def close_tap(update: Update, context: Context) -> None:
         return
     assert update.callback_query is not None
     try:
-        (pid,) = _ints(_data(update)[2:3])
+        (pid,) = _ints(callback_parts(update)[2:3])
         prioritisation = await _mine(who, context, pid)
         if not prioritisation.is_open:
             raise Refused(N_("This vote has closed; changes are no longer possible."))
