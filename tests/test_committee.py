@@ -1,0 +1,392 @@
+"""Committee end to end: nominations, a secret ballot, seats under quotas, the committee.
+
+A coordinator sets up an election in chat; residents in Persian, Hebrew, Kazakh and English
+nominate, accept or decline, and vote; seats go to group minimums first; the committee is
+created with roles; coordinators co-opt, remove with a reason, add working groups and link
+a group chat. Bad input, double votes and forged buttons change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.emulator import Person
+from bot.i18n import Translator
+from bot.labels import GROUP_LABELS
+from storage import committee as store
+from storage import community as community_store
+from storage.db import to_db, utcnow
+from tests.harness import Harness, Invitation
+
+
+def tr(person: Person, message: str, **values: object) -> str:
+    return Translator(person.language_code or "en")._(message, **values)
+
+
+async def step(harness: Harness, person: Person, action: str | object, *,
+               send: bool = False) -> None:
+    if send:
+        await person.send(str(action))
+    else:
+        await person.tap(action)  # type: ignore[arg-type]
+    await harness.settle()
+
+
+async def set_up_election(harness: Harness, coordinator: Person, *, seats: int = 3,
+                          minimums: tuple[str, ...] = ("vulnerable", "business")) -> int:
+    """/election with seats and minimums changed by the − buttons, then nominations open."""
+    await step(harness, coordinator, "/election Green committee", send=True)
+    eid = int(await harness.db.fetchval("SELECT MAX(id) FROM elections"))
+    for group in ("activist", "vulnerable", "authority", "business", "ngo", "media"):
+        if group not in minimums:
+            await coordinator.press(f"cm:s:{eid}:{group}:-1")
+            await harness.settle()
+    for _ in range(9 - seats):
+        await coordinator.press(f"cm:s:{eid}:seats:-1")
+        await harness.settle()
+    card = coordinator.texts()[-1]
+    assert tr(coordinator, "Seats: {n}", n=seats) in card, card
+    await step(harness, coordinator, tr(coordinator, "Open nominations"))
+    return eid
+
+
+async def accept(harness: Harness, person: Person, group: str, statement: str) -> None:
+    await step(harness, person, tr(person, "Accept"))
+    label = tr(person, GROUP_LABELS[group])
+    await step(harness, person, lambda text: text.removeprefix("✓ ") == label)
+    await step(harness, person, statement, send=True)
+    assert tr(person, "Thank you: you are a candidate. Voters will see your group and"
+                      " statement.") in person.texts()[-1]
+
+
+async def people(harness: Harness) -> tuple[Invitation, Person, dict[str, Person]]:
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en", name="Cora")
+    residents = {
+        "maryam": await harness.resident(invitation, "fa", "vulnerable", name="مریم"),
+        "noa": await harness.resident(invitation, "he", "activist", name="נועה"),
+        "aigerim": await harness.resident(invitation, "kk", "activist", name="Әйгерім"),
+        "sam": await harness.resident(invitation, "en", "activist", name="Sam Baker"),
+        "lee": await harness.resident(invitation, "en", "other", name="Lee Stone"),
+    }
+    return invitation, coordinator, residents
+
+
+async def nominate_and_vote(harness: Harness) -> tuple[int, Person, dict[str, Person]]:
+    _inv, cora, r = await people(harness)
+    eid = await set_up_election(harness, cora)
+    maryam, noa, aigerim, sam, lee = (r[k] for k in ("maryam", "noa", "aigerim", "sam", "lee"))
+    # Every member hears that nominations are open, in their language.
+    for person in (maryam, noa, aigerim, sam, lee, cora):
+        assert tr(person, "Nominate") in person.buttons(), person.texts()[-2:]
+
+    # Maryam (fa) nominates herself for the vulnerable groups.
+    await step(harness, maryam, tr(maryam, "Nominate"))
+    await step(harness, maryam, tr(maryam, "Myself"))
+    await accept(harness, maryam, "vulnerable", "برای دسترسی بهتر سالمندان به پارک تلاش می‌کنم.")
+
+    # Noa (he) nominates Lee by name search; Lee accepts for business.
+    await step(harness, noa, tr(noa, "Nominate"))
+    await step(harness, noa, tr(noa, "Another member"))
+    await step(harness, noa, "zzz", send=True)
+    assert "zzz" in noa.texts()[-1]  # no match: asked again, still searching
+    await step(harness, noa, "stone", send=True)
+    await step(harness, noa, lambda text: text.startswith("Lee Stone"))
+    assert "Lee Stone" in noa.texts()[-1]
+    await accept(harness, lee, "business", "I run the bakery on the corner.")
+    assert "Lee Stone" in noa.texts()[-1]  # told that Lee accepted
+    # Nominating Lee again is harmless.
+    await step(harness, sam, tr(sam, "Nominate"))
+    await step(harness, sam, tr(sam, "Another member"))
+    await step(harness, sam, "Lee", send=True)
+    await step(harness, sam, lambda text: text.startswith("Lee Stone"))
+    assert tr(sam, "{name} is already nominated.", name="\u2068Lee Stone\u2069") in sam.texts()[-1]
+
+    # Sam nominates Aigerim (kk), who declines; Sam is told.
+    await step(harness, sam, "/nominate", send=True)
+    await step(harness, sam, tr(sam, "Another member"))
+    await step(harness, sam, "әйгер", send=True)
+    await step(harness, sam, lambda text: text.startswith("Әйгерім"))
+    await step(harness, aigerim, tr(aigerim, "Decline"))
+    assert tr(sam, "{name} declined your nomination.", name="\u2068Әйгерім\u2069") in sam.texts()
+
+    # Noa and Sam stand for the activists.
+    for person in (noa, sam):
+        await step(harness, person, "/nominate", send=True)
+        await step(harness, person, tr(person, "Myself"))
+        await accept(harness, person, "activist", "Statement of " + person.name)
+
+    # The coordinator sees candidates per group, then opens voting.
+    await step(harness, cora, "/election", send=True)
+    card = cora.texts()[-1]
+    assert "Vulnerable groups: 1 / 1" in card and "Business: 1 / 1" in card, card
+    assert "Activists and leaders: 2 / 0" in card
+    await step(harness, cora, tr(cora, "Close nominations and open voting"))
+    for person in (maryam, noa, aigerim, sam, lee):
+        assert tr(person, "Vote") in person.buttons(), person.texts()[-2:]
+
+    async def vote(person: Person, names: list[str]) -> None:
+        await step(harness, person, tr(person, "Vote"))
+        for name in names:
+            await step(harness, person, lambda text, n=name: text.endswith(n)
+                       and text[0] in "☐☑")
+        await step(harness, person, lambda text: text.startswith(
+            tr(person, "Review and cast ({chosen}/{n})", chosen=len(names), n=3)[:6]))
+        for name in names:
+            assert name in person.texts()[-1]
+        await step(harness, person, tr(person, "Cast my vote"))
+        assert person.last_answer == tr(person, "Your vote is cast.")
+
+    await vote(maryam, ["נועה", "مریم"])
+    await vote(noa, ["נועה"])
+    await vote(aigerim, ["Sam Baker"])
+    await vote(sam, ["Sam Baker", "נועה"])
+    return eid, cora, r
+
+
+async def test_election_end_to_end(harness: Harness) -> None:
+    eid, cora, r = await nominate_and_vote(harness)
+    maryam, noa, aigerim, sam, lee = (r[k] for k in ("maryam", "noa", "aigerim", "sam", "lee"))
+
+    # One ballot each: a second try is refused and counts nothing.
+    await step(harness, maryam, "/ballot", send=True)
+    assert tr(maryam, "You have already voted in this election. Each member votes once.") \
+        in maryam.texts()[-1]
+    # The secret ballot: who voted and what was chosen are never in one row.
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM ballot_drafts") == 0
+    columns = {r["name"] for r in await harness.db.fetchall(
+        "SELECT name FROM pragma_table_info('election_tally')")}
+    assert columns == {"nomination_id", "votes"}
+    columns = {r["name"] for r in await harness.db.fetchall(
+        "SELECT name FROM pragma_table_info('election_voters')")}
+    assert columns == {"election_id", "user_id"}
+    assert await store.voters(harness.db, eid) == {maryam.id, noa.id, aigerim.id, sam.id}
+    assert sum((await store.tally(harness.db, eid)).values()) == 6
+
+    # Counting: quotas for vulnerable (Maryam, 1 vote) and business (Lee, 0 votes), then
+    # the best-voted remaining candidate (Noa, 3) before Sam (2).
+    await step(harness, cora, "/election", send=True)
+    assert "4 of 7 members have voted." in cora.texts()[-1]
+    await step(harness, cora, tr(cora, "Close voting and count"))
+    result = cora.texts()[-1]
+    assert "✅ \u2068مریم\u2069 (Vulnerable groups): 1 vote — seat for Vulnerable groups" in result
+    assert "✅ \u2068Lee Stone\u2069 (Business): 0 votes — seat for Business" in result
+    assert "✅ \u2068נועה\u2069 (Activists and leaders): 3 votes — seat by votes" in result
+    assert "• \u2068Sam Baker\u2069 (Activists and leaders): 2 votes" in result
+    fa = maryam.texts()[-1]
+    assert tr(maryam, "Election results: <b>{name}</b>", name="\u2068Green committee\u2069") \
+        .replace("<b>", "").replace("</b>", "") in fa
+    assert tr(maryam, "You were elected. Welcome to the committee! /committee") in fa
+    assert "۳" in noa.texts()[-1] or "3" in noa.texts()[-1]
+    assert tr(aigerim, "seat by votes") in aigerim.texts()[-1]
+
+    community = (await community_store.get_user(harness.db, maryam.id)).current_community_id  # type: ignore[union-attr]
+    roles = {u.id: m.role for m, u in await community_store.members(harness.db, community)}  # type: ignore[arg-type]
+    assert roles[maryam.id] == roles[noa.id] == roles[lee.id] == "committee"
+    assert roles[sam.id] == roles[aigerim.id] == "resident" and roles[cora.id] == "coordinator"
+    # Closing again (a late job, a double tap) changes nothing.
+    await cora.press(f"cm:count:{eid}")
+    await harness.settle()
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM committees") == 1
+
+    # The committee: co-opt Aigerim, remove Lee with a reason, add a working group.
+    await step(harness, cora, "/committee", send=True)
+    assert "seat for Business" in cora.texts()[-1]
+    await step(harness, cora, tr(cora, "Co-opt a member"))
+    await step(harness, cora, "Әйгерім", send=True)
+    await step(harness, cora, lambda text: text.startswith("Әйгерім"))
+    assert tr(aigerim, "You are now a member of {name}. /committee",
+              name="\u2068Green committee\u2069") in aigerim.texts()[-1]
+    await step(harness, cora, tr(cora, "Remove a member"))
+    await step(harness, cora, "Lee Stone")
+    await step(harness, cora, "   ", send=True)
+    assert tr(cora, "Please write the reason.") in cora.texts()[-1]
+    await step(harness, cora, "Moved to another city", send=True)
+    assert "Moved to another city" in lee.texts()[-1]
+    roles = {u.id: m.role for m, u in await community_store.members(harness.db, community)}  # type: ignore[arg-type]
+    assert roles[lee.id] == "resident" and roles[aigerim.id] == "committee"
+    await step(harness, maryam, "/committee", send=True)
+    card = maryam.texts()[-1]
+    assert "Әйгерім" in card and "Lee Stone" not in card
+    assert maryam.buttons() == []  # residents see the committee, not the controls
+
+    await step(harness, cora, "/committee", send=True)
+    await step(harness, cora, tr(cora, "New working group"))
+    await step(harness, cora, "Playground team", send=True)
+    assert "Playground team" in cora.texts()[-1]
+    await step(harness, cora, tr(cora, "Add a member"))
+    await step(harness, cora, "Sam", send=True)
+    await step(harness, cora, lambda text: text.startswith("Sam Baker"))
+    group = await harness.db.fetchone("SELECT id FROM committees WHERE name = 'Playground team'")
+    members = await store.committee_members(harness.db, group["id"])  # type: ignore[index]
+    assert [(m.how, u.id) for m, u in members] == [("added", sam.id)]
+
+    # Linking the working group's Telegram group with a one-time code.
+    await step(harness, cora, "/committee", send=True)  # the working group's card comes last
+    assert "Playground team" in cora.texts()[-1]
+    await step(harness, cora, tr(cora, "Link a group chat"))
+    code = cora.texts()[-1].split("/link ")[1].split("<")[0].strip()
+    chat = harness.emu.group(-1001, "Playground", [cora, sam])
+    await cora.send(f"/link {code}", chat=chat)
+    await harness.settle()
+    assert "Playground team" in chat.messages[-1]["text"]
+    assert await harness.db.fetchval(
+        "SELECT chat_id FROM committees WHERE name = 'Playground team'") == -1001
+    await cora.send(f"/link {code}", chat=chat)  # the code works once
+    await harness.settle()
+    assert "already used" in chat.messages[-1]["text"]
+    # The linked chat hears about its members.
+    await step(harness, cora, "/committee", send=True)
+    await step(harness, cora, tr(cora, "Add a member"))
+    await step(harness, cora, "مریم", send=True)
+    await step(harness, cora, lambda text: text.startswith("مریم"))
+    assert chat.messages[-1]["text"] == (
+        "\u2068مریم\u2069 is now a member of \u2068Playground team\u2069.")
+
+
+async def test_bad_input_and_forged_buttons_change_nothing(harness: Harness) -> None:
+    invitation, cora, r = await people(harness)
+    eid = await set_up_election(harness, cora)
+    maryam, noa, sam = r["maryam"], r["noa"], r["sam"]
+    outsider = harness.person("en", name="Outsider")
+
+    # A statement that is too long is refused with a hint; the question stays open, also
+    # across a restart.
+    await step(harness, maryam, "/nominate", send=True)
+    await step(harness, maryam, tr(maryam, "Myself"))
+    await step(harness, maryam, tr(maryam, "Accept"))
+    await step(harness, maryam, lambda text: text.startswith("✓ "))
+    await step(harness, maryam, "ب" * 600, send=True)
+    assert tr(maryam, "Please keep it under {n} characters.", n=500) in maryam.texts()[-1]
+    await harness.restart()
+    await step(harness, maryam, "بیانیهٔ کوتاه", send=True)
+    nomination = (await store.nominations(harness.db, eid))[0][0]
+    assert nomination.status == "accepted" and nomination.statement == "بیانیهٔ کوتاه"
+
+    # Someone else's nomination cannot be answered; unknown members cannot be nominated.
+    await noa.press(f"cm:acc:{nomination.id}")
+    await harness.settle()
+    assert noa.last_answer == tr(noa, "This nomination is not yours to answer.")
+    await noa.press(f"cm:pick:{eid}:{outsider.id}")
+    await harness.settle()
+    assert noa.last_answer == tr(noa, "That person is not a member of this community.")
+    # Residents cannot run the election; an outsider cannot even nominate.
+    await noa.press(f"cm:vote:{eid}")
+    await harness.settle()
+    assert noa.last_answer == tr(noa, "Only coordinators of this community can do that.")
+    await step(harness, outsider, "/start", send=True)
+    await outsider.press(f"cm:me:{eid}")
+    await harness.settle()
+    assert outsider.last_answer is not None and outsider.last_tap_answered
+    # Forged data.
+    for data in (f"cm:b:{eid}:x:0", "cm:cast:", f"cm:s:{eid}:seats:7", "cm:b:999:1:0"):
+        await noa.press(data)
+        await harness.settle()
+        assert noa.last_tap_answered, data
+    # Voting is not open yet.
+    await noa.press(f"cm:cast:{eid}")
+    await harness.settle()
+    assert noa.last_answer == tr(noa, "Voting in this election is not open.")
+
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Close nominations and open voting"))
+    # A candidate from another election (another community) cannot be chosen.
+    other = await harness.new_community("Elsewhere")
+    other_coordinator = await harness.coordinator(other, "en")
+    await step(harness, other_coordinator, "/election Other", send=True)
+    await other_coordinator.press(f"cm:go:{eid}")  # not their community's election
+    await harness.settle()
+    assert other_coordinator.last_answer == tr(other_coordinator,
+                                                 "This election is not available to you.")
+    # Simultaneous casts by one member count once.
+    await step(harness, sam, "/ballot", send=True)
+    await step(harness, sam, lambda text: text.startswith("☐"))
+    await step(harness, sam, lambda text: text.startswith(tr(sam, "Review and cast")[:6]))
+    review = sam.messages[-1]
+    first = await sam.press(f"cm:cast:{eid}", review)
+    second = await sam.press(f"cm:cast:{eid}", review)
+    await harness.settle()
+    assert first.answered and second.answered
+    results = await asyncio.gather(*(store.cast(harness.db, eid, noa.id) for _ in range(5)),
+                                   return_exceptions=True)
+    assert sum(not isinstance(x, Exception) for x in results) == 1
+    assert await store.voters(harness.db, eid) == {sam.id, noa.id}
+    assert sum((await store.tally(harness.db, eid)).values()) == 1  # Sam's one choice
+
+    # After closing nothing more is counted.
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Close voting and count"))
+    await step(harness, maryam, "/ballot", send=True)
+    assert tr(maryam, "Voting in this election is not open.") in maryam.texts()[-1]
+    await maryam.press(f"cm:cast:{eid}")
+    await harness.settle()
+    assert await store.voters(harness.db, eid) == {sam.id, noa.id}
+    assert invitation.community.id != other.community.id
+
+
+async def test_deadlines_run_on_their_own_also_after_a_restart(harness: Harness) -> None:
+    _inv, cora, r = await people(harness)
+    eid = await set_up_election(harness, cora, seats=1, minimums=())
+    maryam = r["maryam"]
+    await step(harness, maryam, "/nominate", send=True)
+    await step(harness, maryam, tr(maryam, "Myself"))
+    await accept(harness, maryam, "vulnerable", "سلام")
+    past = to_db(utcnow())
+    # The deadline passes while the bot is down (moved into the past, then a restart).
+    await harness.db.execute("UPDATE elections SET nominations_close_at = ? WHERE id = ?",
+                             (past, eid))
+    await harness.restart()
+    await asyncio.sleep(0.3)
+    await harness.settle()
+    assert (await store.get_election(harness.db, eid)).status == "voting"  # type: ignore[union-attr]
+    assert tr(maryam, "Vote") in maryam.buttons()
+    await harness.db.execute("UPDATE elections SET voting_close_at = ? WHERE id = ?",
+                             (past, eid))
+    await harness.restart()
+    await asyncio.sleep(0.3)
+    await harness.settle()
+    election = await store.get_election(harness.db, eid)
+    assert election is not None and election.status == "closed"
+    assert tr(maryam, "You were elected. Welcome to the committee! /committee") \
+        in maryam.texts()[-1]
+
+
+async def test_many_candidates_in_pages_and_the_approval_limit(harness: Harness) -> None:
+    _inv, cora, r = await people(harness)
+    eid = await set_up_election(harness, cora, seats=2, minimums=())
+    noa = r["noa"]
+    # The coordinator reminds members; everyone hears again.
+    before = len(noa.messages)
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Remind members to nominate"))
+    assert len(noa.messages) == before + 1 and tr(noa, "Nominate") in noa.buttons()
+    # Eight candidates (written straight to the database to keep the test short).
+    noa_user = await community_store.get_user(harness.db, noa.id)
+    assert noa_user is not None and noa_user.current_community_id is not None
+    for i in range(8):
+        user_id = 900 + i
+        await community_store.upsert_user(harness.db, user_id, first_name=f"Candidate {i}",
+                                          last_name=None, username=None, language="en")
+        await community_store.join(harness.db, noa_user.current_community_id, user_id,
+                                   role="resident", stakeholder_group="other")
+        nomination, _created = await store.nominate(harness.db, eid, user_id, user_id)
+        await store.answer_nomination(harness.db, nomination.id, accept=True, group="other",
+                                      statement=f"Plan {i}")
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Close nominations and open voting"))
+
+    await step(harness, noa, "/ballot", send=True)
+    first_page = noa.texts()[-1]
+    assert "Candidate 0" in first_page and "Candidate 7" not in first_page
+    assert "Plan 0" in first_page  # statements are shown
+    assert tr(noa, "Page {page} of {pages}", page=1, pages=2) in first_page
+    await step(harness, noa, "›")
+    assert "Candidate 7" in noa.texts()[-1] and "Candidate 0" not in noa.texts()[-1]
+    await step(harness, noa, lambda text: text.endswith("Candidate 6"))
+    await step(harness, noa, lambda text: text.endswith("Candidate 7"))
+    await step(harness, noa, lambda text: text.endswith("Candidate 0") or text == "‹")
+    await noa.press(f"cm:b:{eid}:{(await store.nominations(harness.db, eid))[0][0].id}:0")
+    await harness.settle()
+    assert noa.last_answer == tr(noa, "You have chosen as many candidates as allowed ({n})."
+                                      " Untick one first.", n=2)
+    assert len(await store.draft(harness.db, eid, noa.id)) == 2
