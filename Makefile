@@ -37,9 +37,11 @@ run: compile migrate
 test: compile system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -65,11 +65,13 @@ async def actor(update: Update, context: Context) -> Actor:
         _version, user, community, membership = cached
     else:
         version = db.people_version
-        user = await store.get_user(db, tg_user.id)
-        if user is None or not user.reachable or _names_changed(user, tg_user):
+        stored = await store.get_user(db, tg_user.id)
+        if stored is not None and stored.reachable and not _names_changed(stored, tg_user):
+            user = stored
+        else:
             language = (
-                user.language
-                if user is not None
+                stored.language
+                if stored is not None
                 else match_language(tg_user.language_code, config.default_locale)
             )
             user = await store.upsert_user(

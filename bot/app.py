@@ -83,7 +83,8 @@ def build_application(
         .concurrent_updates(PerUserUpdateProcessor(256))
     )
     if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # AIORateLimiter takes int retry counts; PTB types the builder for BaseRateLimiter[None].
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     if request is not None:
         builder = builder.request(request)
     if get_updates_request is not None:

@@ -105,6 +105,10 @@ def _small_int(value: int, lang: str) -> str:
     return text.translate(_PERSIAN_DIGITS) if lang == "fa" else text
 
 
+# Inside Translator, ``datetime`` names its method; annotations there use this alias.
+Moment = datetime
+
+
 class Translator:
     """Text, numbers and dates for one language and one time zone."""
 
@@ -192,7 +196,7 @@ class Translator:
             return f"{self.date(local)}، {self.time(local)}"
         return format_datetime(local, format="medium", tzinfo=self.tz, locale=self.lang)
 
-    def time(self, moment: datetime) -> str:
+    def time(self, moment: Moment) -> str:
         local = self.local(moment)
         if self.lang == "fa":
             return self.digits(local.strftime("%H:%M"))

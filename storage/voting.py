@@ -62,8 +62,9 @@ def _prioritisation(row: aiosqlite.Row) -> Prioritisation:
         id=row["id"], community_id=row["community_id"], title=row["title"],
         method=row["method"], stickers=row["stickers"], allow_stacking=bool(row["allow_stacking"]),
         closes_at=from_db(row["closes_at"]), status=row["status"], created_by=row["created_by"],
-        created_at=from_db(row["created_at"]), closed_at=from_db(row["closed_at"]),
-    )  # type: ignore[arg-type]
+        created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
+        closed_at=from_db(row["closed_at"]),
+    )
 
 
 def _problem(row: aiosqlite.Row) -> Problem:

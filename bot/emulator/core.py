@@ -748,9 +748,9 @@ class Emulator:
             return self.store_file(upload.data, upload.name, upload.mime)
         value = params.get(key)
         if isinstance(value, str) and value.startswith("attach://"):
-            upload = files.get(value.removeprefix("attach://"))
-            if upload is not None:
-                return self.store_file(upload.data, upload.name, upload.mime)
+            attached = files.get(value.removeprefix("attach://"))
+            if attached is not None:
+                return self.store_file(attached.data, attached.name, attached.mime)
         if isinstance(value, str) and value in self.files:
             return value
         if isinstance(value, str) and value.startswith(("http://", "https://")):

@@ -144,7 +144,7 @@ class Person:
         return [m.get("text") or m.get("caption") or "" for m in self.messages]
 
     def buttons(self, message: Json | None = None) -> list[str]:
-        target = message if message is not None else (self.messages or [None])[-1]
+        target = message if message is not None else (self.messages[-1] if self.messages else None)
         return [b.get("text", "") for b in _buttons(target)] if target else []
 
     @property

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from telegram import Message, Update
 from telegram.error import Forbidden, TelegramError
 
+from bot.actor import actor
 from bot.app import Context
 from bot.flows.errors import Refused
 from bot.i18n import Translator
 from storage import community as community_store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 async def say(update: Update, text: str, **kwargs: Any) -> Message:
@@ -60,3 +64,24 @@ async def deliver(context: Context, user_id: int, text: str, **kwargs: Any) -> b
         log.warning("could not deliver a message to a member")
         return False
     return True
+
+
+def refusals(handler: Callable[[Update, Context], Coroutine[Any, Any, T]],
+             ) -> Callable[[Update, Context], Coroutine[Any, Any, T | None]]:
+    """Turns a :class:`Refused` raised anywhere in ``handler`` into the localized refusal.
+
+    Handlers then read as the happy path: check, raise, go on. The refusal is an alert on a
+    button tap and a reply to a message; nothing else happens. Returning None keeps a
+    conversation in its state, so a refused answer is simply asked again.
+    """
+
+    @functools.wraps(handler)
+    async def wrapper(update: Update, context: Context) -> T | None:
+        try:
+            return await handler(update, context)
+        except Refused as refused:
+            who = await actor(update, context)
+            await refuse(update, who.t, refused.message, **refused.values)
+            return None
+
+    return wrapper

@@ -29,7 +29,15 @@ from bot.app import Context, latest_only
 from bot.commands import Command
 from bot.flows import committee as flow
 from bot.flows.errors import Refused
-from bot.handlers._common import callback_ints, callback_parts, deliver, refuse, say, short
+from bot.handlers._common import (
+    callback_ints,
+    callback_parts,
+    deliver,
+    refusals,
+    refuse,
+    say,
+    short,
+)
 from bot.i18n import N_, Translator, isolate
 from bot.labels import group_label
 from bot.messages import split_text
@@ -63,19 +71,17 @@ def _ints(parts: list[str]) -> list[int]:
     return callback_ints(parts, NOT_AVAILABLE)
 
 
-async def _member(update: Update, context: Context) -> Actor | None:
+async def _member(update: Update, context: Context) -> Actor:
     who = await actor(update, context)
     if who.community is None or not who.has_role("resident"):
-        await refuse(update, who.t, JOIN_FIRST)
-        return None
+        raise Refused(JOIN_FIRST)
     return who
 
 
-async def _coordinator(update: Update, context: Context) -> Actor | None:
+async def _coordinator(update: Update, context: Context) -> Actor:
     who = await _member(update, context)
-    if who is not None and not who.is_coordinator:
-        await refuse(update, who.t, ONLY_COORDINATORS)
-        return None
+    if not who.is_coordinator:
+        raise Refused(ONLY_COORDINATORS)
     return who
 
 
@@ -219,10 +225,9 @@ async def _status_card(t: Translator, context: Context,
     return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
 
 
+@refusals
 async def election_command(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
     assert who.community is not None
     name = " ".join(context.args or [])
     if not name:
@@ -236,31 +241,22 @@ async def election_command(update: Update, context: Context) -> None:
         text, markup = await _status_card(who.t, context, running[0])
         await say(update, text, reply_markup=markup)
         return
-    try:
-        election = await flow.create(context.db, who.community.id, name, who.user.id)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    election = await flow.create(context.db, who.community.id, name, who.user.id)
     text, markup = await _settings_card(who.t, context, election)
     await say(update, text, reply_markup=markup)
 
 
+@refusals
 async def setting_tap(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
     parts = callback_parts(update)
-    try:
-        (eid,) = _ints(parts[2:3])
-        field = parts[3] if len(parts) == 5 else ""
-        (delta,) = _ints(parts[4:5]) if len(parts) == 5 else (0,)
-        if delta not in (-1, 1):
-            raise Refused(NOT_AVAILABLE)
-        election = await _election(who, context, eid)
-        await flow.change(context.db, election, field, delta)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    (eid,) = _ints(parts[2:3])
+    field = parts[3] if len(parts) == 5 else ""
+    (delta,) = _ints(parts[4:5]) if len(parts) == 5 else (0,)
+    if delta not in (-1, 1):
+        raise Refused(NOT_AVAILABLE)
+    election = await _election(who, context, eid)
+    await flow.change(context.db, election, field, delta)
     assert update.callback_query is not None
     await update.callback_query.answer()
     election = await store.get_election(context.db, eid)  # type: ignore[assignment]
@@ -268,33 +264,23 @@ async def setting_tap(update: Update, context: Context) -> None:
     await _edit(update, text, markup)
 
 
+@refusals
 async def discard_tap(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        election = await _election(who, context, eid, "draft",
-                                   N_("This election has already started."))
-        await store.discard_draft(context.db, election.id)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    (eid,) = _ints(callback_parts(update)[2:3])
+    election = await _election(who, context, eid, "draft",
+                               N_("This election has already started."))
+    await store.discard_draft(context.db, election.id)
     assert update.callback_query is not None
     await update.callback_query.answer()
     await _edit(update, who.t._("Discarded. Nothing was announced."), None)
 
 
+@refusals
 async def open_nominations_tap(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        election = await flow.open_nominations(context.db, await _election(who, context, eid))
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    (eid,) = _ints(callback_parts(update)[2:3])
+    election = await flow.open_nominations(context.db, await _election(who, context, eid))
     assert update.callback_query is not None
     await update.callback_query.answer()
     _schedule(context.application, election)
@@ -303,16 +289,11 @@ async def open_nominations_tap(update: Update, context: Context) -> None:
     _announce(context, election, "nominating")
 
 
+@refusals
 async def remind_tap(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    (eid,) = _ints(callback_parts(update)[2:3])
+    election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
     assert update.callback_query is not None
     members = await community_store.members(context.db, election.community_id)
     await update.callback_query.answer(who.t.ngettext(
@@ -320,18 +301,13 @@ async def remind_tap(update: Update, context: Context) -> None:
     _announce(context, election, "remind")
 
 
+@refusals
 async def open_voting_tap(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
-        if not await store.nominations(context.db, eid, "accepted"):
-            raise Refused(N_("No candidate has accepted yet; voting needs at least one."))
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    (eid,) = _ints(callback_parts(update)[2:3])
+    election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
+    if not await store.nominations(context.db, eid, "accepted"):
+        raise Refused(N_("No candidate has accepted yet; voting needs at least one."))
     assert update.callback_query is not None
     await update.callback_query.answer()
     opened = await _open_voting(context, election)
@@ -340,16 +316,11 @@ async def open_voting_tap(update: Update, context: Context) -> None:
         await _edit(update, text, markup)
 
 
+@refusals
 async def count_tap(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        election = await _election(who, context, eid, "voting", flow.NOT_VOTING)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    (eid,) = _ints(callback_parts(update)[2:3])
+    election = await _election(who, context, eid, "voting", flow.NOT_VOTING)
     assert update.callback_query is not None
     await update.callback_query.answer()
     await _edit(update, who.t._("Counting…"), None)
@@ -508,10 +479,9 @@ async def close_and_publish(context: Context, election_id: int) -> None:
 # -- nominations -----------------------------------------------------------------------------
 
 
+@refusals
 async def nominate_command(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     election = await _current(context, who, "nominating")
     if election is None:
         await say(update, who.t._(flow.NOT_NOMINATING))
@@ -528,33 +498,23 @@ def _nominate_prompt(t: Translator, election: Election) -> tuple[str, InlineKeyb
     ]])
 
 
+@refusals
 async def nominate_tap(update: Update, context: Context) -> None:
     """The announcement's "Nominate" button."""
     who = await _member(update, context)
-    if who is None:
-        return
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    (eid,) = _ints(callback_parts(update)[2:3])
+    election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
     assert update.callback_query is not None
     await update.callback_query.answer()
     text, markup = _nominate_prompt(who.t, election)
     await say(update, text, reply_markup=markup)
 
 
+@refusals
 async def nominate_other(update: Update, context: Context) -> int:
     who = await _member(update, context)
-    if who is None:
-        return ConversationHandler.END
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return ConversationHandler.END
+    (eid,) = _ints(callback_parts(update)[2:3])
+    await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
     assert update.callback_query is not None
     await update.callback_query.answer()
     _input(context).clear()
@@ -563,11 +523,10 @@ async def nominate_other(update: Update, context: Context) -> int:
     return SEARCH
 
 
+@refusals
 async def search_text(update: Update, context: Context) -> int:
     """The name typed to find a member, for a nomination or to add someone to a group."""
     who = await _member(update, context)
-    if who is None:
-        return ConversationHandler.END
     assert who.community is not None and update.effective_message is not None
     state = _input(context)
     query = update.effective_message.text or ""
@@ -632,26 +591,18 @@ def _invitation(t: Translator, election: Election, nomination_id: int,
     ]])
 
 
+@refusals
 async def nominate_self_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        await _nominate(update, context, who, eid, who.user.id)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
+    (eid,) = _ints(callback_parts(update)[2:3])
+    await _nominate(update, context, who, eid, who.user.id)
 
 
+@refusals
 async def pick_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
-    try:
-        eid, nominee_id = _ints(callback_parts(update)[2:4])
-        await _nominate(update, context, who, eid, nominee_id)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
+    eid, nominee_id = _ints(callback_parts(update)[2:4])
+    await _nominate(update, context, who, eid, nominee_id)
 
 
 async def _own_nomination(who: Actor, context: Context, update: Update) -> store.Nomination:
@@ -665,19 +616,16 @@ async def _own_nomination(who: Actor, context: Context, update: Update) -> store
     return nomination
 
 
+@refusals
 async def accept_tap(update: Update, context: Context) -> int:
     who = await actor(update, context)
-    try:
-        nomination = await _own_nomination(who, context, update)
-        election = await store.get_election(context.db, nomination.election_id)
-        assert election is not None
-        membership = await community_store.get_membership(context.db, election.community_id,
-                                                          who.user.id)
-        if membership is None:
-            raise Refused(flow.NOT_A_MEMBER)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return ConversationHandler.END
+    nomination = await _own_nomination(who, context, update)
+    election = await store.get_election(context.db, nomination.election_id)
+    assert election is not None
+    membership = await community_store.get_membership(context.db, election.community_id,
+                                                      who.user.id)
+    if membership is None:
+        raise Refused(flow.NOT_A_MEMBER)
     assert update.callback_query is not None
     await update.callback_query.answer()
     groups = await community_store.stakeholder_groups(context.db, election.community_id)
@@ -692,19 +640,16 @@ async def accept_tap(update: Update, context: Context) -> int:
     return GROUP
 
 
+@refusals
 async def group_tap(update: Update, context: Context) -> int:
     who = await actor(update, context)
     parts = callback_parts(update)
-    try:
-        nomination = await _own_nomination(who, context, update)
-        groups = await community_store.stakeholder_groups(
-            context.db, (await store.get_election(context.db, nomination.election_id)).community_id)  # type: ignore[union-attr]
-        group = parts[3] if len(parts) == 4 else ""
-        if group not in {g.key for g in groups}:
-            raise Refused(NOT_AVAILABLE)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return GROUP
+    nomination = await _own_nomination(who, context, update)
+    groups = await community_store.stakeholder_groups(
+        context.db, (await store.get_election(context.db, nomination.election_id)).community_id)  # type: ignore[union-attr]
+    group = parts[3] if len(parts) == 4 else ""
+    if group not in {g.key for g in groups}:
+        raise Refused(NOT_AVAILABLE)
     assert update.callback_query is not None
     await update.callback_query.answer()
     _input(context).update(kind="accept", id=nomination.id, group=group)
@@ -715,15 +660,12 @@ async def group_tap(update: Update, context: Context) -> int:
     return STATEMENT
 
 
+@refusals
 async def statement_text(update: Update, context: Context) -> int:
     who = await actor(update, context)
     state = _input(context)
     assert update.effective_message is not None
-    try:
-        statement = flow.check_statement(update.effective_message.text or "")
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return STATEMENT
+    statement = flow.check_statement(update.effective_message.text or "")
     nomination = await store.get_nomination(context.db, int(state.get("id", 0)))
     if nomination is None or nomination.nominee_id != who.user.id or not state.get("group"):
         state.clear()
@@ -741,14 +683,11 @@ async def statement_text(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
+@refusals
 async def decline_tap(update: Update, context: Context) -> None:
     who = await actor(update, context)
-    try:
-        nomination = await _own_nomination(who, context, update)
-        await store.answer_nomination(context.db, nomination.id, accept=False)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    nomination = await _own_nomination(who, context, update)
+    await store.answer_nomination(context.db, nomination.id, accept=False)
     assert update.callback_query is not None
     await update.callback_query.answer()
     await _edit(update, who.t._("You declined the nomination."), None)
@@ -821,32 +760,22 @@ async def _voting(who: Actor, context: Context, eid: int) -> Election:
     return election
 
 
+@refusals
 async def ballot_command(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     election = await _current(context, who, "voting")
-    try:
-        if election is None:
-            raise Refused(flow.NOT_VOTING)
-        await _voting(who, context, election.id)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    if election is None:
+        raise Refused(flow.NOT_VOTING)
+    await _voting(who, context, election.id)
     text, markup = await _ballot(who, context, election, 0)
     await say(update, text, reply_markup=markup)
 
 
+@refusals
 async def ballot_page_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
-    try:
-        eid, page = _ints(callback_parts(update)[2:4])
-        election = await _voting(who, context, eid)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    eid, page = _ints(callback_parts(update)[2:4])
+    election = await _voting(who, context, eid)
     assert update.callback_query is not None
     await update.callback_query.answer()
     text, markup = await _ballot(who, context, election, page)
@@ -862,41 +791,31 @@ async def ballot_page_tap(update: Update, context: Context) -> None:
         await say(update, text, reply_markup=markup)
 
 
+@refusals
 async def choose_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
-    try:
-        eid, nid, page = _ints(callback_parts(update)[2:5])
-        election = await _voting(who, context, eid)
-        nomination = await store.get_nomination(context.db, nid)
-        if nomination is None or nomination.election_id != eid or (
-            nomination.status != "accepted"
-        ):
-            raise Refused(NOT_AVAILABLE)
-        chosen = await store.toggle_draft(context.db, eid, who.user.id, nid, election.approvals)
-        if chosen is None:
-            raise Refused(TOO_MANY, n=election.approvals)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    eid, nid, page = _ints(callback_parts(update)[2:5])
+    election = await _voting(who, context, eid)
+    nomination = await store.get_nomination(context.db, nid)
+    if nomination is None or nomination.election_id != eid or (
+        nomination.status != "accepted"
+    ):
+        raise Refused(NOT_AVAILABLE)
+    chosen = await store.toggle_draft(context.db, eid, who.user.id, nid, election.approvals)
+    if chosen is None:
+        raise Refused(TOO_MANY, n=election.approvals)
     assert update.callback_query is not None
     await update.callback_query.answer()
     text, markup = await _ballot(who, context, election, page)
     await _edit(update, text, markup)
 
 
+@refusals
 async def review_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     t = who.t
-    try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        election = await _voting(who, context, eid)
-    except Refused as refused:
-        await refuse(update, t, refused.message, **refused.values)
-        return
+    (eid,) = _ints(callback_parts(update)[2:3])
+    election = await _voting(who, context, eid)
     assert update.callback_query is not None
     await update.callback_query.answer()
     chosen = await store.draft(context.db, eid, who.user.id)
@@ -911,22 +830,17 @@ async def review_tap(update: Update, context: Context) -> None:
     ]]))
 
 
+@refusals
 async def cast_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     t = who.t
+    (eid,) = _ints(callback_parts(update)[2:3])
+    await _election(who, context, eid)
     try:
-        (eid,) = _ints(callback_parts(update)[2:3])
-        await _election(who, context, eid)
-        try:
-            await store.cast(context.db, eid, who.user.id)
-        except store.BallotRejected as rejected:
-            raise Refused(flow.ALREADY_VOTED if rejected.reason == "voted"
-                          else flow.NOT_VOTING) from None
-    except Refused as refused:
-        await refuse(update, t, refused.message, **refused.values)
-        return
+        await store.cast(context.db, eid, who.user.id)
+    except store.BallotRejected as rejected:
+        raise Refused(flow.ALREADY_VOTED if rejected.reason == "voted"
+                      else flow.NOT_VOTING) from None
     assert update.callback_query is not None
     await update.callback_query.answer(t._("Your vote is cast."))
     await _edit(update, t._("Your vote is cast. Thank you! The result is announced when"
@@ -936,10 +850,9 @@ async def cast_tap(update: Update, context: Context) -> None:
 # -- the committee and its working groups -----------------------------------------------------
 
 
+@refusals
 async def committee_command(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     assert who.community is not None
     t = who.t
     found = await store.committees(context.db, who.community.id)
@@ -983,18 +896,12 @@ async def _committee_card(who: Actor, context: Context,
 
 
 async def _coordinator_committee(update: Update, context: Context,
-                                 ) -> tuple[Actor, Committee, list[str]] | None:
+                                 ) -> tuple[Actor, Committee, list[str]]:
+    """The coordinator, and the committee their button names, with the button's fields."""
     who = await _coordinator(update, context)
-    if who is None:
-        return None
     parts = callback_parts(update)
-    try:
-        (cid,) = _ints(parts[2:3])
-        committee = await _committee(who, context, cid)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return None
-    return who, committee, parts
+    (cid,) = _ints(parts[2:3])
+    return who, await _committee(who, context, cid), parts
 
 
 async def _post_to_chat(context: Context, committee: Committee, message: str,
@@ -1009,10 +916,9 @@ async def _post_to_chat(context: Context, committee: Committee, message: str,
         await context.bot.send_message(committee.chat_id, t._(message, **values))
 
 
+@refusals
 async def coopt_tap(update: Update, context: Context) -> int:
     found = await _coordinator_committee(update, context)
-    if found is None:
-        return ConversationHandler.END
     who, committee, _parts = found
     assert update.callback_query is not None
     await update.callback_query.answer()
@@ -1022,19 +928,14 @@ async def coopt_tap(update: Update, context: Context) -> int:
     return SEARCH
 
 
+@refusals
 async def add_tap(update: Update, context: Context) -> None:
     found = await _coordinator_committee(update, context)
-    if found is None:
-        return
     who, committee, parts = found
     assert who.community is not None
-    try:
-        (uid,) = _ints(parts[3:4])
-        how = "added" if committee.parent_id else "co-opted"
-        await flow.add_to_committee(context.db, committee.id, who.community.id, uid, how)
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return
+    (uid,) = _ints(parts[3:4])
+    how = "added" if committee.parent_id else "co-opted"
+    await flow.add_to_committee(context.db, committee.id, who.community.id, uid, how)
     assert update.callback_query is not None
     await update.callback_query.answer()
     user = await community_store.get_user(context.db, uid)
@@ -1049,10 +950,9 @@ async def add_tap(update: Update, context: Context) -> None:
                         person=isolate(user.display_name), name=isolate(committee.name))
 
 
+@refusals
 async def remove_tap(update: Update, context: Context) -> None:
     found = await _coordinator_committee(update, context)
-    if found is None:
-        return
     who, committee, _parts = found
     members = await store.committee_members(context.db, committee.id)
     assert update.callback_query is not None
@@ -1067,19 +967,14 @@ async def remove_tap(update: Update, context: Context) -> None:
               reply_markup=InlineKeyboardMarkup(rows))
 
 
+@refusals
 async def remove_member_tap(update: Update, context: Context) -> int:
     found = await _coordinator_committee(update, context)
-    if found is None:
-        return ConversationHandler.END
     who, committee, parts = found
-    try:
-        (uid,) = _ints(parts[3:4])
-        if uid not in {u.id for _m, u in await store.committee_members(context.db,
-                                                                          committee.id)}:
-            raise Refused(N_("That person is not a member of this committee."))
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return ConversationHandler.END
+    (uid,) = _ints(parts[3:4])
+    if uid not in {u.id for _m, u in await store.committee_members(context.db,
+                                                                      committee.id)}:
+        raise Refused(N_("That person is not a member of this committee."))
     assert update.callback_query is not None
     await update.callback_query.answer()
     _input(context).clear()
@@ -1088,20 +983,15 @@ async def remove_member_tap(update: Update, context: Context) -> int:
     return REASON
 
 
+@refusals
 async def reason_text(update: Update, context: Context) -> int:
     who = await _coordinator(update, context)
-    if who is None:
-        return ConversationHandler.END
     assert who.community is not None and update.effective_message is not None
     state = _input(context)
-    try:
-        committee = await _committee(who, context, int(state.get("id", 0)))
-        uid = int(state.get("user", 0))
-        await flow.remove_from_committee(context.db, committee.id, who.community.id, uid,
-                                         update.effective_message.text or "")
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return REASON if refused.message != NOT_AVAILABLE else ConversationHandler.END
+    committee = await _committee(who, context, int(state.get("id", 0)))
+    uid = int(state.get("user", 0))
+    await flow.remove_from_committee(context.db, committee.id, who.community.id, uid,
+                                     update.effective_message.text or "")
     state.clear()
     user = await community_store.get_user(context.db, uid)
     assert user is not None
@@ -1116,10 +1006,9 @@ async def reason_text(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
+@refusals
 async def working_group_tap(update: Update, context: Context) -> int:
     found = await _coordinator_committee(update, context)
-    if found is None:
-        return ConversationHandler.END
     who, committee, _parts = found
     if committee.parent_id is not None:
         await refuse(update, who.t, NOT_AVAILABLE)
@@ -1132,21 +1021,16 @@ async def working_group_tap(update: Update, context: Context) -> int:
     return NAME
 
 
+@refusals
 async def working_group_name(update: Update, context: Context) -> int:
     who = await _coordinator(update, context)
-    if who is None:
-        return ConversationHandler.END
     assert who.community is not None and update.effective_message is not None
     state = _input(context)
     name = " ".join((update.effective_message.text or "").split())
     if not name or len(name) > 200:
         await say(update, who.t._(flow.TOO_LONG, n=200))
         return NAME
-    try:
-        parent = await _committee(who, context, int(state.get("id", 0)))
-    except Refused as refused:
-        await refuse(update, who.t, refused.message, **refused.values)
-        return ConversationHandler.END
+    parent = await _committee(who, context, int(state.get("id", 0)))
     state.clear()
     group = await store.create_committee(context.db, who.community.id, name,
                                          parent_id=parent.id)
@@ -1155,10 +1039,9 @@ async def working_group_name(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
+@refusals
 async def link_tap(update: Update, context: Context) -> None:
     found = await _coordinator_committee(update, context)
-    if found is None:
-        return
     who, committee, _parts = found
     code = secrets.token_urlsafe(9)
     await store.create_link_code(context.db, committee.id, code)
@@ -1169,6 +1052,7 @@ async def link_tap(update: Update, context: Context) -> None:
         name=isolate(committee.name)) + f"\n\n<code>/link {code}</code>")
 
 
+@refusals
 async def link_command(update: Update, context: Context) -> None:
     """``/link CODE`` in a group chat: the chat now receives the committee's messages."""
     who = await actor(update, context)
@@ -1194,6 +1078,7 @@ async def link_command(update: Update, context: Context) -> None:
 # -- shared fallbacks ------------------------------------------------------------------------
 
 
+@refusals
 async def cancel(update: Update, context: Context) -> int:
     who = await actor(update, context)
     _input(context).clear()
@@ -1201,12 +1086,14 @@ async def cancel(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
+@refusals
 async def tap_a_button(update: Update, context: Context) -> int:
     who = await actor(update, context)
     await say(update, who.t._("Please tap one of the buttons above."))
     return GROUP
 
 
+@refusals
 async def noop_tap(update: Update, context: Context) -> None:
     assert update.callback_query is not None
     await update.callback_query.answer()

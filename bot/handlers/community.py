@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.actor import Actor, actor
@@ -45,7 +45,7 @@ def _links_text(t: Translator, bot_username: str, community: str, invites: flow.
     )
 
 
-def _rotate_keyboard(t: Translator) -> object:
+def _rotate_keyboard(t: Translator) -> InlineKeyboardMarkup:
     return grid(
         [
             InlineKeyboardButton(t._("New resident link"), callback_data="invite:rotate:resident"),

@@ -144,7 +144,7 @@ async def choose_group(update: Update, context: Context) -> int:
     await query.edit_message_text(
         t._("Your group: {group}.", group=group_label(t, groups[group]))
     )
-    assert query.message is not None
+    assert isinstance(query.message, Message)
     await query.message.reply_text(
         _privacy_notice(t, invitation.community.name),
         reply_markup=grid(

@@ -33,7 +33,7 @@ from bot.commands import Command
 from bot.flows import voting as flow
 from bot.flows.errors import Refused
 from bot.flows.voting_book import StickerBook
-from bot.handlers._common import callback_ints, callback_parts
+from bot.handlers._common import callback_ints, callback_parts, refusals
 from bot.handlers._common import refuse as _refuse
 from bot.handlers._common import say as _say
 from bot.handlers._common import short as _short
@@ -91,11 +91,10 @@ def _closes(t: Translator, prioritisation: Prioritisation) -> str:
     return t._("Closes {when}.", when=t.datetime(prioritisation.closes_at))
 
 
-async def _member(update: Update, context: Context) -> Actor | None:
+async def _member(update: Update, context: Context) -> Actor:
     who = await actor(update, context)
     if who.community is None or not who.has_role("resident"):
-        await _refuse(update, who.t, JOIN_FIRST)
-        return None
+        raise Refused(JOIN_FIRST)
     return who
 
 
@@ -284,10 +283,9 @@ async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) 
 # -- resident commands and taps ------------------------------------------------------------
 
 
+@refusals
 async def vote_command(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     assert who.community is not None
     open_ = await store.list_for(context.db, who.community.id, status="open")
     if not open_:
@@ -303,19 +301,14 @@ async def vote_command(update: Update, context: Context) -> None:
     ]))
 
 
+@refusals
 async def open_ballot(update: Update, context: Context) -> None:
     """The announcement's "Vote now" button, or a choice from /vote."""
     who = await _member(update, context)
-    if who is None:
-        return
-    try:
-        (pid,) = _ints(callback_parts(update)[2:3])
-        prioritisation = await _mine(who, context, pid)
-        if not prioritisation.is_open:
-            raise Refused(N_("This vote has closed; changes are no longer possible."))
-    except Refused as refused:
-        await _refuse(update, who.t, refused.message, **refused.values)
-        return
+    (pid,) = _ints(callback_parts(update)[2:3])
+    prioritisation = await _mine(who, context, pid)
+    if not prioritisation.is_open:
+        raise Refused(N_("This vote has closed; changes are no longer possible."))
     assert update.callback_query is not None
     await update.callback_query.answer()
     text, markup = await _ballot(who, context, prioritisation)
@@ -334,23 +327,18 @@ def _book(context: Context) -> StickerBook:
     return book  # type: ignore[no-any-return]
 
 
+@refusals
 async def sticker_tap(update: Update, context: Context) -> None:
     """Place or take back a sticker: answered once committed, the ballot edited after."""
     who = await _member(update, context)
-    if who is None:
-        return
     assert update.callback_query is not None and who.community is not None
     parts = callback_parts(update)
     t = who.t
-    try:
-        pid, problem_id, page = _ints(parts[2:5])
-        group = who.membership.stakeholder_group if who.membership else None
-        prioritisation, left = await _book(context).tap(
-            pid, who.community.id, problem_id, who.user.id, group, remove=parts[1] == "un"
-        )
-    except Refused as refused:
-        await _refuse(update, t, refused.message, **refused.values)
-        return
+    pid, problem_id, page = _ints(parts[2:5])
+    group = who.membership.stakeholder_group if who.membership else None
+    prioritisation, left = await _book(context).tap(
+        pid, who.community.id, problem_id, who.user.id, group, remove=parts[1] == "un"
+    )
     await update.callback_query.answer(
         t.ngettext("{n} sticker left", "{n} stickers left", left)
     )
@@ -358,26 +346,20 @@ async def sticker_tap(update: Update, context: Context) -> None:
     _edit_later(update, context, lambda: _sticker_ballot(who, context, prioritisation, page))
 
 
+@refusals
 async def sticker_page(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     assert update.callback_query is not None
-    try:
-        pid, page = _ints(callback_parts(update)[2:4])
-        prioritisation = await _mine(who, context, pid)
-    except Refused as refused:
-        await _refuse(update, who.t, refused.message, **refused.values)
-        return
+    pid, page = _ints(callback_parts(update)[2:4])
+    prioritisation = await _mine(who, context, pid)
     await update.callback_query.answer()
     text, markup = await _sticker_ballot(who, context, prioritisation, page)
     await _edit(update, text, markup)
 
 
+@refusals
 async def pairwise_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     assert update.callback_query is not None
     t = who.t
     try:
@@ -402,10 +384,9 @@ async def pairwise_tap(update: Update, context: Context) -> None:
     await _edit(update, text, markup)
 
 
+@refusals
 async def matrix_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     assert update.callback_query is not None
     t = who.t
     parts = callback_parts(update)
@@ -441,22 +422,18 @@ async def matrix_tap(update: Update, context: Context) -> None:
     await _edit(update, text, markup)
 
 
+@refusals
 async def matrix_page(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     assert update.callback_query is not None
-    try:
-        pid, index = _ints(callback_parts(update)[2:4])
-        prioritisation = await _mine(who, context, pid)
-    except Refused as refused:
-        await _refuse(update, who.t, refused.message, **refused.values)
-        return
+    pid, index = _ints(callback_parts(update)[2:4])
+    prioritisation = await _mine(who, context, pid)
     await update.callback_query.answer()
     text, markup = await _matrix_ballot(who, context, prioritisation, index)
     await _edit(update, text, markup)
 
 
+@refusals
 async def noop(update: Update, context: Context) -> None:
     """A label-only button (e.g. "Importance"): answered, nothing changes."""
     who = await actor(update, context)
@@ -559,10 +536,9 @@ def _chart(t: Translator, prioritisation: Prioritisation, outcome: flow.Outcome)
     )
 
 
+@refusals
 async def results_command(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     assert who.community is not None
     every = await store.list_for(context.db, who.community.id)
     visible = [p for p in every if not p.is_open or who.is_coordinator]
@@ -579,19 +555,14 @@ async def results_command(update: Update, context: Context) -> None:
     ]))
 
 
+@refusals
 async def results_tap(update: Update, context: Context) -> None:
     who = await _member(update, context)
-    if who is None:
-        return
     assert update.callback_query is not None and update.effective_chat is not None
-    try:
-        (pid,) = _ints(callback_parts(update)[2:3])
-        prioritisation = await _mine(who, context, pid)
-        if prioritisation.is_open and not who.is_coordinator:
-            raise Refused(N_("Results are shown when the vote closes."))
-    except Refused as refused:
-        await _refuse(update, who.t, refused.message, **refused.values)
-        return
+    (pid,) = _ints(callback_parts(update)[2:3])
+    prioritisation = await _mine(who, context, pid)
+    if prioritisation.is_open and not who.is_coordinator:
+        raise Refused(N_("Results are shown when the vote closes."))
     await update.callback_query.answer()
     await _send_results(context.bot, update.effective_chat.id, who.t, context, prioritisation)
 
@@ -599,6 +570,7 @@ async def results_tap(update: Update, context: Context) -> None:
 # -- live standings ------------------------------------------------------------------------
 
 
+@refusals
 async def standings_command(update: Update, context: Context) -> None:
     """Posts standings that the bot keeps up to date (private chat or a group)."""
     who = await actor(update, context)
@@ -652,18 +624,16 @@ async def refresh_standings(context: Context) -> None:
 # -- coordinators: opening a vote ----------------------------------------------------------
 
 
-async def _coordinator(update: Update, context: Context) -> Actor | None:
+async def _coordinator(update: Update, context: Context) -> Actor:
     who = await actor(update, context)
     if who.community is None or not who.is_coordinator:
-        await _refuse(update, who.t, ONLY_COORDINATORS)
-        return None
+        raise Refused(ONLY_COORDINATORS)
     return who
 
 
+@refusals
 async def setup_start(update: Update, context: Context) -> int:
     who = await _coordinator(update, context)
-    if who is None:
-        return ConversationHandler.END
     assert context.user_data is not None
     context.user_data[SETUP] = {"community": who.community.id}  # type: ignore[union-attr]
     await _say(update, who.t._("New priority vote. What is it about? Send a short title"
@@ -671,6 +641,7 @@ async def setup_start(update: Update, context: Context) -> int:
     return TITLE
 
 
+@refusals
 async def setup_title(update: Update, context: Context) -> int:
     who = await actor(update, context)
     t = who.t
@@ -687,6 +658,7 @@ async def setup_title(update: Update, context: Context) -> int:
     return METHOD
 
 
+@refusals
 async def setup_method(update: Update, context: Context) -> int:
     who = await actor(update, context)
     t = who.t
@@ -704,6 +676,7 @@ async def setup_method(update: Update, context: Context) -> int:
     return PROBLEMS
 
 
+@refusals
 async def setup_problems(update: Update, context: Context) -> int:
     who = await actor(update, context)
     t = who.t
@@ -725,6 +698,7 @@ async def setup_problems(update: Update, context: Context) -> int:
     return BUDGET
 
 
+@refusals
 async def setup_budget(update: Update, context: Context) -> int:
     who = await actor(update, context)
     t = who.t
@@ -749,6 +723,7 @@ async def setup_budget(update: Update, context: Context) -> int:
     return STACKING
 
 
+@refusals
 async def setup_stacking(update: Update, context: Context) -> int:
     who = await actor(update, context)
     t = who.t
@@ -776,6 +751,7 @@ async def _ask_closing(update: Update, t: Translator) -> int:
     return CLOSING
 
 
+@refusals
 async def setup_closing_tap(update: Update, context: Context) -> int:
     who = await actor(update, context)
     t = who.t
@@ -794,6 +770,7 @@ async def setup_closing_tap(update: Update, context: Context) -> int:
     return await _preview(update, context, who)
 
 
+@refusals
 async def setup_closing_text(update: Update, context: Context) -> int:
     who = await actor(update, context)
     t = who.t
@@ -832,12 +809,11 @@ async def _preview(update: Update, context: Context, who: Actor) -> int:
     return CONFIRM
 
 
+@refusals
 async def setup_confirm(update: Update, context: Context) -> int:
     who = await _coordinator(update, context)
     query = update.callback_query
     assert query is not None
-    if who is None:
-        return ConversationHandler.END
     t = who.t
     setup = context.user_data.pop(SETUP, None)  # type: ignore[union-attr]
     if setup is None or setup.get("community") != who.community.id:  # type: ignore[union-attr]
@@ -891,11 +867,13 @@ async def _announce(context: Context, prioritisation: Prioritisation) -> None:
             log.warning("could not announce vote %s to a member", prioritisation.id)
 
 
+@refusals
 async def setup_tap_a_button(update: Update, context: Context) -> None:
     who = await actor(update, context)
     await _say(update, who.t._("Please tap one of the buttons above."))
 
 
+@refusals
 async def setup_cancel(update: Update, context: Context) -> int:
     who = await actor(update, context)
     if context.user_data is not None:
@@ -919,8 +897,8 @@ def _schedule_close(app: Application, prioritisation: Prioritisation) -> None:  
 
 
 async def _close_job(context: Context) -> None:
-    assert context.job is not None
-    await close_and_announce(context, int(context.job.data))  # type: ignore[arg-type]
+    assert context.job is not None and isinstance(context.job.data, int)
+    await close_and_announce(context, context.job.data)
 
 
 async def close_and_announce(context: Context, pid: int) -> None:
@@ -952,10 +930,9 @@ async def close_and_announce(context: Context, pid: int) -> None:
             log.warning("could not send results of vote %s", pid)
 
 
+@refusals
 async def close_command(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
     open_ = await store.list_for(context.db, who.community.id, status="open")  # type: ignore[union-attr]
     if not open_:
         await _say(update, who.t._("There is no open vote right now."))
@@ -967,19 +944,14 @@ async def close_command(update: Update, context: Context) -> None:
     ]))
 
 
+@refusals
 async def close_tap(update: Update, context: Context) -> None:
     who = await _coordinator(update, context)
-    if who is None:
-        return
     assert update.callback_query is not None
-    try:
-        (pid,) = _ints(callback_parts(update)[2:3])
-        prioritisation = await _mine(who, context, pid)
-        if not prioritisation.is_open:
-            raise Refused(N_("This vote has closed; changes are no longer possible."))
-    except Refused as refused:
-        await _refuse(update, who.t, refused.message, **refused.values)
-        return
+    (pid,) = _ints(callback_parts(update)[2:3])
+    prioritisation = await _mine(who, context, pid)
+    if not prioritisation.is_open:
+        raise Refused(N_("This vote has closed; changes are no longer possible."))
     await update.callback_query.answer()
     await update.callback_query.edit_message_reply_markup(None)
     await close_and_announce(context, pid)
@@ -988,10 +960,9 @@ async def close_tap(update: Update, context: Context) -> None:
 # -- paper stickers ------------------------------------------------------------------------
 
 
+@refusals
 async def paper_start(update: Update, context: Context) -> int:
     who = await _coordinator(update, context)
-    if who is None:
-        return ConversationHandler.END
     sticker_votes = [p for p in await store.list_for(context.db, who.community.id)  # type: ignore[union-attr]
                      if p.method == "stickers"]
     if not sticker_votes:
@@ -1016,10 +987,9 @@ async def _ask_counts(update: Update, context: Context, who: Actor,
     return PAPER_COUNTS
 
 
+@refusals
 async def paper_counts(update: Update, context: Context) -> int:
     who = await _coordinator(update, context)
-    if who is None:
-        return ConversationHandler.END
     t = who.t
     pid = context.user_data.get(PAPER)  # type: ignore[union-attr]
     prioritisation = await store.get(context.db, pid) if pid else None
