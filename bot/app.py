@@ -95,6 +95,9 @@ def build_application(
     processor, queue = app.update_processor, app.update_queue
     app.bot_data["latest_only"] = LatestOnly(
         loaded=lambda: getattr(processor, "active", 0) > 0 or not queue.empty())
+    from bot.delivery import Courier  # the worker imports flows; build the app first
+
+    app.bot_data["courier"] = Courier(app, paid=config.paid_broadcasts)
     for module in handler_modules():
         module.register(app)
     return app
@@ -119,13 +122,17 @@ class LatestOnly:
         self._loaded = loaded
         self._waiting: dict[Hashable, Callable[[], Awaitable[None]]] = {}
         self._running: dict[Hashable, asyncio.Task[None]] = {}
+        self._slower: dict[Hashable, float] = {}
 
     @property
     def busy(self) -> bool:
         return bool(self._waiting or self._running)
 
-    def submit(self, key: Hashable, job: Callable[[], Awaitable[None]]) -> None:
+    def submit(self, key: Hashable, job: Callable[[], Awaitable[None]], *,
+               slower: float = 1.0) -> None:
+        """Run ``job`` soon; ``slower`` stretches this key's pause (progress every 3 s)."""
         self._waiting[key] = job
+        self._slower[key] = slower
         if key not in self._running:
             self._running[key] = asyncio.create_task(self._run(key))
 
@@ -140,9 +147,12 @@ class LatestOnly:
                     await job()
                 except Exception:
                     log.exception("background job %r failed", key)
-                await asyncio.sleep(self.pause)  # newer jobs for this key gather meanwhile
+                # Newer jobs for this key gather meanwhile.
+                await asyncio.sleep(self.pause * self._slower.get(key, 1.0))
         finally:
             self._running.pop(key, None)
+            if key not in self._waiting:
+                self._slower.pop(key, None)
 
     async def close(self) -> None:
         self._waiting.clear()
@@ -232,11 +242,14 @@ async def serve(
                 poll_interval=0.0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
             )
         await app.start()
+        courier = app.bot_data["courier"]
+        await courier.start()
         if ready is not None:
             ready.set()
         try:
             await stop.wait()
         finally:
+            await courier.stop()
             await latest_only(app).close()
             if app.updater.running:
                 await app.updater.stop()

@@ -38,6 +38,7 @@ class Config:
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     sandbox_port: int = 8080
+    paid_broadcasts: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -106,8 +107,13 @@ class Config:
                 f"SANDBOX_PORT must be a port number (0 picks a free one); got {raw_sandbox!r}"
             )
 
+        raw_paid = (get("BOT_PAID_BROADCASTS") or "no").lower()
+        if raw_paid not in ("yes", "no", "true", "false", "1", "0"):
+            raise ConfigError(f"BOT_PAID_BROADCASTS must be yes or no; got {raw_paid!r}")
+
         return cls(
             token=token,
+            paid_broadcasts=raw_paid in ("yes", "true", "1"),
             api_url=api_url,
             file_url=file_url,
             database_path=Path(get("DATABASE_PATH") or "data/mahfil.sqlite3"),

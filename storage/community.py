@@ -61,6 +61,8 @@ class Community:
     timezone: str
     created_by: int | None
     created_at: datetime
+    quiet_start: int = 22  # local hours during which non-urgent messages wait
+    quiet_end: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,8 @@ def _community(row: aiosqlite.Row) -> Community:
         timezone=row["timezone"],
         created_by=row["created_by"],
         created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
+        quiet_start=row["quiet_start"],
+        quiet_end=row["quiet_end"],
     )
 
 
@@ -262,6 +266,13 @@ async def create_community(
 async def get_community(db: Database, community_id: int) -> Community | None:
     row = await db.fetchone("SELECT * FROM communities WHERE id = ?", (community_id,))
     return _community(row) if row else None
+
+
+@_people_write
+async def set_quiet_hours(db: Database, community_id: int, start: int, end: int) -> None:
+    """Local hours [start, end) in which non-urgent messages wait; start == end: none."""
+    await db.execute("UPDATE communities SET quiet_start = ?, quiet_end = ? WHERE id = ?",
+                     (start, end, community_id))
 
 
 async def list_communities(db: Database) -> list[Community]:

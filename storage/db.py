@@ -134,24 +134,31 @@ class Database:
                            ) -> list[int | sqlite3.IntegrityError]:
         """Run statements in one ``BEGIN IMMEDIATE`` … ``COMMIT``, in one trip to SQLite.
 
-        Each statement may be refused on its own (a constraint or trigger) without undoing
-        the others; the list holds, per statement, its row count or the refusal. This is the
-        group commit under a vote burst: hundreds of taps cost one transaction and one
-        thread hop, not one each.
+        Inside :meth:`transaction` it joins that transaction instead. Each statement may be
+        refused on its own (a constraint or trigger) without undoing the others; the list
+        holds, per statement, its row count or the refusal. This is the group commit under a
+        vote burst or a broadcast: hundreds of rows cost one transaction and one thread hop,
+        not one each.
         """
+
+        joined = self._in_transaction is not None and (
+            self._in_transaction is asyncio.current_task())
 
         def run(conn: sqlite3.Connection) -> list[int | sqlite3.IntegrityError]:
             outcomes: list[int | sqlite3.IntegrityError] = []
-            conn.execute("BEGIN IMMEDIATE")
+            if not joined:
+                conn.execute("BEGIN IMMEDIATE")
             try:
                 for sql, params in statements:
                     try:
                         outcomes.append(conn.execute(sql, params).rowcount)
                     except sqlite3.IntegrityError as error:
                         outcomes.append(error)
-                conn.execute("COMMIT")
+                if not joined:
+                    conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if not joined:
+                    conn.execute("ROLLBACK")
                 raise
             return outcomes
 

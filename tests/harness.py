@@ -58,8 +58,10 @@ class Harness:
         queue = self.app.update_queue
         background = self.app.bot_data["latest_only"]
         background.pause = 0.02  # Telegram's one edit per second per chat, shortened for tests
+        courier = self.app.bot_data["courier"]
         self.emu.busy_checks[:] = [
             lambda: getattr(processor, "active", 0) > 0 or not queue.empty() or background.busy
+            or courier.busy
         ]
         self._stop = asyncio.Event()
         ready = asyncio.Event()

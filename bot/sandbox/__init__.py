@@ -107,8 +107,10 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         app = build_application(bot_config, db)
         processor, queue = app.update_processor, app.update_queue
         background = app.bot_data["latest_only"]
+        courier = app.bot_data["courier"]
         emu.busy_checks.append(
             lambda: getattr(processor, "active", 0) > 0 or not queue.empty() or background.busy
+            or courier.busy
         )
         ready = asyncio.Event()
         bot = asyncio.create_task(serve(app, stop, ready=ready, poll_timeout=5))

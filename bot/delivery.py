@@ -1,0 +1,234 @@
+"""The delivery worker: sends the outbox within Telegram's limits and loses nothing.
+
+Telegram allows about 30 messages a second overall (1,000 with paid broadcasts), one a
+second in a chat and 20 a minute in a group. The worker claims due rows from the outbox,
+spaces sends evenly below those rates (a steady pace, not bursts, so a sliding one-second
+window never overflows and Telegram never has to answer 429), and records each outcome:
+
+- sent; or failed for good (the person blocked the bot — then marked unreachable — or
+  Telegram refused the message);
+- ``RetryAfter``: everything pauses for the time Telegram asks, the row is due again then;
+- network errors and 5xx: due again after a back-off (2, 4, 8 … s), failed after 8 tries.
+
+Outcomes are committed in groups every fraction of a second. Rows are claimed ("sending")
+before they are sent, so after a crash exactly the rows in flight are sent again; nothing
+else is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from telegram import InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.ext import Application
+
+from bot.flows.broadcast import MAX_ATTEMPTS, backoff
+from storage import broadcast as store
+from storage import community as community_store
+from storage.broadcast import Outcome, Outgoing
+from storage.db import Database, utcnow
+
+log = logging.getLogger(__name__)
+
+FREE_RATE = 29.0  # a little under Telegram's 30 a second
+PAID_RATE = 970.0  # a little under 1,000 a second with paid broadcasts
+CHAT_GAP = 1.05  # seconds between two messages to one person
+GROUP_GAP = 3.05  # 20 a minute in a group
+FLUSH_EVERY = 0.2  # seconds between group commits of outcomes
+CLAIM_FREE, CLAIM_PAID = 30, 500  # rows taken from the outbox at a time
+
+
+class Pacer:
+    """Spaces calls evenly at ``rate`` a second; ``pause`` holds everything for a while."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next)
+        self._next = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    def pause(self, seconds: float) -> None:
+        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
+
+
+class Courier:
+    """One per application: started at start-up, stopped at shutdown."""
+
+    def __init__(self, app: Application, *, paid: bool = False, rate: float = FREE_RATE,  # type: ignore[type-arg]
+                 paid_rate: float = PAID_RATE, concurrency: int = 64) -> None:
+        self.app = app
+        self.db: Database = app.bot_data["db"]
+        self.paid = paid  # queue new mass messages as paid broadcasts
+        self.pacers = {False: Pacer(rate), True: Pacer(paid_rate)}
+        self.on_progress: list[Callable[[int], None]] = []  # called with a broadcast id
+        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._outcomes: list[Outcome] = []
+        self._touched: set[int] = set()
+        self._last_sent: dict[int, float] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._flushing = False
+        self._cancelled: set[int] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def busy(self) -> bool:
+        """Sending, or outcomes not yet written (tests wait for this to clear)."""
+        return bool(self._in_flight or self._outcomes or self._touched or self._flushing)
+
+    def cancelled(self, broadcast_id: int) -> None:
+        """A broadcast was cancelled: rows of it already in hand are not sent either."""
+        self._cancelled.add(broadcast_id)
+
+    def wake(self) -> None:
+        """New rows were queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        recovered = await store.recover(self.db)
+        if recovered:
+            log.info("resuming delivery: %d messages were in flight at the last stop",
+                     recovered)
+        self._stopping = False
+        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._flusher())]
+
+    async def stop(self) -> None:
+        """Stop claiming, let sends in flight finish (briefly), and write every outcome."""
+        self._stopping = True
+        self._wake.set()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in list(self._in_flight):
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._flush()
+        await store.recover(self.db)  # claimed but never sent: due again at the next start
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                # About a second's worth at a time: a cancel or a crash catches few in hand.
+                rows = await store.claim(self.db, CLAIM_PAID if self.paid else CLAIM_FREE)
+            except Exception:
+                log.exception("could not read the outbox")
+                rows = []
+            if not rows:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                continue
+            for index, row in enumerate(rows):
+                if self._stopping:
+                    self._outcomes.extend(Outcome(r.id, "pending") for r in rows[index:])
+                    break
+                await self._dispatch(row)
+
+    async def _dispatch(self, row: Outgoing) -> None:
+        if row.broadcast_id in self._cancelled:
+            self._outcomes.append(Outcome(row.id, "cancelled"))
+            self._touched.add(row.broadcast_id)
+            return
+        loop = asyncio.get_running_loop()
+        gap = GROUP_GAP if row.chat_id < 0 else CHAT_GAP
+        ready = self._last_sent.get(row.chat_id, -gap) + gap
+        if ready > loop.time():
+            # Too soon for this chat: due again when it may be sent; others go first.
+            due = utcnow() + timedelta(seconds=ready - loop.time() + 1)
+            self._outcomes.append(Outcome(row.id, "pending", due_at=due))
+            return
+        await self.pacers[row.paid].wait()
+        await self._slots.acquire()
+        self._last_sent[row.chat_id] = loop.time()
+        task = asyncio.create_task(self._send(row))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _send(self, row: Outgoing) -> None:
+        bot = self.app.bot
+        try:
+            markup = InlineKeyboardMarkup.de_json(row.markup, bot) if row.markup else None
+            extra = {"allow_paid_broadcast": True} if row.paid else {}
+            if row.photo:
+                await bot.send_photo(row.chat_id, row.photo, caption=row.text,
+                                     reply_markup=markup, **extra)
+            else:
+                await bot.send_message(row.chat_id, row.text, reply_markup=markup, **extra)
+            outcome = Outcome(row.id, "sent")
+        except RetryAfter as error:
+            wait = error.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            for pacer in self.pacers.values():
+                pacer.pause(seconds)
+            outcome = Outcome(row.id, "pending", "429",
+                              utcnow() + timedelta(seconds=seconds))
+        except Forbidden as error:
+            if row.user_id is not None:
+                await community_store.set_reachable(self.db, row.user_id, False)
+            outcome = Outcome(row.id, "failed", f"forbidden: {error.message}")
+        except BadRequest as error:
+            outcome = Outcome(row.id, "failed", error.message)
+        except NetworkError as error:  # also Telegram's 5xx answers and timeouts
+            if row.attempts + 1 >= MAX_ATTEMPTS:
+                outcome = Outcome(row.id, "failed", error.message)
+            else:
+                outcome = Outcome(row.id, "pending", error.message,
+                                  utcnow() + timedelta(seconds=backoff(row.attempts + 1)))
+        except asyncio.CancelledError:
+            self._outcomes.append(Outcome(row.id, "pending"))
+            raise
+        except Exception as error:
+            log.exception("unexpected error while sending outbox row %s", row.id)
+            outcome = Outcome(row.id, "pending", repr(error),
+                              utcnow() + timedelta(seconds=backoff(row.attempts + 1)))
+        finally:
+            self._slots.release()
+        self._outcomes.append(outcome)
+        if row.broadcast_id is not None:
+            self._touched.add(row.broadcast_id)
+
+    # -- group commits ---------------------------------------------------------------------
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("could not record delivery outcomes")
+
+    async def _flush(self) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        touched, self._touched = self._touched, set()
+        self._flushing = True
+        try:
+            if outcomes:
+                await store.record(self.db, outcomes)
+                if any(o.state == "pending" for o in outcomes):
+                    self._wake.set()
+            for broadcast_id in touched:
+                await store.finish_if_done(self.db, broadcast_id)
+                for callback in self.on_progress:
+                    callback(broadcast_id)
+        finally:
+            self._flushing = False
+
+
+def courier(app: Application) -> Courier:  # type: ignore[type-arg]
+    return app.bot_data["courier"]  # type: ignore[no-any-return]

@@ -1,0 +1,256 @@
+"""The delivery outbox and coordinators' broadcasts: SQL only.
+
+A row per recipient is written before anything is sent. The delivery worker claims due rows
+(pending → sending) in one transaction, sends them, and records the outcome (sent, failed,
+or pending again with a later ``due_at``). At start every row left in "sending" — in flight
+when the process stopped — goes back to pending: those alone may reach someone twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage import personal
+from storage.db import Database, from_db, to_db, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message to queue: where, what, and when it may go at the earliest."""
+
+    chat_id: int
+    text: str
+    user_id: int | None = None
+    photo: str | None = None
+    markup: dict[str, Any] | None = None
+    due_at: datetime | None = None
+    dedupe: str | None = None
+    paid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    id: int
+    broadcast_id: int | None
+    chat_id: int
+    user_id: int | None
+    text: str
+    photo: str | None
+    markup: dict[str, Any] | None
+    paid: bool
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    id: int
+    community_id: int
+    created_by: int | None
+    audience: str
+    photo: str | None
+    status: str
+    progress_chat_id: int | None
+    progress_message_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    sent: int
+    failed: int
+    left: int  # pending or sending
+    cancelled: int
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.failed + self.left + self.cancelled
+
+
+def _outgoing(row: aiosqlite.Row) -> Outgoing:
+    return Outgoing(id=row["id"], broadcast_id=row["broadcast_id"], chat_id=row["chat_id"],
+                    user_id=row["user_id"], text=row["text"], photo=row["photo"],
+                    markup=json.loads(row["markup"]) if row["markup"] else None,
+                    paid=bool(row["paid"]), attempts=row["attempts"])
+
+
+def _broadcast(row: aiosqlite.Row) -> Broadcast:
+    return Broadcast(id=row["id"], community_id=row["community_id"],
+                     created_by=row["created_by"], audience=row["audience"],
+                     photo=row["photo"], status=row["status"],
+                     progress_chat_id=row["progress_chat_id"],
+                     progress_message_id=row["progress_message_id"],
+                     created_at=from_db(row["created_at"]))  # type: ignore[arg-type]
+
+
+_INSERT = (
+    "INSERT INTO outbox (broadcast_id, chat_id, user_id, text, photo, markup, paid, due_at,"
+    " dedupe, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe) DO NOTHING"
+)
+
+
+async def _insert(db: Database, broadcast_id: int | None, messages: Iterable[Message]) -> int:
+    now = utcnow()
+    outcomes = await db.execute_each([
+        (_INSERT, (broadcast_id, m.chat_id, m.user_id, m.text, m.photo,
+                   json.dumps(m.markup, ensure_ascii=False) if m.markup else None, int(m.paid),
+                   to_db(m.due_at or now), m.dedupe, to_db(now)))
+        for m in messages])
+    return sum(o for o in outcomes if isinstance(o, int))
+
+
+async def enqueue(db: Database, messages: Iterable[Message]) -> int:
+    """Queue messages in one transaction; returns how many were new (dedupe keys skip)."""
+    async with db.transaction():
+        return await _insert(db, None, messages)
+
+
+async def create_broadcast(db: Database, community_id: int, created_by: int, audience: str,
+                           texts: dict[str, str], photo: str | None,
+                           messages: Sequence[Message]) -> Broadcast:
+    """The broadcast and a row per recipient, all or nothing."""
+    async with db.transaction():
+        broadcast_id = await db.execute(
+            "INSERT INTO broadcasts (community_id, created_by, audience, photo, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (community_id, created_by, audience, photo, to_db(utcnow())))
+        for lang, text in texts.items():
+            await db.execute(
+                "INSERT INTO broadcast_texts (broadcast_id, lang, text) VALUES (?, ?, ?)",
+                (broadcast_id, lang, text))
+        await _insert(db, broadcast_id, messages)
+    broadcast = await get_broadcast(db, broadcast_id)
+    assert broadcast is not None
+    return broadcast
+
+
+async def get_broadcast(db: Database, broadcast_id: int) -> Broadcast | None:
+    row = await db.fetchone("SELECT * FROM broadcasts WHERE id = ?", (broadcast_id,))
+    return None if row is None else _broadcast(row)
+
+
+async def set_progress_message(db: Database, broadcast_id: int, chat_id: int,
+                               message_id: int) -> None:
+    await db.execute(
+        "UPDATE broadcasts SET progress_chat_id = ?, progress_message_id = ? WHERE id = ?",
+        (chat_id, message_id, broadcast_id))
+
+
+async def progress(db: Database, broadcast_id: int) -> Progress:
+    rows = await db.fetchall(
+        "SELECT state, COUNT(*) AS n FROM outbox WHERE broadcast_id = ? GROUP BY state",
+        (broadcast_id,))
+    counts = {r["state"]: r["n"] for r in rows}
+    return Progress(sent=counts.get("sent", 0), failed=counts.get("failed", 0),
+                    left=counts.get("pending", 0) + counts.get("sending", 0),
+                    cancelled=counts.get("cancelled", 0))
+
+
+async def cancel(db: Database, broadcast_id: int) -> int:
+    """Stop a broadcast: rows not yet claimed are cancelled; returns how many."""
+    async with db.transaction():
+        cancelled = await db.execute_rowcount(
+            "UPDATE outbox SET state = 'cancelled' WHERE broadcast_id = ? AND state = 'pending'",
+            (broadcast_id,))
+        await db.execute(
+            "UPDATE broadcasts SET status = 'cancelled', finished_at = ? WHERE id = ?"
+            " AND status = 'sending'", (to_db(utcnow()), broadcast_id))
+    return cancelled
+
+
+async def finish_if_done(db: Database, broadcast_id: int) -> bool:
+    """Mark a broadcast done once nothing is left to send; True if it changed now."""
+    return await db.execute_rowcount(
+        "UPDATE broadcasts SET status = 'done', finished_at = ? WHERE id = ?"
+        " AND status = 'sending' AND NOT EXISTS (SELECT 1 FROM outbox WHERE broadcast_id = ?"
+        " AND state IN ('pending', 'sending'))",
+        (to_db(utcnow()), broadcast_id, broadcast_id)) == 1
+
+
+async def unfinished_broadcasts(db: Database) -> list[Broadcast]:
+    rows = await db.fetchall("SELECT * FROM broadcasts WHERE status = 'sending'")
+    return [_broadcast(r) for r in rows]
+
+
+# -- the worker's side ---------------------------------------------------------------------
+
+
+_CANCELLED = "broadcast_id IN (SELECT id FROM broadcasts WHERE status = 'cancelled')"
+
+
+async def recover(db: Database) -> int:
+    """At start: rows in flight when the process stopped are due again (at-least-once),
+    except those of a broadcast cancelled meanwhile."""
+    async with db.transaction():
+        await db.execute(
+            f"UPDATE outbox SET state = 'cancelled' WHERE state IN ('sending', 'pending')"
+            f" AND {_CANCELLED}")
+        return await db.execute_rowcount(
+            "UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+
+
+async def claim(db: Database, limit: int, now: datetime | None = None) -> list[Outgoing]:
+    """Take up to ``limit`` due rows, oldest first, marking them "sending" in one transaction."""
+    async with db.transaction():
+        rows = await db.fetchall(
+            "SELECT * FROM outbox WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id"
+            " LIMIT ?", (to_db(now or utcnow()), limit))
+        if rows:
+            await db.execute(
+                f"UPDATE outbox SET state = 'sending' WHERE id IN ({','.join('?' * len(rows))})",
+                [r["id"] for r in rows])
+    return [_outgoing(r) for r in rows]
+
+
+async def next_due(db: Database) -> datetime | None:
+    return from_db(await db.fetchval(
+        "SELECT MIN(due_at) FROM outbox WHERE state = 'pending'"))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed row."""
+
+    id: int
+    state: str  # sent, failed, cancelled, pending (retry)
+    error: str | None = None
+    due_at: datetime | None = None  # for a retry
+
+
+async def record(db: Database, outcomes: Sequence[Outcome]) -> None:
+    """Write a batch of outcomes in one transaction (the worker's group commit)."""
+    now = to_db(utcnow())
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    for o in outcomes:
+        if o.state == "sent":
+            statements.append(("UPDATE outbox SET state = 'sent', sent_at = ?,"
+                               " attempts = attempts + 1 WHERE id = ?", (now, o.id)))
+        elif o.state == "cancelled":
+            statements.append(("UPDATE outbox SET state = 'cancelled' WHERE id = ?", (o.id,)))
+        elif o.state == "failed":
+            statements.append(("UPDATE outbox SET state = 'failed', error = ?,"
+                               " attempts = attempts + 1 WHERE id = ?", (o.error, o.id)))
+        else:
+            # Not sent: due again later, unless cancelled meanwhile.
+            statements.append(("UPDATE outbox SET state = 'pending', error = ?, due_at = ?,"
+                               " attempts = attempts + 1 WHERE id = ? AND state = 'sending'",
+                               (o.error, to_db(o.due_at or utcnow()), o.id)))
+    await db.execute_each(statements)
+
+
+# -- personal data -------------------------------------------------------------------------
+
+
+async def _personal(db: Database, user_id: int) -> dict[str, Any]:
+    rows = await db.fetchall(
+        "SELECT text, state, created_at, sent_at FROM outbox WHERE user_id = ?"
+        " ORDER BY id DESC LIMIT 200", (user_id,))
+    return {"messages_to_you (latest 200)": [dict(r) for r in rows]}
+
+
+personal.register("broadcast", _personal)

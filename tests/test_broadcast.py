@@ -1,0 +1,203 @@
+"""Broadcasts end to end: audiences, language versions, blocked users, 429 and 500 answers,
+cancelling, a restart in the middle, and quiet hours."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from bot.emulator import Person
+from bot.flows.broadcast import quiet_until, version_for
+from bot.i18n import Translator
+from storage import broadcast as store
+from storage import community as community_store
+from storage.community import Community
+from tests.harness import Harness, Invitation
+
+
+def tr(person: Person, message: str, **values: object) -> str:
+    return Translator(person.language_code or "en")._(message, **values)
+
+
+async def step(harness: Harness, person: Person, action: object, *, send: bool = False) -> None:
+    if send:
+        await person.send(str(action))
+    else:
+        await person.tap(action)  # type: ignore[arg-type]
+    await harness.settle()
+
+
+async def crowd(harness: Harness, invitation: Invitation, n: int,
+                group: str = "other") -> list[Person]:
+    """``n`` residents joined straight in the database (the joining flow has its own tests)."""
+    people = []
+    for _ in range(n):
+        person = harness.person("en")
+        await community_store.upsert_user(harness.db, person.id, first_name=person.name,
+                                          last_name=None, username=None, language="en")
+        await community_store.join(harness.db, invitation.community.id, person.id,
+                                   role="resident", stakeholder_group=group)
+        people.append(person)
+    return people
+
+
+def progress_of(person: Person) -> str:
+    """The sender's progress message (the sender may be in the audience too)."""
+    return next(t for t in reversed(person.texts()) if "Sent:" in t)
+
+
+async def write_broadcast(harness: Harness, cora: Person, text: str) -> None:
+    await step(harness, cora, "/broadcast", send=True)
+    await step(harness, cora, text, send=True)
+    assert tr(cora, "<b>Broadcast draft</b>").replace("<b>", "").replace("</b>", "") \
+        in cora.texts()[-1]
+
+
+async def test_audience_and_language_versions(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en", name="Cora")
+    maryam = await harness.resident(invitation, "fa", "activist", name="مریم")
+    aigerim = await harness.resident(invitation, "kk", "activist", name="Әйгерім")
+    noa = await harness.resident(invitation, "he", "business", name="נועה")
+    blocked = await harness.resident(invitation, "en", "activist", name="Blocked")
+    blocked.block_bot()
+
+    await write_broadcast(harness, cora, "Clean-up day on Saturday at 10.")
+    # A Persian version; Kazakh speakers get the community's default (English).
+    await step(harness, cora, "+ فارسی")
+    await step(harness, cora, "روز پاکسازی، شنبه ساعت ۱۰.", send=True)
+    await step(harness, cora, tr(cora, "Choose the audience"))
+    await step(harness, cora, "Activists and leaders")
+    card = cora.texts()[-1]
+    assert "Audience: Activists and leaders" in card and "It will reach 3 members." in card
+    await step(harness, cora, tr(cora, "Preview"))
+    assert cora.texts()[-2] == "Clean-up day on Saturday at 10."  # as members will see it
+    assert "• English: 2" in cora.texts()[-1] and "• فارسی: 1" in cora.texts()[-1]
+    await step(harness, cora, "Send to 3 members")
+
+    assert maryam.texts()[-1] == "روز پاکسازی، شنبه ساعت ۱۰."
+    assert aigerim.texts()[-1] == "Clean-up day on Saturday at 10."
+    assert "Clean-up" not in " ".join(noa.texts())  # business is not in the audience
+    progress = progress_of(cora)
+    assert "Broadcast finished." in progress
+    assert "Sent: 2 · failed: 1 · left: 0" in progress
+    user = await community_store.get_user(harness.db, blocked.id)
+    assert user is not None and not user.reachable  # not retried forever
+    # The outbox holds one row per recipient, each in its final state.
+    states = [r["state"] for r in await harness.db.fetchall("SELECT state FROM outbox")]
+    assert sorted(states) == ["failed", "sent", "sent"]
+
+
+async def test_429_and_500_are_retried_and_nothing_is_lost(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    people = await crowd(harness, invitation, 5)
+    harness.emu.fail("sendMessage", 429, retry_after=1, times=1, chat_id=people[0].id)
+    harness.emu.fail("sendMessage", 500, times=2, chat_id=people[1].id)
+    await write_broadcast(harness, cora, "Water is off tomorrow 9-12.")
+    await step(harness, cora, tr(cora, "Preview"))
+    await step(harness, cora, "Send to 7 members")
+    await asyncio.sleep(7)  # the back-off after two 500s: 2 s, then 4 s
+    await harness.settle()
+    for person in people:
+        assert harness.emu.delivered[person.id] == 1, person.name
+        assert person.texts()[-1] == "Water is off tomorrow 9-12."
+    assert "Sent: 7 · failed: 0 · left: 0" in progress_of(cora)
+    assert harness.emu.stats["429"] >= 1
+
+
+async def test_cancel_stops_what_is_not_yet_sent(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    people = await crowd(harness, invitation, 90)  # about three seconds at 29 a second
+    await write_broadcast(harness, cora, "Meeting moved to Monday.")
+    await step(harness, cora, tr(cora, "Preview"))
+    await cora.tap("Send to 92 members")
+    await asyncio.sleep(0.8)
+    await cora.tap(tr(cora, "Cancel the broadcast"))
+    await harness.settle()
+    delivered = sum(harness.emu.delivered[p.id] for p in people)
+    assert 0 < delivered < 90
+    assert cora.last_answer is not None and "Cancelled" in cora.last_answer
+    broadcast_id = int(await harness.db.fetchval("SELECT MAX(id) FROM broadcasts"))
+    progress = await store.progress(harness.db, broadcast_id)
+    assert progress.left == 0 and progress.sent + progress.cancelled + progress.failed == 92
+    assert "Broadcast cancelled" in progress_of(cora)
+    await asyncio.sleep(0.5)
+    assert sum(harness.emu.delivered[p.id] for p in people) == delivered  # nothing more
+
+
+async def test_a_restart_in_the_middle_resumes_without_loss(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    people = await crowd(harness, invitation, 80)
+    await write_broadcast(harness, cora, "Survey results are out.")
+    await step(harness, cora, tr(cora, "Preview"))
+    await cora.tap("Send to 82 members")
+    await asyncio.sleep(1.0)
+    await harness.restart()  # a redeploy in the middle of sending
+    before = sum(1 for p in people if harness.emu.delivered[p.id])
+    assert 0 < before < 80
+    await asyncio.sleep(3.5)
+    await harness.settle()
+    assert all(harness.emu.delivered[p.id] == 1 for p in people)  # none lost, none twice
+    assert "Sent: 82 · failed: 0 · left: 0" in progress_of(cora)
+
+
+async def test_bad_input_changes_nothing(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    resident = await harness.resident(invitation, "fa")
+    await step(harness, resident, "/broadcast", send=True)
+    assert tr(resident, "Only coordinators of this community can do that.") \
+        in resident.texts()[-1]
+    await step(harness, cora, "/broadcast", send=True)
+    await step(harness, cora, "x" * 4097, send=True)
+    assert "too long" in cora.texts()[-1]
+    await step(harness, cora, "Hello", send=True)
+    await cora.press("bc:a:committee:999")
+    await harness.settle()
+    assert cora.last_answer == "This audience is not available."
+    await cora.press("bc:cancel:abc")
+    await harness.settle()
+    assert cora.last_tap_answered
+    await resident.press("bc:send")
+    await harness.settle()
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM outbox") == 0
+    # The draft survives a restart.
+    await harness.restart()
+    await step(harness, cora, tr(cora, "Preview"))
+    assert cora.texts()[-2] == "Hello"
+
+
+async def test_quiet_hours() -> None:
+    tehran = Community(1, "c", "fa", "Asia/Tehran", None, datetime.now(UTC), 22, 8)
+    # 23:30 in Tehran (UTC+3:30) is 20:00 UTC: held until 08:00 Tehran = 04:30 UTC.
+    held = quiet_until(datetime(2026, 11, 25, 20, 0, tzinfo=UTC), tehran)
+    assert held == datetime(2026, 11, 26, 4, 30, tzinfo=UTC)
+    # 03:30 in Tehran: held until 08:00 the same day.
+    assert quiet_until(datetime(2026, 11, 25, 0, 0, tzinfo=UTC), tehran) == \
+        datetime(2026, 11, 25, 4, 30, tzinfo=UTC)
+    assert quiet_until(datetime(2026, 11, 25, 10, 0, tzinfo=UTC), tehran) is None
+    daytime = Community(1, "c", "fa", "UTC", None, datetime.now(UTC), 13, 15)
+    assert quiet_until(datetime(2026, 11, 25, 14, 0, tzinfo=UTC), daytime) == \
+        datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    off = Community(1, "c", "fa", "UTC", None, datetime.now(UTC), 0, 0)
+    assert quiet_until(datetime(2026, 11, 25, 3, 0, tzinfo=UTC), off) is None
+    assert version_for({"en": "E", "fa": "F"}, "he", "fa", "en") == "F"
+    assert version_for({"en": "E"}, "he", "fa", "en") == "E"
+
+
+async def test_quiet_hours_command(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    await step(harness, cora, "/quiethours", send=True)
+    assert "from 22:00 to 8:00" in cora.texts()[-2]
+    await step(harness, cora, "/quiethours 21 7", send=True)
+    community = await community_store.get_community(harness.db, invitation.community.id)
+    assert community is not None and (community.quiet_start, community.quiet_end) == (21, 7)
+    await step(harness, cora, "/quiethours 25 7", send=True)
+    assert "from 0 to 23" in cora.texts()[-1]
+    await step(harness, cora, "/quiethours off", send=True)
+    community = await community_store.get_community(harness.db, invitation.community.id)
+    assert community is not None and community.quiet_start == community.quiet_end
