@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -183,15 +183,21 @@ async def unfinished_broadcasts(db: Database) -> list[Broadcast]:
 _CANCELLED = "broadcast_id IN (SELECT id FROM broadcasts WHERE status = 'cancelled')"
 
 
-async def recover(db: Database) -> int:
+async def recover(db: Database, *, wait: float = 2.0) -> int:
     """At start: rows in flight when the process stopped are due again (at-least-once),
-    except those of a broadcast cancelled meanwhile."""
+    except those of a broadcast cancelled meanwhile.
+
+    They wait ``wait`` seconds first: a row in flight may have reached its chat just before
+    the stop, and sending it again at once would break the one-a-second-per-chat limit.
+    """
+    due = to_db(utcnow() + timedelta(seconds=wait))
     async with db.transaction():
         await db.execute(
             f"UPDATE outbox SET state = 'cancelled' WHERE state IN ('sending', 'pending')"
             f" AND {_CANCELLED}")
         return await db.execute_rowcount(
-            "UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+            "UPDATE outbox SET state = 'pending', due_at = MAX(due_at, ?)"
+            " WHERE state = 'sending'", (due,))
 
 
 async def claim(db: Database, limit: int, now: datetime | None = None) -> list[Outgoing]:

@@ -111,6 +111,8 @@ class Harness:
             (name,),
         )
         assert rows, f"/newcommunity did not create {name!r}: {self.admin.texts()[-3:]}"
+        # No quiet hours in tests, so notices do not wait for the morning whatever the time.
+        await store.set_quiet_hours(self.db, rows[0]["id"], 0, 0)
         community = await store.get_community(self.db, rows[0]["id"])
         assert community is not None
         codes = {r["kind"]: r["code"] for r in rows if r["id"] == community.id}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from bot.emulator import Person
 from bot.flows.broadcast import quiet_until, version_for
@@ -192,8 +193,10 @@ async def test_quiet_hours_command(harness: Harness) -> None:
     invitation = await harness.new_community()
     cora = await harness.coordinator(invitation, "en")
     await step(harness, cora, "/quiethours", send=True)
-    assert "from 22:00 to 8:00" in cora.texts()[-2]
+    assert "No quiet hours" in cora.texts()[-2]
     await step(harness, cora, "/quiethours 21 7", send=True)
+    await step(harness, cora, "/quiethours", send=True)
+    assert "from 21:00 to 7:00" in cora.texts()[-2]
     community = await community_store.get_community(harness.db, invitation.community.id)
     assert community is not None and (community.quiet_start, community.quiet_end) == (21, 7)
     await step(harness, cora, "/quiethours 25 7", send=True)
@@ -201,3 +204,60 @@ async def test_quiet_hours_command(harness: Harness) -> None:
     await step(harness, cora, "/quiethours off", send=True)
     community = await community_store.get_community(harness.db, invitation.community.id)
     assert community is not None and community.quiet_start == community.quiet_end
+
+
+async def test_notices_wait_for_the_end_of_quiet_hours(harness: Harness) -> None:
+    from tests.test_voting import open_vote
+
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    resident = await harness.resident(invitation, "fa")
+    # Quiet hours that cover this very hour in the community's time zone.
+    hour = datetime.now(ZoneInfo(invitation.community.timezone)).hour
+    await community_store.set_quiet_hours(harness.db, invitation.community.id, hour,
+                                          (hour + 2) % 24)
+    await open_vote(harness, cora)
+    assert tr(resident, "Vote now") not in resident.buttons()  # held until morning
+    row = await harness.db.fetchone("SELECT due_at FROM outbox WHERE user_id = ?",
+                                    (resident.id,))
+    assert row is not None and row["due_at"] > datetime.now(UTC).isoformat()
+    # Morning comes (the hold is moved to now): the notice goes out, once.
+    await harness.db.execute("UPDATE outbox SET due_at = ?", (datetime.now(UTC).isoformat(),))
+    await harness.restart()
+    await asyncio.sleep(1.5)
+    await harness.settle()
+    assert tr(resident, "Vote now") in resident.buttons()
+    announcements = [t for t in resident.texts() if tr(resident, "Method: {method}",
+                                                        method="")[:5] in t]
+    assert len(announcements) == 1
+
+
+async def test_reminder_before_closing_goes_to_those_who_have_not_voted(
+        harness: Harness) -> None:
+    from tests.test_voting import ballot, open_vote, problem_button
+
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    voter = await harness.resident(invitation, "fa")
+    waiting = await harness.resident(invitation, "he")
+    pid = await open_vote(harness, cora, close="In 3 days")
+    await ballot(harness, voter)
+    await voter.tap(problem_button(voter, 1))
+    await harness.settle()
+    # A day before closing is now: the vote opened days ago and closes in an hour.
+    await harness.db.execute(
+        "UPDATE prioritisations SET created_at = ?, closes_at = ? WHERE id = ?",
+        ("2026-01-01T00:00:00+00:00",
+         datetime.fromtimestamp(datetime.now(UTC).timestamp() + 3600, UTC).isoformat(), pid))
+    await harness.restart()
+    await asyncio.sleep(1.0)
+    await harness.settle()
+    reminder = tr(waiting, "Reminder: the vote <b>{title}</b> closes {when}, and you have not"
+                           " voted yet.", title="\u2068Our street\u2069", when="")
+    assert reminder.split("<b>")[0] in waiting.texts()[-1]
+    assert not any(reminder.split("<b>")[0] in text for text in voter.texts())
+    count = len(waiting.texts())
+    await harness.restart()  # the reminder job runs again at start: no second reminder
+    await asyncio.sleep(1.0)
+    await harness.settle()
+    assert len(waiting.texts()) == count

@@ -64,6 +64,7 @@ class Limits:
     """Telegram's flood limits; exceeding one answers 429 with ``retry_after``."""
 
     global_per_sec: float = 30.0
+    paid_per_sec: float = 1000.0  # messages sent with allow_paid_broadcast
     per_chat_per_sec: float = 1.0
     per_group_per_min: float = 20.0
     # Bursts Telegram tolerates before it starts answering 429.
@@ -165,6 +166,7 @@ class Emulator:
         self._inflight = 0
         self._last_activity = time.monotonic()
         self._sends: deque[float] = deque()
+        self._paid_sends: deque[float] = deque()
         self._chat_sends: dict[int, deque[float]] = {}
         self._closed = False
         self.version = 0  # grows with every visible change (for the sandbox)
@@ -393,10 +395,11 @@ class Emulator:
             return
         now = time.monotonic()
         chat_id = _int(params.get("chat_id"))
-        window = self._sends
+        paid = str(params.get("allow_paid_broadcast", "")).lower() in ("true", "1")
+        window = self._paid_sends if paid else self._sends
         while window and now - window[0] >= 1.0:
             window.popleft()
-        if len(window) >= self.limits.global_per_sec:
+        if len(window) >= (self.limits.paid_per_sec if paid else self.limits.global_per_sec):
             raise ApiError(429, "Too Many Requests: retry after 1", 1)
         is_group = chat_id is not None and chat_id < 0
         span, allowed = (60.0, self.limits.per_group_per_min) if is_group else (

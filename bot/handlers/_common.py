@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application
 
 from bot.actor import actor
 from bot.app import Context
+from bot.delivery import courier
+from bot.flows.broadcast import quiet_until
 from bot.flows.errors import Refused
 from bot.i18n import Translator
+from bot.messages import split_text
+from storage import broadcast as outbox
 from storage import community as community_store
+from storage.broadcast import Message as Outbound
+from storage.community import Community, User
+from storage.db import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +72,36 @@ async def deliver(context: Context, user_id: int, text: str, **kwargs: Any) -> b
         log.warning("could not deliver a message to a member")
         return False
     return True
+
+
+Render = Callable[[Translator, User], "tuple[str, InlineKeyboardMarkup | None]"]
+
+
+async def notify(app: Application, community: Community, people: Iterable[User],  # type: ignore[type-arg]
+                 render: Render, *, key: str | None) -> int:
+    """Queue a notice to each person in their language, through the delivery outbox.
+
+    Notices are not urgent: inside the community's quiet hours they wait until morning.
+    ``key`` names the notice; a person never receives the same key twice, so a job that
+    runs again after a restart cannot repeat it. Returns how many messages were queued.
+    """
+    hold = quiet_until(utcnow(), community)
+    courier_ = courier(app)
+    messages = []
+    for user in people:
+        if not user.reachable:
+            continue
+        text, markup = render(Translator(user.language, community.timezone), user)
+        parts = split_text(text)
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            messages.append(Outbound(
+                chat_id=user.id, user_id=user.id, text=part, due_at=hold, paid=courier_.paid,
+                markup=markup.to_dict() if markup is not None and last else None,
+                dedupe=None if key is None else f"{key}:{user.id}:{index}"))
+    queued = await outbox.enqueue(app.bot_data["db"], messages)
+    courier_.wake()
+    return queued
 
 
 def refusals(handler: Callable[[Update, Context], Coroutine[Any, Any, T]],

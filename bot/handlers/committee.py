@@ -25,7 +25,7 @@ from telegram.ext import (
 )
 
 from bot.actor import Actor, actor
-from bot.app import Context, latest_only
+from bot.app import Context
 from bot.commands import Command
 from bot.flows import committee as flow
 from bot.flows.errors import Refused
@@ -33,6 +33,7 @@ from bot.handlers._common import (
     callback_ints,
     callback_parts,
     deliver,
+    notify,
     refusals,
     refuse,
     say,
@@ -44,6 +45,7 @@ from bot.messages import split_text
 from storage import committee as store
 from storage import community as community_store
 from storage.committee import Committee, Election
+from storage.community import User
 from storage.db import utcnow
 
 COMMANDS = [
@@ -286,7 +288,7 @@ async def open_nominations_tap(update: Update, context: Context) -> None:
     _schedule(context.application, election)
     text, markup = await _status_card(who.t, context, election)
     await _edit(update, text, markup)
-    _announce(context, election, "nominating")
+    await _announce(context.application, election, "nominating")
 
 
 @refusals
@@ -298,7 +300,7 @@ async def remind_tap(update: Update, context: Context) -> None:
     members = await community_store.members(context.db, election.community_id)
     await update.callback_query.answer(who.t.ngettext(
         "Reminding {n} member…", "Reminding {n} members…", len(members)), show_alert=True)
-    _announce(context, election, "remind")
+    await _announce(context.application, election, "remind")
 
 
 @refusals
@@ -330,39 +332,42 @@ async def count_tap(update: Update, context: Context) -> None:
 # -- steps, announcements and scheduling -----------------------------------------------------
 
 
-def _announce(context: Context, election: Election, what: str) -> None:
-    """Tell every member about a step, in the background (the rate limiter paces sends)."""
+async def _announce(app: Application, election: Election, what: str) -> None:  # type: ignore[type-arg]
+    """Tell members about a step, through the outbox (paced, never lost, never twice)."""
+    db = app.bot_data["db"]
+    community = await community_store.get_community(db, election.community_id)
+    assert community is not None
+    people = [u for _m, u in await community_store.members(db, community.id)]
+    if what == "reminder":
+        done = await store.voters(db, election.id)
+        people = [u for u in people if u.id not in done]
 
-    async def job() -> None:
-        community = await community_store.get_community(context.db, election.community_id)
-        assert community is not None
-        for _membership, user in await community_store.members(context.db, community.id):
-            if not user.reachable:
-                continue
-            t = _translator(user, community)
-            if what in ("nominating", "remind"):
-                assert election.nominations_close_at is not None
-                text = "\n".join([
-                    t._("Nominations are open for the committee <b>{name}</b> until {when}.",
-                        name=isolate(election.name),
-                        when=t.datetime(election.nominations_close_at)),
-                    t._("Anyone may nominate themselves or another member. The committee must"
-                        " include every stakeholder group, so think of people from each."),
-                ])
-                button = InlineKeyboardButton(t._("Nominate"),
-                                              callback_data=f"cm:nom:{election.id}")
-            else:
-                assert election.voting_close_at is not None
-                text = "\n".join([
-                    t._("Voting is open for the committee <b>{name}</b> until {when}.",
-                        name=isolate(election.name), when=t.datetime(election.voting_close_at)),
-                    t._("Your ballot is secret: nobody can see whom you chose."),
-                ])
-                button = InlineKeyboardButton(t._("Vote"), callback_data=f"cm:bp:{election.id}:0")
-            await deliver(context, user.id, text,
-                          reply_markup=InlineKeyboardMarkup([[button]]))
+    def render(t: Translator, _user: object) -> tuple[str, InlineKeyboardMarkup]:
+        if what in ("nominating", "remind"):
+            assert election.nominations_close_at is not None
+            text = "\n".join([
+                t._("Nominations are open for the committee <b>{name}</b> until {when}.",
+                    name=isolate(election.name), when=t.datetime(election.nominations_close_at)),
+                t._("Anyone may nominate themselves or another member. The committee must"
+                    " include every stakeholder group, so think of people from each."),
+            ])
+            button = InlineKeyboardButton(t._("Nominate"), callback_data=f"cm:nom:{election.id}")
+        else:
+            assert election.voting_close_at is not None
+            first = (t._("Reminder: voting for the committee <b>{name}</b> closes {when}, and"
+                         " you have not voted yet.", name=isolate(election.name),
+                         when=t.datetime(election.voting_close_at)) if what == "reminder" else
+                     t._("Voting is open for the committee <b>{name}</b> until {when}.",
+                         name=isolate(election.name), when=t.datetime(election.voting_close_at)))
+            text = "\n".join([first, t._("Your ballot is secret: nobody can see whom you chose.")])
+            button = InlineKeyboardButton(t._("Vote"), callback_data=f"cm:bp:{election.id}:0")
+        return text, InlineKeyboardMarkup([[button]])
 
-    latest_only(context.application).submit(("election", election.id, what), job)
+    # A coordinator's reminder may be repeated later, but not by a double tap.
+    key = f"election-{what}:{election.id}"
+    if what == "remind":
+        key += ":" + utcnow().isoformat(timespec="minutes")
+    await notify(app, community, people, render, key=key)
 
 
 def _schedule(app: Application, election: Election) -> None:  # type: ignore[type-arg]
@@ -370,14 +375,30 @@ def _schedule(app: Application, election: Election) -> None:  # type: ignore[typ
     if app.job_queue is None:
         return
     name = f"election-{election.id}"
-    for job in app.job_queue.get_jobs_by_name(name):
+    for job in (*app.job_queue.get_jobs_by_name(name),
+                *app.job_queue.get_jobs_by_name(f"{name}-reminder")):
         job.schedule_removal()
     when = (election.nominations_close_at if election.status == "nominating"
             else election.voting_close_at if election.status == "voting" else None)
     if when is None:
         return
-    when = max(when, utcnow() + timedelta(seconds=0.1))
-    app.job_queue.run_once(_deadline_job, when=when, data=election.id, name=name)
+    soon = utcnow() + timedelta(seconds=0.1)
+    app.job_queue.run_once(_deadline_job, when=max(when, soon), data=election.id, name=name)
+    if (election.status == "voting" and election.nominations_close_at is not None
+            and when > utcnow()):
+        # Those who have not voted hear again a day before the end (half-way if shorter).
+        opened = election.nominations_close_at  # voting opened when nominations closed
+        remind = when - min(timedelta(days=1), (when - opened) / 2)
+        app.job_queue.run_once(_reminder_job, when=max(remind, soon), data=election.id,
+                               name=f"{name}-reminder")
+
+
+async def _reminder_job(context: Context) -> None:
+    assert context.job is not None and isinstance(context.job.data, int)
+    election = await store.get_election(context.db, context.job.data)
+    if (election is not None and election.status == "voting"
+            and election.voting_close_at is not None and election.voting_close_at > utcnow()):
+        await _announce(context.application, election, "reminder")
 
 
 async def _deadline_job(context: Context) -> None:
@@ -409,7 +430,7 @@ async def _open_voting(context: Context, election: Election) -> Election | None:
     opened = await flow.open_voting(context.db, election)
     if opened is not None:
         _schedule(context.application, opened)
-        _announce(context, opened, "voting")
+        await _announce(context.application, opened, "voting")
     return opened
 
 
@@ -435,10 +456,8 @@ async def close_and_publish(context: Context, election_id: int) -> None:
         if nomination.id in seats:
             elected_users.add(nomination.nominee_id)
     ranked = sorted(candidates, key=lambda p: (-votes.get(p[0].id, 0), p[0].id))
-    for _membership, user in members:
-        if not user.reachable:
-            continue
-        t = _translator(user, community)
+
+    def render(t: Translator, user: User) -> tuple[str, None]:
         lines = [
             t._("Election results: <b>{name}</b>", name=isolate(election.name)),
             t.ngettext("{voted} of {n} member voted.", "{voted} of {n} members voted.",
@@ -472,8 +491,10 @@ async def close_and_publish(context: Context, election_id: int) -> None:
             lines.append(t._(flow.TIE_RULE))
         if user.id in elected_users:
             lines += ["", t._("You were elected. Welcome to the committee! /committee")]
-        for part in split_text("\n".join(lines)):
-            await deliver(context, user.id, part)
+        return "\n".join(lines), None
+
+    await notify(context.application, community, [u for _m, u in members], render,
+                 key=f"election-result:{election.id}")
 
 
 # -- nominations -----------------------------------------------------------------------------

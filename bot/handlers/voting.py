@@ -33,7 +33,7 @@ from bot.commands import Command
 from bot.flows import voting as flow
 from bot.flows.errors import Refused
 from bot.flows.voting_book import StickerBook
-from bot.handlers._common import callback_ints, callback_parts, refusals
+from bot.handlers._common import callback_ints, callback_parts, notify, refusals
 from bot.handlers._common import refuse as _refuse
 from bot.handlers._common import say as _say
 from bot.handlers._common import short as _short
@@ -58,6 +58,7 @@ COMMANDS = [
 GROUP_COMMANDS = ["standings"]
 
 PAGE = 8
+REMIND_BEFORE = timedelta(days=1)
 STANDINGS_EVERY = 5.0  # seconds between edits of a live standings message (groups: 20/min)
 TITLE, METHOD, PROBLEMS, BUDGET, STACKING, CLOSING, CONFIRM = range(7)
 PAPER_COUNTS = 10
@@ -837,34 +838,79 @@ async def setup_confirm(update: Update, context: Context) -> int:
     await _say(update, t.ngettext(
         "The vote is open. Announcing it to {n} member…",
         "The vote is open. Announcing it to {n} members…", len(recipients)))
-    latest_only(context.application).submit(("announce-vote", prioritisation.id),
-                                            lambda: _announce(context, prioritisation))
+    await _announce(context.application, prioritisation)
+    _schedule_reminder(context.application, prioritisation)
     return ConversationHandler.END
 
 
-async def _announce(context: Context, prioritisation: Prioritisation) -> None:
-    """Tells every member where to vote (PTB's rate limiter paces the sends)."""
-    community = await community_store.get_community(context.db, prioritisation.community_id)
+def _vote_button(t: Translator, prioritisation: Prioritisation) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(
+        t._("Vote now"), callback_data=f"vote:open:{prioritisation.id}")]])
+
+
+async def _announce(app: Application, prioritisation: Prioritisation) -> None:  # type: ignore[type-arg]
+    """Tells every member where to vote, through the outbox (paced, and never lost)."""
+    db = app.bot_data["db"]
+    community = await community_store.get_community(db, prioritisation.community_id)
     assert community is not None
-    for _membership, user in await community_store.members(context.db, community.id):
-        if not user.reachable:
-            continue
-        t = Translator(user.language, community.timezone)
-        text = "\n".join([
+
+    def render(t: Translator, _user: object) -> tuple[str, InlineKeyboardMarkup]:
+        return "\n".join([
             t._("New priority vote in {community}: <b>{title}</b>",
                 community=isolate(community.name), title=isolate(prioritisation.title)),
             t._("Method: {method}", method=t._(METHOD_LABELS[prioritisation.method])),
             _closes(t, prioritisation),
-        ])
-        try:
-            await context.bot.send_message(user.id, text, reply_markup=InlineKeyboardMarkup([[
-                InlineKeyboardButton(t._("Vote now"),
-                                     callback_data=f"vote:open:{prioritisation.id}")
-            ]]))
-        except Forbidden:
-            await community_store.set_reachable(context.db, user.id, False)
-        except TelegramError:
-            log.warning("could not announce vote %s to a member", prioritisation.id)
+        ]), _vote_button(t, prioritisation)
+
+    members = [u for _m, u in await community_store.members(db, community.id)]
+    await notify(app, community, members, render, key=f"vote-open:{prioritisation.id}")
+
+
+def _reminder_time(prioritisation: Prioritisation) -> datetime | None:
+    """A day before closing; for a vote shorter than two days, half-way through."""
+    if prioritisation.closes_at is None:
+        return None
+    lead = min(REMIND_BEFORE, (prioritisation.closes_at - prioritisation.created_at) / 2)
+    return prioritisation.closes_at - lead
+
+
+def _schedule_reminder(app: Application, prioritisation: Prioritisation) -> None:  # type: ignore[type-arg]
+    when = _reminder_time(prioritisation)
+    if when is None or app.job_queue is None or (
+        prioritisation.closes_at is not None and prioritisation.closes_at <= utcnow()
+    ):
+        return
+    name = f"vote-remind-{prioritisation.id}"
+    for job in app.job_queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    app.job_queue.run_once(_remind_job, when=max(when, utcnow() + timedelta(seconds=0.1)),
+                           data=prioritisation.id, name=name)
+
+
+async def _remind_job(context: Context) -> None:
+    """Reminds members who have not voted yet (once each, also across restarts)."""
+    assert context.job is not None and isinstance(context.job.data, int)
+    prioritisation = await store.get(context.db, context.job.data)
+    if prioritisation is None or not prioritisation.is_open or (
+        prioritisation.closes_at is not None and prioritisation.closes_at <= utcnow()
+    ):
+        return
+    community = await community_store.get_community(context.db, prioritisation.community_id)
+    assert community is not None
+    done = set(await store.participants(context.db, prioritisation))
+    waiting = [u for _m, u in await community_store.members(context.db, community.id)
+               if u.id not in done]
+
+    closes = prioritisation.closes_at
+    assert closes is not None
+
+    def render(t: Translator, _user: object) -> tuple[str, InlineKeyboardMarkup]:
+        text = t._("Reminder: the vote <b>{title}</b> closes {when}, and you have not voted"
+                   " yet.", title=isolate(prioritisation.title), when=t.datetime(closes))
+        return text, _vote_button(t, prioritisation)
+
+    await notify(context.application, community, waiting, render,
+                 key=f"vote-remind:{prioritisation.id}")
 
 
 @refusals
@@ -1021,6 +1067,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
     db = app.bot_data["db"]
     for prioritisation in await store.open_with_deadline(db):
         _schedule_close(app, prioritisation)
+        _schedule_reminder(app, prioritisation)
     if app.job_queue is not None:
         app.job_queue.run_repeating(refresh_standings, interval=STANDINGS_EVERY,
                                     first=STANDINGS_EVERY, name="vote-standings")

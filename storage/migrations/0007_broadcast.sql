@@ -50,3 +50,16 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox(state, due_at);
 CREATE INDEX outbox_broadcast ON outbox(broadcast_id, state);
+
+-- Committee digests: what changed, daily or weekly at a local hour, to the committee's
+-- group chat or to each member. ``last_period`` names the last period handled (a date or
+-- an ISO week), so a restart never sends a period twice and downtime yields one catch-up.
+CREATE TABLE digests (
+    committee_id INTEGER PRIMARY KEY REFERENCES committees(id) ON DELETE CASCADE,
+    frequency    TEXT NOT NULL CHECK (frequency IN ('daily', 'weekly')),
+    hour         INTEGER NOT NULL DEFAULT 18 CHECK (hour BETWEEN 0 AND 23),
+    weekday      INTEGER NOT NULL DEFAULT 0 CHECK (weekday BETWEEN 0 AND 6),  -- Monday = 0
+    to_chat      INTEGER NOT NULL DEFAULT 1 CHECK (to_chat IN (0, 1)),
+    since        TEXT NOT NULL,        -- changes after this moment go into the next digest
+    last_period  TEXT
+);

@@ -1,0 +1,121 @@
+"""Committee digest settings and the changes a digest reports: SQL only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from storage.db import Database, from_db, to_db
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    committee_id: int
+    frequency: str  # daily or weekly
+    hour: int
+    weekday: int
+    to_chat: bool
+    since: datetime
+    last_period: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of a digest's raw material: what, about whom or what, and a number."""
+
+    kind: str
+    name: str
+    detail: str | None = None
+    count: int = 0
+
+
+def _digest(row: aiosqlite.Row) -> Digest:
+    return Digest(committee_id=row["committee_id"], frequency=row["frequency"],
+                  hour=row["hour"], weekday=row["weekday"], to_chat=bool(row["to_chat"]),
+                  since=from_db(row["since"]),  # type: ignore[arg-type]
+                  last_period=row["last_period"])
+
+
+async def get(db: Database, committee_id: int) -> Digest | None:
+    row = await db.fetchone("SELECT * FROM digests WHERE committee_id = ?", (committee_id,))
+    return None if row is None else _digest(row)
+
+
+async def all_digests(db: Database) -> list[Digest]:
+    return [_digest(r) for r in await db.fetchall("SELECT * FROM digests")]
+
+
+async def configure(db: Database, committee_id: int, *, frequency: str, hour: int,
+                    weekday: int, to_chat: bool, since: datetime, period: str) -> None:
+    """Create or change a digest; the current period counts as handled (no instant digest)."""
+    await db.execute(
+        "INSERT INTO digests (committee_id, frequency, hour, weekday, to_chat, since,"
+        " last_period) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (committee_id) DO UPDATE SET"
+        " frequency = excluded.frequency, hour = excluded.hour, weekday = excluded.weekday,"
+        " to_chat = excluded.to_chat, last_period = excluded.last_period",
+        (committee_id, frequency, hour, weekday, int(to_chat), to_db(since), period))
+
+
+async def remove(db: Database, committee_id: int) -> None:
+    await db.execute("DELETE FROM digests WHERE committee_id = ?", (committee_id,))
+
+
+async def handled(db: Database, committee_id: int, period: str, *,
+                  sent_at: datetime | None) -> bool:
+    """Record that ``period`` is done (once); ``sent_at`` moves the window if one went out."""
+    if sent_at is None:
+        changed = await db.execute_rowcount(
+            "UPDATE digests SET last_period = ? WHERE committee_id = ?"
+            " AND COALESCE(last_period, '') <> ?", (period, committee_id, period))
+    else:
+        changed = await db.execute_rowcount(
+            "UPDATE digests SET last_period = ?, since = ? WHERE committee_id = ?"
+            " AND COALESCE(last_period, '') <> ?",
+            (period, to_db(sent_at), committee_id, period))
+    return changed == 1
+
+
+# -- what changed ----------------------------------------------------------------------------
+
+
+async def changes(db: Database, community_id: int, committee_id: int,
+                  since: datetime) -> list[Change]:
+    """Everything a committee hears about since ``since``, oldest first within each kind."""
+    after = to_db(since)
+    found: list[Change] = []
+    for r in await db.fetchall(
+            "SELECT title FROM prioritisations WHERE community_id = ? AND created_at > ?"
+            " ORDER BY id", (community_id, after)):
+        found.append(Change("vote_opened", r["title"]))
+    for r in await db.fetchall(
+            "SELECT p.id, p.title, (SELECT v.title FROM vote_problems v LEFT JOIN stickers s"
+            " ON s.problem_id = v.id WHERE v.prioritisation_id = p.id GROUP BY v.id"
+            " ORDER BY COUNT(s.rowid) + v.offline DESC, v.position LIMIT 1) AS leader,"
+            " (SELECT COUNT(DISTINCT user_id) FROM stickers WHERE prioritisation_id = p.id)"
+            " AS voters FROM prioritisations p WHERE p.community_id = ? AND p.status = 'open'"
+            " AND p.method = 'stickers' ORDER BY p.id", (community_id,)):
+        if r["voters"]:
+            found.append(Change("vote_standing", r["title"], r["leader"], r["voters"]))
+    for r in await db.fetchall(
+            "SELECT title FROM prioritisations WHERE community_id = ? AND closed_at > ?"
+            " ORDER BY id", (community_id, after)):
+        found.append(Change("vote_closed", r["title"]))
+    for r in await db.fetchall(
+            "SELECT name FROM elections WHERE community_id = ? AND closed_at > ? ORDER BY id",
+            (community_id, after)):
+        found.append(Change("election_closed", r["name"]))
+    for r in await db.fetchall(
+            "SELECT u.first_name, u.last_name, m.added_at > ? AS joined FROM committee_members m"
+            " JOIN users u ON u.id = m.user_id WHERE m.committee_id = ?"
+            " AND (m.added_at > ? OR m.removed_at > ?) ORDER BY m.added_at",
+            (after, committee_id, after, after)):
+        name = " ".join(p for p in (r["first_name"], r["last_name"]) if p)
+        found.append(Change("member_joined" if r["joined"] else "member_left", name))
+    for r in await db.fetchall(
+            "SELECT stakeholder_group, COUNT(*) AS n FROM memberships WHERE community_id = ?"
+            " AND joined_at > ? GROUP BY stakeholder_group ORDER BY n DESC",
+            (community_id, after)):
+        found.append(Change("new_members", r["stakeholder_group"] or "", count=r["n"]))
+    return found
