@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from telegram import InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import Application
@@ -41,6 +42,7 @@ CHAT_GAP = 1.05  # seconds between two messages to one person
 GROUP_GAP = 3.05  # 20 a minute in a group
 FLUSH_EVERY = 0.2  # seconds between group commits of outcomes
 CLAIM_FREE, CLAIM_PAID = 30, 500  # rows taken from the outbox at a time
+POLL = 1.0  # seconds between looks at the outbox when nothing woke the worker
 
 
 class Pacer:
@@ -81,6 +83,7 @@ class Courier:
         self._stopping = False
         self._flushing = False
         self._cancelled: set[int] = set()
+        self._file_ids: dict[str, str] = {}  # stored picture -> Telegram's file id
         self._deferred_until = 0.0  # loop time by which rows put off for a moment are due
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -135,7 +138,7 @@ class Courier:
             if not rows:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self._wake.wait(), timeout=POLL)
                 continue
             for index, row in enumerate(rows):
                 if self._stopping:
@@ -154,7 +157,8 @@ class Courier:
         if ready > loop.time():
             # Too soon for this chat: due again when it may be sent; others go first.
             delay = ready - loop.time() + 1
-            self._deferred_until = max(self._deferred_until, loop.time() + delay + 1)
+            # (busy until then, plus one poll of the outbox)
+            self._deferred_until = max(self._deferred_until, loop.time() + delay + POLL + 0.5)
             self._outcomes.append(Outcome(row.id, "pending", due_at=utcnow() + timedelta(
                 seconds=delay)))
             return
@@ -179,7 +183,10 @@ class Courier:
             method, params["text"] = "sendMessage", row.text
             params["link_preview_options"] = {"is_disabled": True}
         try:
-            await self.app.bot.do_api_request(method, api_kwargs=params)
+            if row.photo and row.photo.startswith(store.FILE_PREFIX):
+                await self._send_stored_photo(row, params)
+            else:
+                await self.app.bot.do_api_request(method, api_kwargs=params)
             outcome = Outcome(row.id, "sent")
         except RetryAfter as error:
             wait = error.retry_after
@@ -212,6 +219,27 @@ class Courier:
         self._outcomes.append(outcome)
         if row.broadcast_id is not None:
             self._touched.add(row.broadcast_id)
+
+    async def _send_stored_photo(self, row: Outgoing, params: dict[str, object]) -> None:
+        """A picture kept in the outbox: uploaded the first time, then sent by file id."""
+        assert row.photo is not None
+        file_id = self._file_ids.get(row.photo)
+        if file_id is None:
+            stored = await store.stored_file(self.db, row.photo)
+            if stored is None:
+                raise BadRequest("the picture is gone")
+            data, file_id = stored
+        if file_id is not None:
+            await self.app.bot.do_api_request("sendPhoto", api_kwargs={**params,
+                                                                       "photo": file_id})
+            return
+        message = await self.app.bot.send_photo(
+            row.chat_id, data, caption=row.text,
+            reply_markup=InlineKeyboardMarkup.de_json(row.markup, self.app.bot)
+            if row.markup else None)
+        if message.photo:
+            self._file_ids[row.photo] = message.photo[-1].file_id
+            await store.uploaded(self.db, row.photo, message.photo[-1].file_id)
 
     # -- group commits ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -177,6 +177,29 @@ async def unfinished_broadcasts(db: Database) -> list[Broadcast]:
     return [_broadcast(r) for r in rows]
 
 
+# -- pictures ------------------------------------------------------------------------------
+
+FILE_PREFIX = "file:"
+
+
+async def store_file(db: Database, data: bytes) -> str:
+    """Keep a picture for queued messages; returns the reference to put in ``photo``."""
+    file_id = await db.execute("INSERT INTO outbox_files (data) VALUES (?)", (data,))
+    return f"{FILE_PREFIX}{file_id}"
+
+
+async def stored_file(db: Database, reference: str) -> tuple[bytes, str | None] | None:
+    """The picture's bytes and, once uploaded, Telegram's file id for it."""
+    row = await db.fetchone("SELECT data, file_id FROM outbox_files WHERE id = ?",
+                            (int(reference.removeprefix(FILE_PREFIX)),))
+    return None if row is None else (bytes(row["data"]), row["file_id"])
+
+
+async def uploaded(db: Database, reference: str, file_id: str) -> None:
+    await db.execute("UPDATE outbox_files SET file_id = ? WHERE id = ?",
+                     (file_id, int(reference.removeprefix(FILE_PREFIX))))
+
+
 # -- the worker's side ---------------------------------------------------------------------
 
 
@@ -205,7 +228,7 @@ async def claim(db: Database, limit: int, now: datetime | None = None) -> list[O
     async with db.transaction():
         rows = await db.fetchall(
             "SELECT * FROM outbox WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id"
-            " LIMIT ?", (to_db(now or utcnow()), limit))
+            " LIMIT ?", (to_db(now or datetime.now(UTC)), limit))
         if rows:
             await db.execute(
                 f"UPDATE outbox SET state = 'sending' WHERE id IN ({','.join('?' * len(rows))})",

@@ -14,7 +14,7 @@ from telegram.ext import Application
 from bot.actor import actor
 from bot.app import Context
 from bot.delivery import courier
-from bot.flows.broadcast import quiet_until
+from bot.flows.broadcast import MAX_CAPTION, quiet_until
 from bot.flows.errors import Refused
 from bot.i18n import Translator
 from bot.messages import split_text
@@ -78,12 +78,14 @@ Render = Callable[[Translator, User], "tuple[str, InlineKeyboardMarkup | None]"]
 
 
 async def notify(app: Application, community: Community, people: Iterable[User],  # type: ignore[type-arg]
-                 render: Render, *, key: str | None) -> int:
+                 render: Render, *, key: str | None,
+                 photo: Callable[[Translator], str | None] | None = None) -> int:
     """Queue a notice to each person in their language, through the delivery outbox.
 
     Notices are not urgent: inside the community's quiet hours they wait until morning.
     ``key`` names the notice; a person never receives the same key twice, so a job that
-    runs again after a restart cannot repeat it. Returns how many messages were queued.
+    runs again after a restart cannot repeat it. With ``photo`` (a stored picture per
+    language) the text becomes its caption. Returns how many messages were queued.
     """
     hold = quiet_until(utcnow(), community)
     courier_ = courier(app)
@@ -91,13 +93,15 @@ async def notify(app: Application, community: Community, people: Iterable[User],
     for user in people:
         if not user.reachable:
             continue
-        text, markup = render(Translator(user.language, community.timezone), user)
-        parts = split_text(text)
+        t = Translator(user.language, community.timezone)
+        text, markup = render(t, user)
+        picture = photo(t) if photo is not None else None
+        parts = [text[:MAX_CAPTION]] if picture else split_text(text)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             messages.append(Outbound(
                 chat_id=user.id, user_id=user.id, text=part, due_at=hold, paid=courier_.paid,
-                markup=markup.to_dict() if markup is not None and last else None,
+                photo=picture, markup=markup.to_dict() if markup is not None and last else None,
                 dedupe=None if key is None else f"{key}:{user.id}:{index}"))
     queued = await outbox.enqueue(app.bot_data["db"], messages)
     courier_.wake()

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -40,6 +40,7 @@ from bot.handlers._common import short as _short
 from bot.i18n import N_, Translator, isolate
 from bot.labels import group_label
 from bot.messages import split_text
+from storage import broadcast as outbox
 from storage import community as community_store
 from storage import voting as store
 from storage.db import utcnow
@@ -948,7 +949,11 @@ async def _close_job(context: Context) -> None:
 
 
 async def close_and_announce(context: Context, pid: int) -> None:
-    """Closes once; participants and coordinators receive the result in their language."""
+    """Closes once; participants and coordinators receive the result in their language.
+
+    The result and its chart go through the outbox (a restart loses none and repeats none),
+    rendered once per language; the chart is uploaded once per language.
+    """
     if not await store.close(context.db, pid):
         return
     _book(context).forget(pid)
@@ -957,23 +962,26 @@ async def close_and_announce(context: Context, pid: int) -> None:
     context.bot_data.setdefault("standings_dirty", set()).add(pid)
     community = await community_store.get_community(context.db, prioritisation.community_id)
     assert community is not None
-    recipients = set(await store.participants(context.db, prioritisation))
-    recipients.update(
-        user.id for _m, user in await community_store.members(
-            context.db, community.id, roles=("coordinator", "admin"))
-    )
-    for user_id in sorted(recipients):
-        user = await community_store.get_user(context.db, user_id)
-        if user is None or not user.reachable:
-            continue
-        t = Translator(user.language, community.timezone)
-        try:
-            await context.bot.send_message(user_id, t._("The vote has closed."))
-            await _send_results(context.bot, user_id, t, context, prioritisation)
-        except Forbidden:
-            await community_store.set_reachable(context.db, user_id, False)
-        except TelegramError:
-            log.warning("could not send results of vote %s", pid)
+    voted = set(await store.participants(context.db, prioritisation))
+    people = [u for m, u in await community_store.members(context.db, community.id)
+              if u.id in voted or m.role in ("coordinator", "admin")]
+    texts: dict[str, str] = {}
+    charts: dict[str, str] = {}
+    for lang in sorted({Translator(u.language).lang for u in people}):
+        t = Translator(lang, community.timezone)
+        text, outcome = await results_text(t, context, prioritisation)
+        texts[lang] = t._("The vote has closed.") + "\n\n" + text
+        if outcome.voters or any(s.offline for s in outcome.standings):
+            png = await asyncio.to_thread(_chart, t, prioritisation, outcome)
+            charts[lang] = await outbox.store_file(context.db, png)
+    app = context.application
+    await notify(app, community, people, lambda t, _u: (texts[t.lang], None),
+                 key=f"vote-result:{pid}")
+    if charts:
+        with_chart = [u for u in people if Translator(u.language).lang in charts]
+        await notify(app, community, with_chart,
+                     lambda t, _u: (t._("Results chart"), None),
+                     key=f"vote-chart:{pid}", photo=lambda t: charts.get(t.lang))
 
 
 @refusals

@@ -63,3 +63,11 @@ CREATE TABLE digests (
     since        TEXT NOT NULL,        -- changes after this moment go into the next digest
     last_period  TEXT
 );
+
+-- Pictures queued for sending (result charts): uploaded once, then sent by Telegram's
+-- file id. An outbox row refers to one as photo "file:<id>".
+CREATE TABLE outbox_files (
+    id      INTEGER PRIMARY KEY,
+    data    BLOB NOT NULL,
+    file_id TEXT
+);
