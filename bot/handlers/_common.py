@@ -1,22 +1,23 @@
-"""Small helpers every capability's handlers share (no user-facing text lives here)."""
+"""Small helpers every capability's handlers share: who may act, replies, refusals, notices."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
 
-from bot.actor import actor
+from bot.actor import Actor, actor
 from bot.app import Context
 from bot.delivery import courier
 from bot.flows.broadcast import MAX_CAPTION, quiet_until
 from bot.flows.errors import Refused
-from bot.i18n import Translator
+from bot.i18n import N_, Translator
 from bot.messages import split_text
 from storage import broadcast as outbox
 from storage import community as community_store
@@ -26,6 +27,33 @@ from storage.db import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+JOIN_FIRST = N_("Join a community first: open the invitation link your coordinator shared.")
+ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
+
+
+async def member(update: Update, context: Context) -> Actor:
+    """The person behind the update, who must belong to a community (Refused otherwise)."""
+    who = await actor(update, context)
+    if who.community is None or not who.has_role("resident"):
+        raise Refused(JOIN_FIRST)
+    return who
+
+
+async def coordinator(update: Update, context: Context) -> Actor:
+    """The person behind the update, who must coordinate their current community."""
+    who = await member(update, context)
+    if not who.is_coordinator:
+        raise Refused(ONLY_COORDINATORS)
+    return who
+
+
+async def edit_message(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit the message whose button was tapped; a double tap's "not modified" is fine."""
+    query = update.callback_query
+    assert query is not None
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_text(text, reply_markup=markup)
 
 
 async def say(update: Update, text: str, **kwargs: Any) -> Message:

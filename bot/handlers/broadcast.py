@@ -12,7 +12,7 @@ import contextlib
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -28,7 +28,14 @@ from bot.commands import Command
 from bot.delivery import courier
 from bot.flows import broadcast as flow
 from bot.flows.errors import Refused
-from bot.handlers._common import callback_parts, refusals, say, short
+from bot.handlers._common import (
+    callback_parts,
+    coordinator,
+    edit_message,
+    refusals,
+    say,
+    short,
+)
 from bot.i18n import LANGUAGES, N_, Translator, isolate, language_name
 from bot.labels import group_label
 from storage import broadcast as store
@@ -46,15 +53,8 @@ TEXT, CARD, VERSION = range(3)
 DRAFT = "broadcast_draft"
 PROGRESS_SLOWER = 3.0  # progress edits: three times the per-chat pause (every 3 s)
 
-ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
 NOT_AVAILABLE = N_("This broadcast is not available to you.")
 
-
-async def _coordinator(update: Update, context: Context) -> Actor:
-    who = await actor(update, context)
-    if who.community is None or not who.is_coordinator:
-        raise Refused(ONLY_COORDINATORS)
-    return who
 
 
 def _draft(context: Context) -> dict[str, Any]:
@@ -119,12 +119,6 @@ async def _card(who: Actor, context: Context) -> tuple[str, InlineKeyboardMarkup
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
-async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    query = update.callback_query
-    assert query is not None
-    with contextlib.suppress(BadRequest):
-        await query.edit_message_text(text, reply_markup=markup)
-
 
 def _content(update: Update) -> tuple[str, str | None]:
     """The text (or caption) and the photo's file id of the message just sent."""
@@ -140,7 +134,7 @@ def _content(update: Update) -> tuple[str, str | None]:
 
 @refusals
 async def start(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     if context.user_data is not None:
         context.user_data.pop(DRAFT, None)
     await say(update, who.t._(
@@ -151,7 +145,7 @@ async def start(update: Update, context: Context) -> int:
 
 @refusals
 async def first_text(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     text, photo = _content(update)
     assert context.user_data is not None
     context.user_data[DRAFT] = {"texts": {who.t.lang: text}, "first": who.t.lang,
@@ -163,19 +157,19 @@ async def first_text(update: Update, context: Context) -> int:
 
 @refusals
 async def audience_menu(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     _draft(context)
     assert update.callback_query is not None
     await update.callback_query.answer()
     rows = [[InlineKeyboardButton(label, callback_data=f"bc:a:{audience}")]
             for audience, label in await _audiences(who, context)]
-    await _edit(update, who.t._("Who should receive it?"), InlineKeyboardMarkup(rows))
+    await edit_message(update, who.t._("Who should receive it?"), InlineKeyboardMarkup(rows))
     return CARD
 
 
 @refusals
 async def audience_tap(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     draft = _draft(context)
     audience = ":".join(callback_parts(update)[2:])
     if audience not in dict(await _audiences(who, context)):
@@ -184,13 +178,13 @@ async def audience_tap(update: Update, context: Context) -> int:
     assert update.callback_query is not None
     await update.callback_query.answer()
     card, markup = await _card(who, context)
-    await _edit(update, card, markup)
+    await edit_message(update, card, markup)
     return CARD
 
 
 @refusals
 async def version_tap(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     draft = _draft(context)
     lang = callback_parts(update)[2] if len(callback_parts(update)) == 3 else ""
     if lang not in LANGUAGES:
@@ -205,7 +199,7 @@ async def version_tap(update: Update, context: Context) -> int:
 
 @refusals
 async def version_text(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     draft = _draft(context)
     assert update.effective_message is not None
     text = flow.check_text(update.effective_message.text or "",
@@ -220,7 +214,7 @@ async def version_text(update: Update, context: Context) -> int:
 
 @refusals
 async def preview_tap(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert who.community is not None and update.effective_chat is not None
     draft = _draft(context)
     t = who.t
@@ -252,17 +246,17 @@ async def preview_tap(update: Update, context: Context) -> int:
 
 @refusals
 async def back_tap(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert update.callback_query is not None
     await update.callback_query.answer()
     card, markup = await _card(who, context)
-    await _edit(update, card, markup)
+    await edit_message(update, card, markup)
     return CARD
 
 
 @refusals
 async def send_tap(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert who.community is not None and update.effective_chat is not None
     assert context.user_data is not None
     draft = _draft(context)
@@ -280,7 +274,7 @@ async def send_tap(update: Update, context: Context) -> int:
     context.user_data.pop(DRAFT, None)
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await _edit(update, who.t._("Sending…"), None)
+    await edit_message(update, who.t._("Sending…"), None)
     text, markup = _progress_text(who.t, broadcast.status, store.Progress(0, 0, len(messages), 0),
                                   broadcast.id)
     sent = await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
@@ -296,7 +290,7 @@ async def discard_tap(update: Update, context: Context) -> int:
         context.user_data.pop(DRAFT, None)
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await _edit(update, who.t._("Discarded. Nothing was sent."), None)
+    await edit_message(update, who.t._("Discarded. Nothing was sent."), None)
     return ConversationHandler.END
 
 
@@ -360,7 +354,7 @@ def show_progress(app: Application, broadcast_id: int) -> None:  # type: ignore[
 
 @refusals
 async def cancel_broadcast_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     parts = callback_parts(update)
     broadcast = await store.get_broadcast(context.db, int(parts[2])) if (
         len(parts) == 3 and parts[2].isdigit()) else None
@@ -380,7 +374,7 @@ async def cancel_broadcast_tap(update: Update, context: Context) -> None:
 
 @refusals
 async def quiet_hours_command(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert who.community is not None
     t = who.t
     args = context.args or []

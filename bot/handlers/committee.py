@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -32,7 +32,10 @@ from bot.flows.errors import Refused
 from bot.handlers._common import (
     callback_ints,
     callback_parts,
+    coordinator,
     deliver,
+    edit_message,
+    member,
     notify,
     refusals,
     refuse,
@@ -62,8 +65,6 @@ PAGE = 6
 
 NOT_AVAILABLE = flow.NOT_AVAILABLE
 TOO_MANY = N_("You have chosen as many candidates as allowed ({n}). Untick one first.")
-ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
-JOIN_FIRST = N_("Join a community first: open the invitation link your coordinator shared.")
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -73,18 +74,6 @@ def _ints(parts: list[str]) -> list[int]:
     return callback_ints(parts, NOT_AVAILABLE)
 
 
-async def _member(update: Update, context: Context) -> Actor:
-    who = await actor(update, context)
-    if who.community is None or not who.has_role("resident"):
-        raise Refused(JOIN_FIRST)
-    return who
-
-
-async def _coordinator(update: Update, context: Context) -> Actor:
-    who = await _member(update, context)
-    if not who.is_coordinator:
-        raise Refused(ONLY_COORDINATORS)
-    return who
 
 
 async def _election(who: Actor, context: Context, election_id: int,
@@ -106,12 +95,6 @@ async def _committee(who: Actor, context: Context, committee_id: int) -> Committ
         raise Refused(NOT_AVAILABLE)
     return committee
 
-
-async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    query = update.callback_query
-    assert query is not None
-    with contextlib.suppress(BadRequest):  # "message is not modified" after a double tap
-        await query.edit_message_text(text, reply_markup=markup)
 
 
 def _translator(user: Any, community: Any) -> Translator:
@@ -229,7 +212,7 @@ async def _status_card(t: Translator, context: Context,
 
 @refusals
 async def election_command(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert who.community is not None
     name = " ".join(context.args or [])
     if not name:
@@ -250,7 +233,7 @@ async def election_command(update: Update, context: Context) -> None:
 
 @refusals
 async def setting_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     parts = callback_parts(update)
     (eid,) = _ints(parts[2:3])
     field = parts[3] if len(parts) == 5 else ""
@@ -263,37 +246,37 @@ async def setting_tap(update: Update, context: Context) -> None:
     await update.callback_query.answer()
     election = await store.get_election(context.db, eid)  # type: ignore[assignment]
     text, markup = await _settings_card(who.t, context, election)
-    await _edit(update, text, markup)
+    await edit_message(update, text, markup)
 
 
 @refusals
 async def discard_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     (eid,) = _ints(callback_parts(update)[2:3])
     election = await _election(who, context, eid, "draft",
                                N_("This election has already started."))
     await store.discard_draft(context.db, election.id)
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await _edit(update, who.t._("Discarded. Nothing was announced."), None)
+    await edit_message(update, who.t._("Discarded. Nothing was announced."), None)
 
 
 @refusals
 async def open_nominations_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     (eid,) = _ints(callback_parts(update)[2:3])
     election = await flow.open_nominations(context.db, await _election(who, context, eid))
     assert update.callback_query is not None
     await update.callback_query.answer()
     _schedule(context.application, election)
     text, markup = await _status_card(who.t, context, election)
-    await _edit(update, text, markup)
+    await edit_message(update, text, markup)
     await _announce(context.application, election, "nominating")
 
 
 @refusals
 async def remind_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     (eid,) = _ints(callback_parts(update)[2:3])
     election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
     assert update.callback_query is not None
@@ -305,7 +288,7 @@ async def remind_tap(update: Update, context: Context) -> None:
 
 @refusals
 async def open_voting_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     (eid,) = _ints(callback_parts(update)[2:3])
     election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
     if not await store.nominations(context.db, eid, "accepted"):
@@ -315,17 +298,17 @@ async def open_voting_tap(update: Update, context: Context) -> None:
     opened = await _open_voting(context, election)
     if opened is not None:
         text, markup = await _status_card(who.t, context, opened)
-        await _edit(update, text, markup)
+        await edit_message(update, text, markup)
 
 
 @refusals
 async def count_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     (eid,) = _ints(callback_parts(update)[2:3])
     election = await _election(who, context, eid, "voting", flow.NOT_VOTING)
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await _edit(update, who.t._("Counting…"), None)
+    await edit_message(update, who.t._("Counting…"), None)
     await close_and_publish(context, election.id)
 
 
@@ -502,7 +485,7 @@ async def close_and_publish(context: Context, election_id: int) -> None:
 
 @refusals
 async def nominate_command(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     election = await _current(context, who, "nominating")
     if election is None:
         await say(update, who.t._(flow.NOT_NOMINATING))
@@ -522,7 +505,7 @@ def _nominate_prompt(t: Translator, election: Election) -> tuple[str, InlineKeyb
 @refusals
 async def nominate_tap(update: Update, context: Context) -> None:
     """The announcement's "Nominate" button."""
-    who = await _member(update, context)
+    who = await member(update, context)
     (eid,) = _ints(callback_parts(update)[2:3])
     election = await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
     assert update.callback_query is not None
@@ -533,7 +516,7 @@ async def nominate_tap(update: Update, context: Context) -> None:
 
 @refusals
 async def nominate_other(update: Update, context: Context) -> int:
-    who = await _member(update, context)
+    who = await member(update, context)
     (eid,) = _ints(callback_parts(update)[2:3])
     await _election(who, context, eid, "nominating", flow.NOT_NOMINATING)
     assert update.callback_query is not None
@@ -547,7 +530,7 @@ async def nominate_other(update: Update, context: Context) -> int:
 @refusals
 async def search_text(update: Update, context: Context) -> int:
     """The name typed to find a member, for a nomination or to add someone to a group."""
-    who = await _member(update, context)
+    who = await member(update, context)
     assert who.community is not None and update.effective_message is not None
     state = _input(context)
     query = update.effective_message.text or ""
@@ -614,14 +597,14 @@ def _invitation(t: Translator, election: Election, nomination_id: int,
 
 @refusals
 async def nominate_self_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     (eid,) = _ints(callback_parts(update)[2:3])
     await _nominate(update, context, who, eid, who.user.id)
 
 
 @refusals
 async def pick_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     eid, nominee_id = _ints(callback_parts(update)[2:4])
     await _nominate(update, context, who, eid, nominee_id)
 
@@ -656,7 +639,7 @@ async def accept_tap(update: Update, context: Context) -> int:
         callback_data=f"cm:grp:{nomination.id}:{g.key}")] for g in groups]
     _input(context).clear()
     _input(context).update(kind="accept", id=nomination.id)
-    await _edit(update, who.t._("Which stakeholder group do you represent?"),
+    await edit_message(update, who.t._("Which stakeholder group do you represent?"),
                 InlineKeyboardMarkup(rows))
     return GROUP
 
@@ -674,7 +657,8 @@ async def group_tap(update: Update, context: Context) -> int:
     assert update.callback_query is not None
     await update.callback_query.answer()
     _input(context).update(kind="accept", id=nomination.id, group=group)
-    await _edit(update, who.t._("You represent: {group}", group=group_label(who.t, group)), None)
+    await edit_message(update, who.t._("You represent: {group}",
+                                       group=group_label(who.t, group)), None)
     await say(update, who.t._(
         "Write a short statement for voters: who you are and what you will do"
         " (up to {n} characters).", n=flow.MAX_STATEMENT))
@@ -711,7 +695,7 @@ async def decline_tap(update: Update, context: Context) -> None:
     await store.answer_nomination(context.db, nomination.id, accept=False)
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await _edit(update, who.t._("You declined the nomination."), None)
+    await edit_message(update, who.t._("You declined the nomination."), None)
     await _tell_nominator(context, nomination, accepted=False)
 
 
@@ -783,7 +767,7 @@ async def _voting(who: Actor, context: Context, eid: int) -> Election:
 
 @refusals
 async def ballot_command(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     election = await _current(context, who, "voting")
     if election is None:
         raise Refused(flow.NOT_VOTING)
@@ -794,7 +778,7 @@ async def ballot_command(update: Update, context: Context) -> None:
 
 @refusals
 async def ballot_page_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     eid, page = _ints(callback_parts(update)[2:4])
     election = await _voting(who, context, eid)
     assert update.callback_query is not None
@@ -807,14 +791,14 @@ async def ballot_page_tap(update: Update, context: Context) -> None:
         str(button.callback_data).startswith(("cm:rev:", "cm:cast:"))
         for row in keyboard.inline_keyboard for button in row)
     if in_place:
-        await _edit(update, text, markup)
+        await edit_message(update, text, markup)
     else:
         await say(update, text, reply_markup=markup)
 
 
 @refusals
 async def choose_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     eid, nid, page = _ints(callback_parts(update)[2:5])
     election = await _voting(who, context, eid)
     nomination = await store.get_nomination(context.db, nid)
@@ -828,12 +812,12 @@ async def choose_tap(update: Update, context: Context) -> None:
     assert update.callback_query is not None
     await update.callback_query.answer()
     text, markup = await _ballot(who, context, election, page)
-    await _edit(update, text, markup)
+    await edit_message(update, text, markup)
 
 
 @refusals
 async def review_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     t = who.t
     (eid,) = _ints(callback_parts(update)[2:3])
     election = await _voting(who, context, eid)
@@ -845,7 +829,7 @@ async def review_tap(update: Update, context: Context) -> None:
     lines = [t._("Please check your ballot for <b>{name}</b>:", name=isolate(election.name))]
     lines += names or [t._("You chose nobody: this is a blank ballot.")]
     lines += ["", t._("Casting is final and secret. Cast your vote now?")]
-    await _edit(update, "\n".join(lines), InlineKeyboardMarkup([[
+    await edit_message(update, "\n".join(lines), InlineKeyboardMarkup([[
         InlineKeyboardButton(t._("Cast my vote"), callback_data=f"cm:cast:{eid}"),
         InlineKeyboardButton(t._("Back"), callback_data=f"cm:bp:{eid}:0"),
     ]]))
@@ -853,7 +837,7 @@ async def review_tap(update: Update, context: Context) -> None:
 
 @refusals
 async def cast_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     t = who.t
     (eid,) = _ints(callback_parts(update)[2:3])
     await _election(who, context, eid)
@@ -864,7 +848,7 @@ async def cast_tap(update: Update, context: Context) -> None:
                       else flow.NOT_VOTING) from None
     assert update.callback_query is not None
     await update.callback_query.answer(t._("Your vote is cast."))
-    await _edit(update, t._("Your vote is cast. Thank you! The result is announced when"
+    await edit_message(update, t._("Your vote is cast. Thank you! The result is announced when"
                             " voting closes."), None)
 
 
@@ -873,7 +857,7 @@ async def cast_tap(update: Update, context: Context) -> None:
 
 @refusals
 async def committee_command(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     assert who.community is not None
     t = who.t
     found = await store.committees(context.db, who.community.id)
@@ -897,9 +881,9 @@ async def _committee_card(who: Actor, context: Context,
     lines.append(t._("Linked group chat: yes") if committee.chat_id else
                  t._("Linked group chat: none"))
     lines.append("")
-    for member, user in members:
-        how = {"elected": _seat_reason(t, member.seat), "co-opted": t._("co-opted")}.get(
-            member.how, "")
+    for seat, user in members:
+        how = {"elected": _seat_reason(t, seat.seat), "co-opted": t._("co-opted")}.get(
+            seat.how, "")
         lines.append(f"• {isolate(user.display_name)}" + (f" — {how}" if how else ""))
     if not who.is_coordinator:
         return "\n".join(lines), None
@@ -919,7 +903,7 @@ async def _committee_card(who: Actor, context: Context,
 async def _coordinator_committee(update: Update, context: Context,
                                  ) -> tuple[Actor, Committee, list[str]]:
     """The coordinator, and the committee their button names, with the button's fields."""
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     parts = callback_parts(update)
     (cid,) = _ints(parts[2:3])
     return who, await _committee(who, context, cid), parts
@@ -961,7 +945,7 @@ async def add_tap(update: Update, context: Context) -> None:
     await update.callback_query.answer()
     user = await community_store.get_user(context.db, uid)
     assert user is not None
-    await _edit(update, who.t._("{person} is now a member of {name}.",
+    await edit_message(update, who.t._("{person} is now a member of {name}.",
                                 person=isolate(user.display_name),
                                 name=isolate(committee.name)), None)
     t = _translator(user, who.community)
@@ -1006,7 +990,7 @@ async def remove_member_tap(update: Update, context: Context) -> int:
 
 @refusals
 async def reason_text(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert who.community is not None and update.effective_message is not None
     state = _input(context)
     committee = await _committee(who, context, int(state.get("id", 0)))
@@ -1044,7 +1028,7 @@ async def working_group_tap(update: Update, context: Context) -> int:
 
 @refusals
 async def working_group_name(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert who.community is not None and update.effective_message is not None
     state = _input(context)
     name = " ".join((update.effective_message.text or "").split())

@@ -16,14 +16,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot.actor import Actor, actor
+from bot.actor import Actor
 from bot.app import Context
 from bot.commands import Command
 from bot.delivery import courier
 from bot.flows import digest as flow
 from bot.flows.broadcast import quiet_until
 from bot.flows.errors import Refused
-from bot.handlers._common import callback_parts, notify, refusals, say
+from bot.handlers._common import callback_parts, coordinator, notify, refusals, say
 from bot.i18n import N_, Translator, isolate
 from bot.labels import group_label
 from bot.messages import split_text
@@ -39,17 +39,10 @@ from storage.digest import Change, Digest
 
 COMMANDS = [Command("digest", N_("Regular digests for committees"), "coordinator")]
 TICK = 60.0  # seconds between looks at what is due
-ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
 NOT_AVAILABLE = N_("This committee is not available to you.")
 WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"),
             N_("Saturday"), N_("Sunday"))
 
-
-async def _coordinator(update: Update, context: Context) -> Actor:
-    who = await actor(update, context)
-    if who.community is None or not who.is_coordinator:
-        raise Refused(ONLY_COORDINATORS)
-    return who
 
 
 # -- set-up --------------------------------------------------------------------------------
@@ -88,7 +81,7 @@ async def _card(who: Actor, context: Context,
 
 @refusals
 async def digest_command(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert who.community is not None
     found = await committee_store.committees(context.db, who.community.id)
     if not found:
@@ -101,7 +94,7 @@ async def digest_command(update: Update, context: Context) -> None:
 
 @refusals
 async def setting_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert who.community is not None
     parts = callback_parts(update)
     if len(parts) < 3 or not parts[2].isdigit():

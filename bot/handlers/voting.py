@@ -33,7 +33,16 @@ from bot.commands import Command
 from bot.flows import voting as flow
 from bot.flows.errors import Refused
 from bot.flows.voting_book import StickerBook
-from bot.handlers._common import callback_ints, callback_parts, notify, refusals
+from bot.handlers._common import (
+    ONLY_COORDINATORS,
+    callback_ints,
+    callback_parts,
+    coordinator,
+    edit_message,
+    member,
+    notify,
+    refusals,
+)
 from bot.handlers._common import refuse as _refuse
 from bot.handlers._common import say as _say
 from bot.handlers._common import short as _short
@@ -72,8 +81,6 @@ METHOD_LABELS = {
     "matrix": N_("Priority matrix"),
 }
 NOT_AVAILABLE = N_("This vote is not available to you.")
-ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
-JOIN_FIRST = N_("Join a community first: open the invitation link your coordinator shared.")
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -92,12 +99,6 @@ def _closes(t: Translator, prioritisation: Prioritisation) -> str:
         return t._("Closes when a coordinator closes it.")
     return t._("Closes {when}.", when=t.datetime(prioritisation.closes_at))
 
-
-async def _member(update: Update, context: Context) -> Actor:
-    who = await actor(update, context)
-    if who.community is None or not who.has_role("resident"):
-        raise Refused(JOIN_FIRST)
-    return who
 
 
 async def _mine(who: Actor, context: Context, pid: int) -> Prioritisation:
@@ -275,19 +276,13 @@ def _edit_later(update: Update, context: Context,
     latest_only(context.application).submit(("ballot", chat_id, message_id), job)
 
 
-async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    query = update.callback_query
-    assert query is not None
-    with contextlib.suppress(BadRequest):  # "message is not modified" after a double tap
-        await query.edit_message_text(text, reply_markup=markup)
-
 
 # -- resident commands and taps ------------------------------------------------------------
 
 
 @refusals
 async def vote_command(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     assert who.community is not None
     open_ = await store.list_for(context.db, who.community.id, status="open")
     if not open_:
@@ -306,7 +301,7 @@ async def vote_command(update: Update, context: Context) -> None:
 @refusals
 async def open_ballot(update: Update, context: Context) -> None:
     """The announcement's "Vote now" button, or a choice from /vote."""
-    who = await _member(update, context)
+    who = await member(update, context)
     (pid,) = _ints(callback_parts(update)[2:3])
     prioritisation = await _mine(who, context, pid)
     if not prioritisation.is_open:
@@ -332,7 +327,7 @@ def _book(context: Context) -> StickerBook:
 @refusals
 async def sticker_tap(update: Update, context: Context) -> None:
     """Place or take back a sticker: answered once committed, the ballot edited after."""
-    who = await _member(update, context)
+    who = await member(update, context)
     assert update.callback_query is not None and who.community is not None
     parts = callback_parts(update)
     t = who.t
@@ -350,18 +345,18 @@ async def sticker_tap(update: Update, context: Context) -> None:
 
 @refusals
 async def sticker_page(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     assert update.callback_query is not None
     pid, page = _ints(callback_parts(update)[2:4])
     prioritisation = await _mine(who, context, pid)
     await update.callback_query.answer()
     text, markup = await _sticker_ballot(who, context, prioritisation, page)
-    await _edit(update, text, markup)
+    await edit_message(update, text, markup)
 
 
 @refusals
 async def pairwise_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     assert update.callback_query is not None
     t = who.t
     try:
@@ -383,12 +378,12 @@ async def pairwise_tap(update: Update, context: Context) -> None:
     await update.callback_query.answer(t._("Saved."))
     _changed(context, pid)
     text, markup = await _pairwise_ballot(who, context, prioritisation)
-    await _edit(update, text, markup)
+    await edit_message(update, text, markup)
 
 
 @refusals
 async def matrix_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     assert update.callback_query is not None
     t = who.t
     parts = callback_parts(update)
@@ -421,18 +416,18 @@ async def matrix_tap(update: Update, context: Context) -> None:
         index = next((i for i, p in enumerate(problems)
                       if None in rated.get(p.id, (None, None))), index)
     text, markup = await _matrix_ballot(who, context, prioritisation, index)
-    await _edit(update, text, markup)
+    await edit_message(update, text, markup)
 
 
 @refusals
 async def matrix_page(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     assert update.callback_query is not None
     pid, index = _ints(callback_parts(update)[2:4])
     prioritisation = await _mine(who, context, pid)
     await update.callback_query.answer()
     text, markup = await _matrix_ballot(who, context, prioritisation, index)
-    await _edit(update, text, markup)
+    await edit_message(update, text, markup)
 
 
 @refusals
@@ -540,7 +535,7 @@ def _chart(t: Translator, prioritisation: Prioritisation, outcome: flow.Outcome)
 
 @refusals
 async def results_command(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     assert who.community is not None
     every = await store.list_for(context.db, who.community.id)
     visible = [p for p in every if not p.is_open or who.is_coordinator]
@@ -559,7 +554,7 @@ async def results_command(update: Update, context: Context) -> None:
 
 @refusals
 async def results_tap(update: Update, context: Context) -> None:
-    who = await _member(update, context)
+    who = await member(update, context)
     assert update.callback_query is not None and update.effective_chat is not None
     (pid,) = _ints(callback_parts(update)[2:3])
     prioritisation = await _mine(who, context, pid)
@@ -626,16 +621,10 @@ async def refresh_standings(context: Context) -> None:
 # -- coordinators: opening a vote ----------------------------------------------------------
 
 
-async def _coordinator(update: Update, context: Context) -> Actor:
-    who = await actor(update, context)
-    if who.community is None or not who.is_coordinator:
-        raise Refused(ONLY_COORDINATORS)
-    return who
-
 
 @refusals
 async def setup_start(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert context.user_data is not None
     context.user_data[SETUP] = {"community": who.community.id}  # type: ignore[union-attr]
     await _say(update, who.t._("New priority vote. What is it about? Send a short title"
@@ -813,7 +802,7 @@ async def _preview(update: Update, context: Context, who: Actor) -> int:
 
 @refusals
 async def setup_confirm(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     query = update.callback_query
     assert query is not None
     t = who.t
@@ -986,7 +975,7 @@ async def close_and_announce(context: Context, pid: int) -> None:
 
 @refusals
 async def close_command(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     open_ = await store.list_for(context.db, who.community.id, status="open")  # type: ignore[union-attr]
     if not open_:
         await _say(update, who.t._("There is no open vote right now."))
@@ -1000,7 +989,7 @@ async def close_command(update: Update, context: Context) -> None:
 
 @refusals
 async def close_tap(update: Update, context: Context) -> None:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     assert update.callback_query is not None
     (pid,) = _ints(callback_parts(update)[2:3])
     prioritisation = await _mine(who, context, pid)
@@ -1016,7 +1005,7 @@ async def close_tap(update: Update, context: Context) -> None:
 
 @refusals
 async def paper_start(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     sticker_votes = [p for p in await store.list_for(context.db, who.community.id)  # type: ignore[union-attr]
                      if p.method == "stickers"]
     if not sticker_votes:
@@ -1043,7 +1032,7 @@ async def _ask_counts(update: Update, context: Context, who: Actor,
 
 @refusals
 async def paper_counts(update: Update, context: Context) -> int:
-    who = await _coordinator(update, context)
+    who = await coordinator(update, context)
     t = who.t
     pid = context.user_data.get(PAPER)  # type: ignore[union-attr]
     prioritisation = await store.get(context.db, pid) if pid else None
