@@ -68,12 +68,13 @@ async def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeyp
 async def test_a_lower_numbered_migration_landing_later_is_still_applied(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """Capabilities number migrations after their issue; 0002 may land after 0005."""
+    """Capabilities number migrations after their issue; a low number may land late."""
     db = await Database.open(tmp_path / "a.sqlite3")
     good = Database.migrations()
-    late = sorted([*good, (2, "late", "CREATE TABLE late (x);")])
+    gap = min(set(range(1, good[-1][0])) - {v for v, _, _ in good})  # a free lower number
+    late = sorted([*good, (gap, "late", "CREATE TABLE late (x);")])
     monkeypatch.setattr(Database, "migrations", staticmethod(lambda: list(late)))
-    assert await db.migrate() == [2]
+    assert await db.migrate() == [gap]
     assert await db.fetchval("SELECT COUNT(*) FROM sqlite_master WHERE name = 'late'") == 1
     assert await db.migrate() == []
     await db.close()

@@ -49,6 +49,7 @@ from bot.handlers._common import short as _short
 from bot.i18n import N_, Translator, isolate
 from bot.labels import group_label
 from bot.messages import split_text
+from storage import brainstorm as brainstorm_store
 from storage import broadcast as outbox
 from storage import community as community_store
 from storage import voting as store
@@ -662,9 +663,38 @@ async def setup_method(update: Update, context: Context) -> int:
     await query.answer()
     context.user_data[SETUP]["method"] = method  # type: ignore[index]
     await query.edit_message_text(t._("Method: {method}", method=t._(METHOD_LABELS[method])))
+    shortlist = await _shortlist(context, who)
     await _say(update, t._("Send the problems, one per line (2 to {limit}).",
-                           limit=flow.MAX_PROBLEMS))
+                           limit=flow.MAX_PROBLEMS),
+               reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton(
+                   t.ngettext("Use the brainstorm shortlist ({n} problem)",
+                              "Use the brainstorm shortlist ({n} problems)", len(shortlist)),
+                   callback_data="vset:short")]]) if len(shortlist) >= 2 else None)
     return PROBLEMS
+
+
+async def _shortlist(context: Context, who: Actor) -> list[str]:
+    """The shortlisted problem cards of the community's latest brainstorm, best supported
+    first: step 1's brainstorm feeds step 1's prioritisation."""
+    if who.community is None:
+        return []
+    brainstorm = await brainstorm_store.latest_round(context.db, who.community.id)
+    if brainstorm is None:
+        return []
+    return [card.text for card in await brainstorm_store.cards(
+        context.db, brainstorm.id, shortlisted=True)][:flow.MAX_PROBLEMS]
+
+
+@refusals
+async def setup_shortlist(update: Update, context: Context) -> int:
+    who = await coordinator(update, context)
+    problems = await _shortlist(context, who)
+    if len(problems) < 2:
+        raise Refused(NOT_AVAILABLE)
+    assert update.callback_query is not None
+    await update.callback_query.answer()
+    await edit_message(update, "\n".join(f"• {isolate(p)}" for p in problems), None)
+    return await _after_problems(update, context, who.t, problems)
 
 
 @refusals
@@ -676,6 +706,11 @@ async def setup_problems(update: Update, context: Context) -> int:
     except Refused as refused:
         await _say(update, t._(refused.message, **refused.values))
         return PROBLEMS
+    return await _after_problems(update, context, t, problems)
+
+
+async def _after_problems(update: Update, context: Context, t: Translator,
+                          problems: list[str]) -> int:
     setup = context.user_data[SETUP]  # type: ignore[index]
     setup["problems"] = problems
     if setup["method"] != "stickers":
@@ -1079,7 +1114,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             TITLE: [MessageHandler(text, setup_title)],
             METHOD: [CallbackQueryHandler(setup_method, pattern=r"^vset:m:"),
                      MessageHandler(text, setup_tap_a_button)],
-            PROBLEMS: [MessageHandler(text, setup_problems)],
+            PROBLEMS: [MessageHandler(text, setup_problems),
+                       CallbackQueryHandler(setup_shortlist, pattern=r"^vset:short$")],
             BUDGET: [CallbackQueryHandler(setup_budget, pattern=r"^vset:b:"),
                      MessageHandler(text, setup_tap_a_button)],
             STACKING: [CallbackQueryHandler(setup_stacking, pattern=r"^vset:s:"),
