@@ -144,3 +144,27 @@ class Harness:
         return person
 
 
+
+
+# -- small helpers the end-to-end tests share ----------------------------------------------
+
+
+def tr(person: Person, message: str, **values: object) -> str:
+    """``message`` as ``person`` sees it, in their Telegram language."""
+    return Translator(person.language_code or "en")._(message, **values)
+
+
+async def step(harness: Harness, person: Person, action: object, *, send: bool = False) -> None:
+    """Send a text (``send=True``) or tap a button by its label, then let the bot settle."""
+    if send:
+        await person.send(str(action))
+    else:
+        await person.tap(action)  # type: ignore[arg-type]
+    await harness.settle()
+
+
+async def press(harness: Harness, person: Person, data: str) -> str | None:
+    """Send callback data of one's own choosing (forged or stale); returns the answer."""
+    await person.press(data)
+    await harness.settle()
+    return person.last_answer

@@ -4,29 +4,9 @@ flood limits, and the shortlist feeding a priority vote."""
 
 from __future__ import annotations
 
-from bot.emulator import Person
-from bot.i18n import Translator
 from storage import brainstorm as store
 from storage import voting as voting_store
-from tests.harness import Harness
-
-
-def tr(person: Person, message: str, **values: object) -> str:
-    return Translator(person.language_code or "en")._(message, **values)
-
-
-async def step(harness: Harness, person: Person, action: object, *, send: bool = False) -> None:
-    if send:
-        await person.send(str(action))
-    else:
-        await person.tap(action)  # type: ignore[arg-type]
-    await harness.settle()
-
-
-async def press(harness: Harness, person: Person, data: str) -> str | None:
-    await person.press(data)
-    await harness.settle()
-    return person.last_answer
+from tests.harness import Harness, press, step, tr
 
 
 async def test_brainstorm_to_shortlist(harness: Harness) -> None:

@@ -9,23 +9,10 @@ from zoneinfo import ZoneInfo
 
 from bot.emulator import Person
 from bot.flows.broadcast import quiet_until, version_for
-from bot.i18n import Translator
 from storage import broadcast as store
 from storage import community as community_store
 from storage.community import Community
-from tests.harness import Harness, Invitation
-
-
-def tr(person: Person, message: str, **values: object) -> str:
-    return Translator(person.language_code or "en")._(message, **values)
-
-
-async def step(harness: Harness, person: Person, action: object, *, send: bool = False) -> None:
-    if send:
-        await person.send(str(action))
-    else:
-        await person.tap(action)  # type: ignore[arg-type]
-    await harness.settle()
+from tests.harness import Harness, Invitation, step, tr
 
 
 async def crowd(harness: Harness, invitation: Invitation, n: int,

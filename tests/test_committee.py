@@ -11,25 +11,11 @@ from __future__ import annotations
 import asyncio
 
 from bot.emulator import Person
-from bot.i18n import Translator
 from bot.labels import GROUP_LABELS
 from storage import committee as store
 from storage import community as community_store
 from storage.db import to_db, utcnow
-from tests.harness import Harness, Invitation
-
-
-def tr(person: Person, message: str, **values: object) -> str:
-    return Translator(person.language_code or "en")._(message, **values)
-
-
-async def step(harness: Harness, person: Person, action: str | object, *,
-               send: bool = False) -> None:
-    if send:
-        await person.send(str(action))
-    else:
-        await person.tap(action)  # type: ignore[arg-type]
-    await harness.settle()
+from tests.harness import Harness, Invitation, step, tr
 
 
 async def set_up_election(harness: Harness, coordinator: Person, *, seats: int = 3,

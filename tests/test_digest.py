@@ -6,19 +6,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from bot.emulator import Person
 from bot.flows.digest import current_period, worth_sending
-from bot.i18n import Translator
 from storage import committee as committee_store
 from storage import voting as voting_store
 from storage.digest import Change
-from tests.harness import Harness
+from tests.harness import Harness, tr
 
 LONG_AGO = "2000-01-01T00:00:00+00:00"
 
-
-def tr(person: Person, message: str, **values: object) -> str:
-    return Translator(person.language_code or "en")._(message, **values)
 
 
 async def make_due(harness: Harness, committee_id: int, since: str = LONG_AGO) -> None:

@@ -132,7 +132,7 @@ async def add_start(update: Update, context: Context) -> int:
     if brainstorm.status != "open":
         raise Refused(flow.CLOSED)
     _input(context).clear()
-    _input(context).update(kind="add", id=brainstorm.id)
+    _input(context).update(id=brainstorm.id)
     await say(update, who.t._("Describe the problem in a sentence or two (you may send a"
                               " photo with a caption). /cancel stops."))
     return TEXT
@@ -367,17 +367,23 @@ async def end_tap(update: Update, context: Context) -> None:
 # -- curation steps that need typing ---------------------------------------------------------
 
 
-@refusals
-async def reword_start(update: Update, context: Context) -> int:
+async def _ask_about_card(update: Update, context: Context, question: str, state: int) -> int:
+    """A curation step that needs typing: remember the card, ask, wait in ``state``."""
     who = await coordinator(update, context)
     (card_id,) = _ints(callback_parts(update)[2:3])
     card, _ = await _card(who, context, card_id)
     assert update.callback_query is not None
     await update.callback_query.answer()
     _input(context).clear()
-    _input(context).update(kind="reword", id=card.id)
-    await say(update, who.t._("Send the new wording (or /cancel)."))
-    return REWORD
+    _input(context).update(id=card.id)
+    await say(update, who.t._(question))
+    return state
+
+
+@refusals
+async def reword_start(update: Update, context: Context) -> int:
+    return await _ask_about_card(update, context, N_("Send the new wording (or /cancel)."),
+                                 REWORD)
 
 
 @refusals
@@ -393,15 +399,8 @@ async def reword_text(update: Update, context: Context) -> int:
 
 @refusals
 async def hide_start(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    (card_id,) = _ints(callback_parts(update)[2:3])
-    card, _ = await _card(who, context, card_id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    _input(context).clear()
-    _input(context).update(kind="hide", id=card.id)
-    await say(update, who.t._("Why is it hidden? The author will be told (or /cancel)."))
-    return REASON
+    return await _ask_about_card(
+        update, context, N_("Why is it hidden? The author will be told (or /cancel)."), REASON)
 
 
 @refusals
