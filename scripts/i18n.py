@@ -11,6 +11,7 @@ wrong plural rules for Persian and Hebrew, so the rules below are imposed on eve
 from __future__ import annotations
 
 import copy
+import io
 import sys
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def _fix_plurals(catalog: Catalog, lang: str) -> None:
 def update() -> None:
     for domain in domains():
         pot = template(domain)
-        with (LOCALES / f"{domain}.pot").open("wb") as handle:
-            write_po(handle, pot, omit_header=False, no_location=True, sort_output=True)
+        buffer = io.BytesIO()
+        write_po(buffer, pot, omit_header=False, no_location=True, sort_output=True)
+        _write_if_changed(LOCALES / f"{domain}.pot", buffer.getvalue())
         for lang in languages():
             path = LOCALES / lang / "LC_MESSAGES" / f"{domain}.po"
             if path.exists():
@@ -82,10 +84,22 @@ def update() -> None:
                         else (message.string,)
                     if message.id and not all(strings):
                         message.string = message.id
-            with path.open("wb") as handle:
-                write_po(handle, catalog, no_location=True, sort_output=True,
-                         ignore_obsolete=True, width=100)
-            print(f"updated {path.relative_to(ROOT)}")
+            buffer = io.BytesIO()
+            write_po(buffer, catalog, no_location=True, sort_output=True,
+                     ignore_obsolete=True, width=100)
+            if _write_if_changed(path, buffer.getvalue()):
+                print(f"updated {path.relative_to(ROOT)}")
+
+
+def _write_if_changed(path: Path, content: bytes) -> bool:
+    """Write unless only the creation date differs: no churn in every catalog per run."""
+    def dateless(data: bytes) -> list[bytes]:
+        return [line for line in data.splitlines() if not line.startswith(b'"POT-Creation-Date')]
+
+    if path.exists() and dateless(path.read_bytes()) == dateless(content):
+        return False
+    path.write_bytes(content)
+    return True
 
 
 def compile_all() -> None:
