@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
@@ -1105,6 +1106,18 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
                                     first=STANDINGS_EVERY, name="vote-standings")
 
 
+def _first(handler: Callable[[Update, Context], Coroutine[Any, Any, None]],
+           ) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+    """For a handler registered ahead of the others (a vote burst's hot path): once it has
+    answered, no later handler group needs to look at the update."""
+
+    async def wrapper(update: Update, context: Context) -> None:
+        await handler(update, context)
+        raise ApplicationHandlerStop
+
+    return wrapper
+
+
 def register(app: Application) -> None:  # type: ignore[type-arg]
     private = filters.ChatType.PRIVATE
     text = filters.TEXT & ~filters.COMMAND
@@ -1139,7 +1152,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("closevote", close_command, filters=private))
     app.add_handler(CommandHandler("standings", standings_command))
     app.add_handler(CallbackQueryHandler(open_ballot, pattern=r"^vote:open:"))
-    app.add_handler(CallbackQueryHandler(sticker_tap, pattern=r"^vote:(st|un):"))
+    app.add_handler(CallbackQueryHandler(_first(sticker_tap), pattern=r"^vote:(st|un):"),
+                    group=-2)
     app.add_handler(CallbackQueryHandler(sticker_page, pattern=r"^vote:pg:"))
     app.add_handler(CallbackQueryHandler(pairwise_tap, pattern=r"^vote:pw:"))
     app.add_handler(CallbackQueryHandler(matrix_tap, pattern=r"^vote:mx:"))
