@@ -67,6 +67,7 @@ def build_application(
     """
     if config.token is None:
         raise ValueError("a bot token is required to build the application")
+    processor = PerUserUpdateProcessor(256)
     builder = (
         ApplicationBuilder()
         .token(config.token)
@@ -80,7 +81,7 @@ def build_application(
             )
         )
         .persistence(SQLitePersistence(db, update_interval=persistence_interval))
-        .concurrent_updates(PerUserUpdateProcessor(256))
+        .concurrent_updates(processor)
     )
     if rate_limiter:
         # AIORateLimiter takes int retry counts; PTB types the builder for BaseRateLimiter[None].
@@ -92,15 +93,18 @@ def build_application(
     app: MahfilApp = builder.build()  # type: ignore[assignment]
     app.bot_data["config"] = config
     app.bot_data["db"] = db
-    processor, queue = app.update_processor, app.update_queue
+    queue = app.update_queue
     app.bot_data["latest_only"] = LatestOnly(
-        loaded=lambda: getattr(processor, "active", 0) > 0 or not queue.empty())
+        loaded=lambda: processor.busy or not queue.empty())
     from bot.delivery import Courier  # the worker imports flows; build the app first
 
     app.bot_data["courier"] = Courier(app, paid=config.paid_broadcasts)
     for module in handler_modules():
         module.register(app)
     return app
+
+
+BURST_GAP = 0.25  # seconds after an update began during which the bot counts as busy
 
 
 class LatestOnly:
@@ -177,9 +181,11 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self.active = 0  # updates being processed now (tests wait for 0)
+        self.last_started = 0.0  # loop time the latest update began
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         self.active += 1
+        self.last_started = asyncio.get_running_loop().time()
         try:
             user = update.effective_user if isinstance(update, Update) else None
             if user is None:
@@ -194,6 +200,13 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                     self._locks.pop(user.id, None)
         finally:
             self.active -= 1
+
+    @property
+    def busy(self) -> bool:
+        """Updates are being processed, or one began a moment ago (a burst's gaps between
+        two fetches of updates are not quiet)."""
+        return self.active > 0 or (
+            asyncio.get_running_loop().time() - self.last_started < BURST_GAP)
 
     async def initialize(self) -> None:
         return None
