@@ -358,7 +358,8 @@ async def cancel_broadcast_tap(update: Update, context: Context) -> None:
     parts = callback_parts(update)
     broadcast = await store.get_broadcast(context.db, int(parts[2])) if (
         len(parts) == 3 and parts[2].isdigit()) else None
-    if broadcast is None or broadcast.community_id != who.community.id:  # type: ignore[union-attr]
+    assert who.community is not None
+    if broadcast is None or broadcast.community_id != who.community.id:
         raise Refused(NOT_AVAILABLE)
     courier(context.application).cancelled(broadcast.id)
     cancelled = await store.cancel(context.db, broadcast.id)

@@ -244,8 +244,9 @@ async def setting_tap(update: Update, context: Context) -> None:
     await flow.change(context.db, election, field, delta)
     assert update.callback_query is not None
     await update.callback_query.answer()
-    election = await store.get_election(context.db, eid)  # type: ignore[assignment]
-    text, markup = await _settings_card(who.t, context, election)
+    changed = await store.get_election(context.db, eid)
+    assert changed is not None
+    text, markup = await _settings_card(who.t, context, changed)
     await edit_message(update, text, markup)
 
 
@@ -649,8 +650,9 @@ async def group_tap(update: Update, context: Context) -> int:
     who = await actor(update, context)
     parts = callback_parts(update)
     nomination = await _own_nomination(who, context, update)
-    groups = await community_store.stakeholder_groups(
-        context.db, (await store.get_election(context.db, nomination.election_id)).community_id)  # type: ignore[union-attr]
+    election = await store.get_election(context.db, nomination.election_id)
+    assert election is not None  # _own_nomination checked it
+    groups = await community_store.stakeholder_groups(context.db, election.community_id)
     group = parts[3] if len(parts) == 4 else ""
     if group not in {g.key for g in groups}:
         raise Refused(NOT_AVAILABLE)
@@ -701,9 +703,9 @@ async def decline_tap(update: Update, context: Context) -> None:
 
 async def _tell_nominator(context: Context, nomination: store.Nomination, *,
                           accepted: bool) -> None:
-    if nomination.nominated_by in (None, nomination.nominee_id):
+    if nomination.nominated_by is None or nomination.nominated_by == nomination.nominee_id:
         return
-    nominator = await community_store.get_user(context.db, nomination.nominated_by)  # type: ignore[arg-type]
+    nominator = await community_store.get_user(context.db, nomination.nominated_by)
     nominee = await community_store.get_user(context.db, nomination.nominee_id)
     election = await store.get_election(context.db, nomination.election_id)
     if nominator is None or nominee is None or election is None:
