@@ -71,6 +71,9 @@ class Database:
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
         await conn.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows are overwritten, not left in free pages: a cast ballot's draft (who
+        # was choosing whom) must not be readable from the file afterwards.
+        await conn.execute("PRAGMA secure_delete=ON")
         db = cls(conn, path)
         if migrate:
             await db.migrate()
@@ -83,6 +86,14 @@ class Database:
         they are still current, so a vote burst needs no lookup per tap.
         """
         self.people_version += 1
+
+    async def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file and empty it.
+
+        The log keeps old page images until a checkpoint; after an election closes they
+        are folded in (and, with ``secure_delete``, the deleted drafts zeroed)."""
+        async with self._access() as conn:
+            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
         await self._conn.close()

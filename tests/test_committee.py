@@ -154,6 +154,8 @@ async def test_election_end_to_end(harness: Harness) -> None:
     await step(harness, cora, "/election", send=True)
     assert "4 of 7 members have voted." in cora.texts()[-1]
     await step(harness, cora, tr(cora, "Close voting and count"))
+    # Deleted drafts are overwritten in the file, not left in free pages.
+    assert await harness.db.fetchval("PRAGMA secure_delete") == 1
     result = cora.texts()[-1]
     assert "✅ \u2068مریم\u2069 (Vulnerable groups): 1 vote — seat for Vulnerable groups" in result
     assert "✅ \u2068Lee Stone\u2069 (Business): 0 votes — seat for Business" in result

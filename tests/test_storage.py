@@ -80,6 +80,18 @@ async def test_a_lower_numbered_migration_landing_later_is_still_applied(
     await db.close()
 
 
+async def test_checkpoint_empties_the_write_ahead_log(tmp_path: Path) -> None:
+    """What an election's count relies on: no old page images of ballot drafts remain."""
+    db = await Database.open(tmp_path / "a.sqlite3")
+    await store.upsert_user(db, 1, first_name="A", last_name=None, username=None, language="en")
+    wal = tmp_path / "a.sqlite3-wal"
+    assert wal.stat().st_size > 0
+    await db.checkpoint()
+    assert wal.stat().st_size == 0
+    assert await db.fetchval("PRAGMA secure_delete") == 1
+    await db.close()
+
+
 async def test_membership_constraints(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "a.sqlite3")
     c = await store.create_community(

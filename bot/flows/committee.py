@@ -235,6 +235,7 @@ async def close(db: Database, election: Election) -> tuple[Election, Allocation]
             where = f"quota:{seat.group}" if seat.reason == "quota" else "general"
             await store.add_member(db, committee.id, user_id, "elected", where)
             await _raise_to_committee(db, election.community_id, user_id)
+    await db.checkpoint()  # no trace of ballot drafts left in the write-ahead log
     closed = await store.get_election(db, election.id)
     assert closed is not None
     return closed, allocation
