@@ -149,10 +149,18 @@ async def test_a_persian_resident_joins_and_takes_part_in_the_browser(
             "resident · fa"
         )
 
-        # One flow: /help, then /mydata, whose answer is a document the page can download.
+        # Flows: /help; the demo brainstorm's board, with a "me too" on its first problem;
+        # then /mydata, whose answer is a document the page can download.
         await page.locator("#text").fill("/help")
         await page.locator("#composer button").click()
         await expect(page.locator("#messages li.msg").last).to_have_attribute("dir", "rtl")
+        await page.locator("#text").fill("/problems")
+        await page.locator("#composer button").click()
+        board = page.locator("#messages li.msg", has_text="The street lights").last
+        await expect(board).to_be_visible()
+        await _tap(page, "The street lights")
+        await expect(page.locator("#messages .keyboard button",
+                                  has_text="The street lights").last).to_contain_text("✅")
         await page.locator("#text").fill("/mydata")
         await page.locator("#composer button").click()
         document = page.locator("#messages a.doc").last

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 ADMIN_ID = 1
 COMMUNITY = "Demo neighbourhood"
+DEMO_QUESTION = "What makes life hard in our neighbourhood?"
+DEMO_PROBLEMS = ("The street lights on our lane are broken", "No safe place for children to play")
 #: (user id, name, Telegram language, what they are for)
 PEOPLE = [
     (ADMIN_ID, "Admin", "en", "admin"),
@@ -74,6 +76,11 @@ async def _prepare(emu: Emulator, db: Database, sandbox: Sandbox) -> None:
     t = Translator(coordinator.language_code or "en")
     await _act(emu, coordinator, f"/start {coordinator_invite.code}",
                t._(GROUP_LABELS["ngo"]), t._("I agree"))
+    # Something to take part in: an open brainstorm with two problems on the board.
+    await _act(emu, coordinator, f"/brainstorm {DEMO_QUESTION}")
+    for problem in DEMO_PROBLEMS:
+        await _act(emu, coordinator, "/problem")
+        await _act(emu, coordinator, problem)
 
     async def roles() -> dict[int, str]:
         found: dict[int, str] = {}
