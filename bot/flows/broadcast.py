@@ -57,10 +57,19 @@ def check_text(text: str, *, caption: bool) -> str:
     return text
 
 
+def version_language(texts: dict[str, str], language: str, default_language: str,
+                     first: str) -> str:
+    """Which version a person receives: theirs, else the community's default, else the first."""
+    for candidate in (language, default_language):
+        if texts.get(candidate):
+            return candidate
+    return first
+
+
 def version_for(texts: dict[str, str], language: str, default_language: str,
                 first: str) -> str:
-    """The text a person receives: theirs, else the community's default, else the first."""
-    return texts.get(language) or texts.get(default_language) or texts[first]
+    """The text a person receives (see :func:`version_language`)."""
+    return texts[version_language(texts, language, default_language, first)]
 
 
 async def recipients(db: Database, community: Community, audience: str) -> list[User]:

@@ -9,6 +9,7 @@ and has a Cancel button while anything is left.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -227,12 +228,9 @@ async def preview_tap(update: Update, context: Context) -> int:
         await context.bot.send_photo(update.effective_chat.id, draft["photo"], caption=mine)
     else:
         await context.bot.send_message(update.effective_chat.id, mine)
-    by_language: dict[str, int] = {}
-    for user in recipients:
-        lang = user.language if user.language in draft["texts"] else (
-            who.community.default_language if who.community.default_language in draft["texts"]
-            else draft["first"])
-        by_language[lang] = by_language.get(lang, 0) + 1
+    by_language = Counter(
+        flow.version_language(draft["texts"], user.language, who.community.default_language,
+                              draft["first"]) for user in recipients)
     lines = [t.ngettext("This is how it looks. It will reach {n} member:",
                         "This is how it looks. It will reach {n} members:", len(recipients))]
     lines += [f"• {language_name(lang)}: {t.num(n)}" for lang, n in sorted(by_language.items())]
