@@ -1,0 +1,558 @@
+"""Survey rules: what a survey may contain (built in chat or read from a file), what counts as
+an answer to each kind of question, where answering goes next, and the result summaries.
+
+A survey's texts are ``{language: text}``; a person reads their language, else the
+community's default, else any the author gave. Everything here is plain data — the handler
+renders it; the file reader reports faults as :class:`SpecError` with the line and field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sqlite3
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from bot.flows.errors import Refused
+from bot.i18n import LANGUAGES, N_
+from storage import survey as store
+from storage.db import Database, utcnow
+from storage.survey import Question, Response, Survey, Texts
+
+KINDS = ("text", "single", "multiple", "scale", "yesno")
+MAX_TITLE = 200
+MAX_PROMPT = 500
+MAX_OPTION = 100
+MAX_OPTIONS = 10
+MAX_QUESTIONS = 30
+MAX_ANSWER = 4000
+MAX_FILE = 200_000
+SCALE = range(1, 6)
+REMIND_BEFORE = timedelta(days=1)  # those who have not answered hear a day before closing
+NOT_AVAILABLE = N_("This survey is not available to you.")
+CLOSED = N_("This survey has closed; answers can no longer be given or changed.")
+
+
+def pick(texts: Texts, lang: str, default: str) -> str:
+    """The text in ``lang``, else the community's default language, else any given."""
+    return texts.get(lang) or texts.get(default) or next(iter(texts.values()), "")
+
+
+# -- building: the same rules for the guided flow and for files ----------------------------
+
+
+@dataclass
+class Spec:
+    """A survey before it is stored: what the guided flow collects or a file describes."""
+
+    title: Texts
+    intro: Texts = field(default_factory=dict)
+    anonymous: bool = False
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    questions: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """For the conversation's persisted state (a restart keeps the draft)."""
+        return {"title": self.title, "intro": self.intro, "anonymous": self.anonymous,
+                "opens_at": self.opens_at.isoformat() if self.opens_at else None,
+                "closes_at": self.closes_at.isoformat() if self.closes_at else None,
+                "questions": self.questions}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Spec:
+        return cls(title=data["title"], intro=data.get("intro") or {},
+                   anonymous=bool(data.get("anonymous")),
+                   opens_at=datetime.fromisoformat(data["opens_at"]) if data.get("opens_at")
+                   else None,
+                   closes_at=datetime.fromisoformat(data["closes_at"])
+                   if data.get("closes_at") else None,
+                   questions=list(data.get("questions") or []))
+
+
+class SpecError(Refused):
+    """A fault in a survey file: the message, and where (``line`` 1-based, ``field`` path)."""
+
+    def __init__(self, message: str, /, *, path: str, line: int | None, **values: Any) -> None:
+        super().__init__(message, **values)
+        self.path = path
+        self.line = line
+
+
+_LANGUAGE_LINE = re.compile(r"^\s*([a-z]{2})\s*:\s*(.*)$")
+
+
+def texts_from_lines(text: str, lang: str, limit: int = MAX_PROMPT) -> Texts:
+    """What a coordinator typed: lines ``fa: …``, ``en: …`` give one text per language;
+    text without such prefixes is in ``lang``."""
+    found: Texts = {}
+    for line in text.splitlines():
+        match = _LANGUAGE_LINE.match(line)
+        if match and match[1] in LANGUAGES:
+            found[match[1]] = match[2].strip()
+    result = found or {lang: " ".join(text.split())}
+    for value in result.values():
+        _check_length(value, limit)
+    return result
+
+
+def options_from_lines(text: str, lang: str) -> list[Texts]:
+    """One option per line; or, with language prefixes, ``en: Roads; Lights`` per language,
+    every language listing the same number of options."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    per_language = {m[1]: [o.strip() for o in m[2].split(";") if o.strip()]
+                    for m in (_LANGUAGE_LINE.match(line) for line in lines)
+                    if m and m[1] in LANGUAGES}
+    if per_language:
+        counts = {len(v) for v in per_language.values()}
+        if len(counts) != 1:
+            raise Refused(N_("Every language must list the same number of options."))
+        options = [{lang_: values[i] for lang_, values in per_language.items()}
+                   for i in range(counts.pop())]
+    else:
+        options = [{lang: " ".join(line.split())} for line in lines]
+    _check_options(options)
+    return options
+
+
+def _check_length(value: str, limit: int) -> None:
+    if not value.strip():
+        raise Refused(N_("This text is empty."))
+    if len(value) > limit:
+        raise Refused(N_("Please keep it under {n} characters."), n=limit)
+
+
+def _check_options(options: list[Texts]) -> None:
+    if not 2 <= len(options) <= MAX_OPTIONS:
+        raise Refused(N_("A choice question needs between 2 and {n} options."), n=MAX_OPTIONS)
+    for option in options:
+        for value in option.values():
+            _check_length(value, MAX_OPTION)
+
+
+def check_max(text: str, options: int) -> int:
+    """How many choices a multiple-choice question allows, as the coordinator typed it."""
+    number = to_int(text)
+    if number is None or not 1 <= number <= options:
+        raise Refused(N_("Please send a number from 1 to {n}."), n=options)
+    return number
+
+
+def to_int(text: str) -> int | None:
+    """A whole number typed in Latin, Persian or Arabic-Indic digits; None otherwise."""
+    cleaned = text.strip().translate(_DIGITS)
+    return int(cleaned) if cleaned.isascii() and cleaned.isdigit() else None
+
+
+_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+
+
+def parse_when(text: str, timezone: str) -> datetime:
+    """``2026-12-01 18:00`` or ``2026-12-01`` (community time; Persian digits welcome)."""
+    cleaned = " ".join(text.strip().translate(_DIGITS).replace("T", " ").split())
+    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            local = datetime.strptime(cleaned, pattern)
+        except ValueError:
+            continue
+        return local.replace(tzinfo=ZoneInfo(timezone))
+    raise Refused(N_("Please write the date as 2026-12-01 or 2026-12-01 18:00."))
+
+
+def check_dates(opens_at: datetime | None, closes_at: datetime | None) -> None:
+    now = utcnow()
+    if closes_at is not None and closes_at <= max(opens_at or now, now):
+        raise Refused(N_("The closing time must be after the opening time and in the future."))
+
+
+# -- reading a file --------------------------------------------------------------------------
+
+
+def read_file(name: str, data: bytes, default_language: str, timezone: str) -> Spec:
+    """A survey described in YAML or JSON; faults raise :class:`SpecError`."""
+    if len(data) > MAX_FILE:
+        raise SpecError(N_("The file is too large (at most {n} KB)."), path="", line=None,
+                        n=MAX_FILE // 1000)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SpecError(N_("The file is not UTF-8 text."), path="", line=None) from None
+    lines: dict[str, int] = {}
+    if name.lower().endswith(".json"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SpecError(N_("This is not valid JSON: {problem}."), path="",
+                            line=error.lineno, problem=error.msg) from None
+        with contextlib.suppress(yaml.YAMLError):  # JSON is YAML: its nodes give the lines
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            if node is not None:
+                _walk(node, "", lines)
+    else:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            raise SpecError(N_("This is not valid YAML: {problem}."), path="",
+                            line=mark.line + 1 if mark else None,
+                            problem=getattr(error, "problem", None) or str(error)) from None
+        value = _walk(node, "", lines) if node is not None else None
+    return _spec(value, lines, default_language, timezone)
+
+
+def _walk(node: yaml.Node, path: str, lines: dict[str, int], line: int | None = None) -> Any:
+    """Plain values from a YAML node tree (scalars stay text), noting each field's line
+    (a mapping's field: the line of its key)."""
+    lines[path] = line or node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key, child in node.value:
+            name = str(key.value)
+            result[name] = _walk(child, f"{path}.{name}" if path else name, lines,
+                                 key.start_mark.line + 1)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(child, f"{path}[{i + 1}]", lines) for i, child in enumerate(node.value)]
+    if node.tag.endswith(":null"):
+        return None
+    return node.value
+
+
+class _Reader:
+    """Checks a decoded file field by field, so every fault names its place."""
+
+    def __init__(self, lines: dict[str, int], default_language: str) -> None:
+        self.lines = lines
+        self.default = default_language
+
+    def fail(self, path: str, message: str, **values: Any) -> SpecError:
+        line = self.lines.get(path)
+        probe = path
+        while line is None and probe:  # a missing field: the line of its parent
+            probe = probe.rsplit(".", 1)[0] if "." in probe else ""
+            line = self.lines.get(probe)
+        return SpecError(message, path=path, line=line, **values)
+
+    def texts(self, value: Any, path: str, limit: int) -> Texts:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            value = {self.default: str(value)}
+        if not isinstance(value, dict) or not value:
+            raise self.fail(path, N_("Give a text, or one text per language (fa, kk, he, en)."))
+        result: Texts = {}
+        for lang, text in value.items():
+            where = f"{path}.{lang}"
+            if lang not in LANGUAGES:
+                raise self.fail(where, N_("“{lang}” is not a language of this bot; use one of"
+                                          " {languages}."), lang=lang,
+                                languages=", ".join(LANGUAGES))
+            if not isinstance(text, str | int | float) or not str(text).strip():
+                raise self.fail(where, N_("This text is empty."))
+            if len(str(text)) > limit:
+                raise self.fail(where, N_("Please keep it under {n} characters."), n=limit)
+            result[lang] = " ".join(str(text).split())
+        return result
+
+    def flag(self, value: Any, path: str, default: bool) -> bool:
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "yes", "on"):
+            return True
+        if str(value).lower() in ("false", "no", "off"):
+            return False
+        raise self.fail(path, N_("Write true or false."))
+
+
+def _spec(value: Any, lines: dict[str, int], default_language: str, timezone: str) -> Spec:
+    read = _Reader(lines, default_language)
+    if not isinstance(value, dict):
+        raise read.fail("", N_("The file must describe one survey: a title and questions."))
+    known = {"title", "intro", "anonymous", "opens", "closes", "questions"}
+    for key in value:
+        if key not in known:
+            raise read.fail(key, N_("Unknown field; the fields are {fields}."),
+                            fields=", ".join(sorted(known)))
+    if "title" not in value:
+        raise read.fail("title", N_("The survey needs a title."))
+    spec = Spec(title=read.texts(value["title"], "title", MAX_TITLE),
+                intro=read.texts(value["intro"], "intro", MAX_PROMPT)
+                if value.get("intro") is not None else {},
+                anonymous=read.flag(value.get("anonymous"), "anonymous", False))
+    for key in ("opens", "closes"):
+        if value.get(key) is not None:
+            try:
+                moment = parse_when(str(value[key]), timezone)
+            except Refused as refused:
+                raise read.fail(key, refused.message) from None
+            setattr(spec, f"{key}_at", moment)
+    try:
+        check_dates(spec.opens_at, spec.closes_at)
+    except Refused as refused:
+        raise read.fail("closes", refused.message) from None
+    questions = value.get("questions")
+    if not isinstance(questions, list) or not questions:
+        raise read.fail("questions", N_("The survey needs a list of questions."))
+    if len(questions) > MAX_QUESTIONS:
+        raise read.fail("questions", N_("At most {n} questions."), n=MAX_QUESTIONS)
+    for number, item in enumerate(questions, start=1):
+        spec.questions.append(_question(read, item, f"questions[{number}]"))
+    return spec
+
+
+def _question(read: _Reader, item: Any, path: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise read.fail(path, N_("A question needs a type and a text."))
+    for key in item:
+        if key not in ("type", "text", "options", "max", "required"):
+            raise read.fail(f"{path}.{key}", N_("Unknown field; the fields are {fields}."),
+                            fields="type, text, options, max, required")
+    kind = str(item.get("type", "")).strip().lower()
+    if kind not in KINDS:
+        raise read.fail(f"{path}.type", N_("The type must be one of {kinds}."),
+                        kinds=", ".join(KINDS))
+    if "text" not in item:
+        raise read.fail(f"{path}.text", N_("The question needs a text."))
+    question: dict[str, Any] = {
+        "kind": kind, "prompt": read.texts(item["text"], f"{path}.text", MAX_PROMPT),
+        "required": read.flag(item.get("required"), f"{path}.required", True),
+        "options": [], "max_choices": None}
+    if kind in ("single", "multiple"):
+        options = item.get("options")
+        if not isinstance(options, list) or not 2 <= len(options) <= MAX_OPTIONS:
+            raise read.fail(f"{path}.options", N_("A choice question needs between 2 and {n}"
+                                                  " options."), n=MAX_OPTIONS)
+        question["options"] = [read.texts(o, f"{path}.options[{i + 1}]", MAX_OPTION)
+                               for i, o in enumerate(options)]
+    elif item.get("options") is not None:
+        raise read.fail(f"{path}.options", N_("Only choice questions have options."))
+    if kind == "multiple":
+        limit = item.get("max", len(question["options"]))
+        number = to_int(str(limit)) if limit is not None else None
+        if number is None or not 1 <= number <= len(question["options"]):
+            raise read.fail(f"{path}.max", N_("Please send a number from 1 to {n}."),
+                            n=len(question["options"]))
+        question["max_choices"] = number
+    elif item.get("max") is not None:
+        raise read.fail(f"{path}.max", N_("Only multiple-choice questions have a maximum."))
+    return question
+
+
+# -- publishing and the scheduler ------------------------------------------------------------
+
+
+async def publish(db: Database, community_id: int, author: int, spec: Spec) -> Survey:
+    check_dates(spec.opens_at, spec.closes_at)
+    if not spec.questions:
+        raise Refused(N_("Add at least one question first."))
+    return await store.create(db, community_id, author, title=spec.title, intro=spec.intro,
+                              anonymous=spec.anonymous, opens_at=spec.opens_at,
+                              closes_at=spec.closes_at, questions=spec.questions)
+
+
+async def close(db: Database, survey: Survey) -> bool:
+    return await store.set_status(db, survey.id, "closed", was="open")
+
+
+# -- answering -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a person is: the question shown (None when past the last) and the response."""
+
+    response: Response
+    question: Question | None
+
+
+def ensure_open(survey: Survey) -> None:
+    if survey.status != "open":
+        raise Refused(CLOSED if survey.status == "closed"
+                      else N_("This survey has not opened yet."))
+
+
+async def begin(db: Database, survey: Survey, user_id: int, language: str) -> Progress:
+    """Start, resume where the person stopped, or (named surveys) go over one's answers."""
+    ensure_open(survey)
+    if user_id in await store.participants(db, survey.id) and survey.anonymous:
+        raise Refused(N_("You have answered this anonymous survey. Its answers are not linked"
+                         " to you, so they cannot be changed."))
+    response = await store.start(db, survey.id, user_id, language)
+    if response.finished and response.position >= len(survey.questions):
+        await store.move(db, response.id, 0)  # going over one's answers from the start
+        response = await store.start(db, survey.id, user_id, language)
+    return _at(survey, response)
+
+
+def _at(survey: Survey, response: Response) -> Progress:
+    position = response.position
+    question = survey.questions[position] if position < len(survey.questions) else None
+    return Progress(response, question)
+
+
+async def current(db: Database, survey: Survey, user_id: int) -> Progress:
+    """The question a person is on; Refused when they are not answering this survey."""
+    ensure_open(survey)
+    response = await store.response_of(db, survey.id, user_id)
+    if response is None:
+        raise Refused(NOT_AVAILABLE)
+    return _at(survey, response)
+
+
+def choice_value(question: Question, raw: str) -> Any:
+    """A tapped button's value for a single choice, scale or yes/no question."""
+    number = to_int(raw)
+    if question.kind == "single" and number is not None and number < len(question.options):
+        return number
+    if question.kind == "scale" and number in SCALE:
+        return number
+    if question.kind == "yesno" and raw in ("0", "1"):
+        return raw == "1"
+    raise Refused(NOT_AVAILABLE)
+
+
+def typed_value(question: Question, text: str) -> Any:
+    """What a person typed, for the question they are on; a hint when it does not fit."""
+    if question.kind == "text":
+        text = text.strip()
+        if not text:
+            raise Refused(N_("Please type your answer."))
+        if len(text) > MAX_ANSWER:
+            raise Refused(N_("Your answer is {length} characters long; please keep it under"
+                             " {n}."), length=len(text), n=MAX_ANSWER)
+        return text
+    if question.kind == "scale":
+        number = to_int(text)
+        if number not in SCALE:
+            raise Refused(N_("Please answer with a number from 1 to 5, or tap one of the"
+                             " buttons."))
+        return number
+    raise Refused(N_("Please answer with the buttons under the question."))
+
+
+def toggled(question: Question, chosen: list[int], raw: str) -> list[int]:
+    """Multiple choice: tap to pick or unpick; more than the maximum is refused."""
+    number = to_int(raw)
+    if question.kind != "multiple" or number is None or number >= len(question.options):
+        raise Refused(NOT_AVAILABLE)
+    if number in chosen:
+        return [c for c in chosen if c != number]
+    if len(chosen) >= (question.max_choices or len(question.options)):
+        raise Refused(N_("You can choose at most {n}. Untick one first."),
+                      n=question.max_choices or len(question.options))
+    return sorted([*chosen, number])
+
+
+async def answer(db: Database, survey: Survey, progress: Progress, value: Any) -> Progress:
+    """Record the answer to the current question and go to the next."""
+    question = progress.question
+    assert question is not None
+    if value is None or value == []:
+        if question.required:
+            raise Refused(N_("This question needs an answer."))
+        value = None
+    try:
+        await store.answer(db, progress.response.id, question.id, value,
+                           question.position + 1)
+    except sqlite3.IntegrityError:  # the survey closed a moment ago
+        raise Refused(CLOSED) from None
+    return await _after(db, survey, progress.response.respondent_id)
+
+
+async def tick(db: Database, survey: Survey, progress: Progress, raw: str) -> Progress:
+    """Multiple choice: pick or unpick an option; the person stays on the question."""
+    question = progress.question
+    assert question is not None
+    chosen = toggled(question, list(progress.response.answers.get(question.id, [])), raw)
+    try:
+        await store.answer(db, progress.response.id, question.id, chosen or None,
+                           question.position)
+    except sqlite3.IntegrityError:
+        raise Refused(CLOSED) from None
+    return await _after(db, survey, progress.response.respondent_id)
+
+
+async def keep(db: Database, survey: Survey, progress: Progress) -> Progress:
+    """Go on without changing the answer already given ("Next")."""
+    question = progress.question
+    assert question is not None
+    if question.id not in progress.response.answers and question.required:
+        raise Refused(N_("This question needs an answer."))
+    await store.move(db, progress.response.id, question.position + 1)
+    return await _after(db, survey, progress.response.respondent_id)
+
+
+async def back(db: Database, survey: Survey, progress: Progress) -> Progress:
+    position = progress.question.position if progress.question else len(survey.questions)
+    await store.move(db, progress.response.id, max(position - 1, 0))
+    return await _after(db, survey, progress.response.respondent_id)
+
+
+async def _after(db: Database, survey: Survey, user_id: int | None) -> Progress:
+    assert user_id is not None
+    response = await store.response_of(db, survey.id, user_id)
+    assert response is not None
+    return _at(survey, response)
+
+
+async def complete(db: Database, survey: Survey, progress: Progress) -> None:
+    """Past the last question: count the response (required questions all answered)."""
+    ensure_open(survey)
+    missing = [q for q in survey.questions
+               if q.required and q.id not in progress.response.answers]
+    if missing:
+        await store.move(db, progress.response.id, missing[0].position)
+        raise Refused(N_("Question {n} still needs an answer."), n=missing[0].position + 1)
+    try:
+        await store.finish(db, survey, progress.response)
+    except sqlite3.IntegrityError:
+        raise Refused(CLOSED) from None
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One question's answers: counts per option (choices, yes/no as [no, yes], scale 1–5),
+    the scale's mean, or the free texts; ``answered`` counts who answered it."""
+
+    question: Question
+    answered: int
+    counts: list[int] = field(default_factory=list)
+    mean: float | None = None
+    texts: list[str] = field(default_factory=list)
+
+
+def summarise(survey: Survey, responses: list[Response]) -> list[Summary]:
+    summaries = []
+    for q in survey.questions:
+        given = [r.answers[q.id] for r in responses if q.id in r.answers]
+        if q.kind == "text":
+            summaries.append(Summary(q, len(given), texts=[str(v) for v in given]))
+        elif q.kind == "scale":
+            tally = Counter(int(v) for v in given)
+            summaries.append(Summary(q, len(given), counts=[tally[n] for n in SCALE],
+                                     mean=statistics.fmean(given) if given else None))
+        elif q.kind == "yesno":
+            summaries.append(Summary(q, len(given), counts=[sum(not v for v in given),
+                                                            sum(bool(v) for v in given)]))
+        else:
+            picks = Counter(c for v in given for c in (v if isinstance(v, list) else [v]))
+            summaries.append(Summary(q, len(given),
+                                     counts=[picks[i] for i in range(len(q.options))]))
+    return summaries
+
+
+def bar(part: int, whole: int, width: int = 10) -> str:
+    """A text bar: ``▓▓▓▓░░░░░░`` for 4 of 10."""
+    filled = round(width * part / whole) if whole else 0
+    return "▓" * filled + "░" * (width - filled)

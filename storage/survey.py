@@ -1,0 +1,266 @@
+"""Surveys, their questions, responses and answers: SQL only."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiosqlite
+
+from storage import personal
+from storage.db import Database, from_db, to_db, utcnow
+
+Texts = dict[str, str]  # language → text
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: int
+    position: int
+    kind: str  # text | single | multiple | scale | yesno
+    prompt: Texts
+    options: list[Texts] = field(default_factory=list)
+    max_choices: int | None = None
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    id: int
+    community_id: int
+    title: Texts
+    intro: Texts
+    anonymous: bool
+    status: str  # scheduled | open | closed
+    opens_at: datetime
+    closes_at: datetime | None
+    created_by: int | None
+    questions: list[Question]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    id: int
+    survey_id: int
+    respondent_id: int | None
+    language: str | None
+    position: int
+    finished: bool
+    answers: dict[int, Any]  # question id → value
+
+
+def _question(row: aiosqlite.Row) -> Question:
+    return Question(id=row["id"], position=row["position"], kind=row["kind"],
+                    prompt=json.loads(row["prompt"]), options=json.loads(row["options"]),
+                    max_choices=row["max_choices"], required=bool(row["required"]))
+
+
+async def _survey(db: Database, row: aiosqlite.Row) -> Survey:
+    questions = [_question(q) for q in await db.fetchall(
+        "SELECT * FROM survey_questions WHERE survey_id = ? ORDER BY position", (row["id"],))]
+    return Survey(id=row["id"], community_id=row["community_id"], title=json.loads(row["title"]),
+                  intro=json.loads(row["intro"]), anonymous=bool(row["anonymous"]),
+                  status=row["status"],
+                  opens_at=from_db(row["opens_at"]),  # type: ignore[arg-type]
+                  closes_at=from_db(row["closes_at"]), created_by=row["created_by"],
+                  questions=questions)
+
+
+async def create(db: Database, community_id: int, created_by: int, *, title: Texts,
+                 intro: Texts, anonymous: bool, opens_at: datetime | None,
+                 closes_at: datetime | None, questions: list[dict[str, Any]]) -> Survey:
+    """A survey with its questions; open at once unless ``opens_at`` is in the future."""
+    now = utcnow()
+    scheduled = opens_at is not None and opens_at > now
+    async with db.transaction():
+        survey_id = await db.execute(
+            "INSERT INTO surveys (community_id, title, intro, anonymous, status, opens_at,"
+            " closes_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (community_id, json.dumps(title, ensure_ascii=False),
+             json.dumps(intro, ensure_ascii=False), int(anonymous),
+             "scheduled" if scheduled else "open", to_db(opens_at if scheduled else now),
+             to_db(closes_at), created_by, to_db(now)))
+        await db.executemany(
+            "INSERT INTO survey_questions (survey_id, position, kind, prompt, options,"
+            " max_choices, required) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(survey_id, position, q["kind"], json.dumps(q["prompt"], ensure_ascii=False),
+              json.dumps(q.get("options", []), ensure_ascii=False), q.get("max_choices"),
+              int(q.get("required", True))) for position, q in enumerate(questions)])
+    survey = await get(db, survey_id)
+    assert survey is not None
+    return survey
+
+
+async def get(db: Database, survey_id: int) -> Survey | None:
+    row = await db.fetchone("SELECT * FROM surveys WHERE id = ?", (survey_id,))
+    return None if row is None else await _survey(db, row)
+
+
+async def of_community(db: Database, community_id: int,
+                       statuses: tuple[str, ...] = ("scheduled", "open", "closed"),
+                       ) -> list[Survey]:
+    """Newest first."""
+    rows = await db.fetchall(
+        f"SELECT * FROM surveys WHERE community_id = ? AND status IN"
+        f" ({','.join('?' * len(statuses))}) ORDER BY id DESC", (community_id, *statuses))
+    return [await _survey(db, r) for r in rows]
+
+
+async def due(db: Database, now: datetime, remind_before: timedelta,
+              ) -> tuple[list[int], list[int], list[int]]:
+    """Surveys whose time has come: (to open, to close, to remind about before closing)."""
+    opening = [r["id"] for r in await db.fetchall(
+        "SELECT id FROM surveys WHERE status = 'scheduled' AND opens_at <= ?", (to_db(now),))]
+    closing = [r["id"] for r in await db.fetchall(
+        "SELECT id FROM surveys WHERE status = 'open' AND closes_at IS NOT NULL"
+        " AND closes_at <= ?", (to_db(now),))]
+    reminding = [r["id"] for r in await db.fetchall(
+        "SELECT id FROM surveys WHERE status = 'open' AND reminded = 0"
+        " AND closes_at IS NOT NULL AND closes_at > ? AND closes_at <= ?",
+        (to_db(now), to_db(now + remind_before)))]
+    return opening, closing, reminding
+
+
+async def mark_reminded(db: Database, survey_id: int) -> bool:
+    return await db.execute_rowcount(
+        "UPDATE surveys SET reminded = 1 WHERE id = ? AND reminded = 0", (survey_id,)) == 1
+
+
+async def set_status(db: Database, survey_id: int, status: str, *, was: str) -> bool:
+    """Move from ``was`` to ``status``; False when another step got there first."""
+    return await db.execute_rowcount(
+        "UPDATE surveys SET status = ?, closed_at = CASE WHEN ? = 'closed' THEN ? END,"
+        " opens_at = CASE WHEN ? = 'open' AND opens_at > ? THEN ? ELSE opens_at END"
+        " WHERE id = ? AND status = ?",
+        (status, status, to_db(utcnow()), status, to_db(utcnow()), to_db(utcnow()),
+         survey_id, was)) == 1
+
+
+# -- answering ----------------------------------------------------------------------------
+
+
+async def _answers(db: Database, response_id: int) -> dict[int, Any]:
+    return {r["question_id"]: json.loads(r["value"]) for r in await db.fetchall(
+        "SELECT question_id, value FROM survey_answers WHERE response_id = ?", (response_id,))}
+
+
+async def response_of(db: Database, survey_id: int, user_id: int) -> Response | None:
+    """The person's response (a named one, or the draft of an anonymous one)."""
+    row = await db.fetchone("SELECT * FROM survey_responses WHERE survey_id = ?"
+                            " AND respondent_id = ?", (survey_id, user_id))
+    if row is None:
+        return None
+    return Response(id=row["id"], survey_id=survey_id, respondent_id=user_id,
+                    language=row["language"], position=row["position"],
+                    finished=bool(row["finished"]), answers=await _answers(db, row["id"]))
+
+
+async def in_progress(db: Database, user_id: int, community_id: int) -> int | None:
+    """The survey of the community whose response this person touched last."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        "SELECT r.survey_id FROM survey_responses r JOIN surveys s ON s.id = r.survey_id"
+        " WHERE r.respondent_id = ? AND s.community_id = ? AND s.status = 'open'"
+        " ORDER BY r.updated_at DESC LIMIT 1", (user_id, community_id))
+
+
+async def start(db: Database, survey_id: int, user_id: int, language: str) -> Response:
+    await db.execute(
+        "INSERT INTO survey_responses (survey_id, respondent_id, language, updated_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (survey_id, respondent_id) DO NOTHING",
+        (survey_id, user_id, language, to_db(utcnow())))
+    response = await response_of(db, survey_id, user_id)
+    assert response is not None
+    return response
+
+
+async def move(db: Database, response_id: int, position: int) -> None:
+    await db.execute("UPDATE survey_responses SET position = ?, updated_at = ? WHERE id = ?",
+                     (position, to_db(utcnow()), response_id))
+
+
+async def answer(db: Database, response_id: int, question_id: int, value: Any,
+                 position: int) -> None:
+    """Record (or replace) one answer, ``None`` clearing it, and move to ``position``."""
+    async with db.transaction():
+        if value is None:
+            await db.execute("DELETE FROM survey_answers WHERE response_id = ?"
+                             " AND question_id = ?", (response_id, question_id))
+        else:
+            await db.execute(
+                "INSERT OR REPLACE INTO survey_answers (response_id, question_id, value)"
+                " VALUES (?, ?, ?)", (response_id, question_id, json.dumps(value,
+                                                                       ensure_ascii=False)))
+        await move(db, response_id, position)
+
+
+async def finish(db: Database, survey: Survey, response: Response) -> None:
+    """Count the response and record participation. An anonymous survey's draft moves to a
+    response with a random id and no person, and is deleted, in the same transaction."""
+    assert response.respondent_id is not None
+    async with db.transaction():
+        if survey.anonymous:
+            kept = secrets.randbits(62) + 1
+            await db.execute("INSERT INTO survey_responses (id, survey_id, finished)"
+                             " VALUES (?, ?, 1)", (kept, survey.id))
+            await db.execute("INSERT INTO survey_answers (response_id, question_id, value)"
+                             " SELECT ?, question_id, value FROM survey_answers"
+                             " WHERE response_id = ?", (kept, response.id))
+            await db.execute("DELETE FROM survey_responses WHERE id = ?", (response.id,))
+        else:
+            await db.execute("UPDATE survey_responses SET finished = 1, position = ?,"
+                             " updated_at = ? WHERE id = ?",
+                             (len(survey.questions), to_db(utcnow()), response.id))
+        await db.execute("INSERT OR IGNORE INTO survey_participants (survey_id, user_id)"
+                         " VALUES (?, ?)", (survey.id, response.respondent_id))
+
+
+async def participants(db: Database, survey_id: int) -> set[int]:
+    return {r["user_id"] for r in await db.fetchall(
+        "SELECT user_id FROM survey_participants WHERE survey_id = ?", (survey_id,))}
+
+
+async def finished_responses(db: Database, survey_id: int) -> list[Response]:
+    """Every counted response with its answers, named ones first in the order given."""
+    rows = await db.fetchall(
+        "SELECT * FROM survey_responses WHERE survey_id = ? AND finished = 1"
+        " ORDER BY respondent_id IS NULL, updated_at, id", (survey_id,))
+    answers: dict[int, dict[int, Any]] = {r["id"]: {} for r in rows}
+    for a in await db.fetchall(
+            "SELECT a.response_id, a.question_id, a.value FROM survey_answers a"
+            " JOIN survey_responses r ON r.id = a.response_id"
+            " WHERE r.survey_id = ? AND r.finished = 1", (survey_id,)):
+        answers[a["response_id"]][a["question_id"]] = json.loads(a["value"])
+    return [Response(id=r["id"], survey_id=survey_id, respondent_id=r["respondent_id"],
+                     language=r["language"], position=r["position"], finished=True,
+                     answers=answers[r["id"]]) for r in rows]
+
+
+# -- personal data ---------------------------------------------------------------------------
+
+
+async def _personal(db: Database, user_id: int) -> dict[str, Any]:
+    rows = await db.fetchall(
+        "SELECT r.survey_id, r.finished, a.question_id, a.value FROM survey_responses r"
+        " LEFT JOIN survey_answers a ON a.response_id = r.id WHERE r.respondent_id = ?"
+        " ORDER BY r.survey_id, a.question_id", (user_id,))
+    answers: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        entry = answers.setdefault(r["survey_id"], {"finished": bool(r["finished"]),
+                                                    "answers": {}})
+        if r["question_id"] is not None:
+            entry["answers"][str(r["question_id"])] = json.loads(r["value"])
+    taken = [r["survey_id"] for r in await db.fetchall(
+        "SELECT survey_id FROM survey_participants WHERE user_id = ?", (user_id,))]
+    return {"responses": answers, "took_part_in": taken}
+
+
+async def _erase(db: Database, user_id: int) -> None:
+    """Named responses go with the user row (ON DELETE CASCADE); participation goes here.
+    Anonymous answers stay: nothing links them to the person."""
+    await db.execute("DELETE FROM survey_participants WHERE user_id = ?", (user_id,))
+
+
+personal.register("surveys", _personal, _erase)

@@ -1,0 +1,386 @@
+"""Needs surveys end to end: one built in chat, one from a file; 20 residents in four
+languages answer (back, skip, change, typed numbers in Persian digits, a restart mid-way);
+results, who has not answered, CSV and XLSX exports; an anonymous survey whose answers the
+database cannot link to anyone; the scheduler opening, reminding and closing; bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import openpyxl
+
+from bot.flows import survey as flow
+from storage import survey as store
+from storage.db import to_db, utcnow
+from tests.harness import Harness, Invitation, press, step, tr
+
+LANGUAGES = ["fa", "kk", "he", "en"]
+GROUPS = ["activist", "vulnerable", "authority", "business", "ngo", "media"]
+OPTIONS = ["Roads", "Lighting", "Parks"]
+SERVICES = ["Bus", "Clinic", "Library", "Market"]
+
+
+async def _build_in_chat(harness: Harness, cora: object) -> store.Survey:
+    """Cora builds a five-question survey step by step, with some wrong input on the way."""
+    c = cora
+    await step(harness, c, "/newsurvey", send=True)
+    await step(harness, c, "en: Our street in 2027\nfa: خیابان ما در ۱۴۰۶", send=True)
+    await step(harness, c, "/skip", send=True)
+    # 1: single choice in two languages.
+    await step(harness, c, "Single choice")
+    await step(harness, c, "en: What is the biggest problem?\nfa: بزرگ‌ترین مشکل چیست؟",
+               send=True)
+    await step(harness, c, "en: Roads; Lighting\nfa: جاده‌ها; روشنایی; پارک‌ها", send=True)
+    assert "same number of options" in c.texts()[-1]  # type: ignore[attr-defined]
+    await step(harness, c, "en: Roads; Lighting; Parks\nfa: جاده‌ها; روشنایی; پارک‌ها",
+               send=True)
+    await step(harness, c, "Required")
+    # 2: multiple choice, at most two; a word where a number was asked gets a hint.
+    await step(harness, c, "Multiple choice")
+    await step(harness, c, "Which services do you use?", send=True)
+    await step(harness, c, "\n".join(SERVICES), send=True)
+    await step(harness, c, "a few", send=True)
+    assert c.texts()[-1] == "Please send a number from 1 to 4."  # type: ignore[attr-defined]
+    await step(harness, c, "2", send=True)
+    await step(harness, c, "Optional")
+    # 3: scale, 4: yes/no, 5: free text (optional).
+    await step(harness, c, "Scale 1–5")
+    await step(harness, c, "How safe do you feel at night?", send=True)
+    await step(harness, c, "Required")
+    await step(harness, c, "Yes / no")
+    await step(harness, c, "Would you volunteer?", send=True)
+    await step(harness, c, "Required")
+    await step(harness, c, "Free text")
+    await step(harness, c, "Anything else?", send=True)
+    await step(harness, c, "Optional")
+    await step(harness, c, "Done adding questions")
+    await step(harness, c, "Named answers")
+    await step(harness, c, "Open now")
+    await step(harness, c, "I will close it by hand")
+    preview = c.texts()[-1]  # type: ignore[attr-defined]
+    assert "Preview — nothing is published yet." in preview
+    assert "Which services do you use? — <i>Multiple choice (at most 2), optional</i>" \
+        not in preview  # the preview is HTML-rendered by the emulator
+    assert "Multiple choice (at most 2), optional" in preview
+    assert "Languages: en, fa" in preview
+    await step(harness, c, "Publish")
+    found = await store.of_community(harness.db, (await _community_id(harness, c)))
+    assert len(found) == 1 and found[0].status == "open"
+    return found[0]
+
+
+def _plain(text: str) -> str:
+    return text.replace("\u2068", "").replace("\u2069", "")
+
+
+async def _community_id(harness: Harness, person: object) -> int:
+    return int(await harness.db.fetchval("SELECT current_community_id FROM users WHERE id = ?",
+                                         (person.id,)))  # type: ignore[attr-defined]
+
+
+async def _residents(harness: Harness, invitation: Invitation, n: int) -> list:  # type: ignore[type-arg]
+    return [await harness.resident(invitation, LANGUAGES[i % 4], GROUPS[i % 6], name=f"R{i}")
+            for i in range(n)]
+
+
+async def test_survey_built_in_chat_answered_by_twenty(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en", name="Cora")
+    residents = await _residents(harness, invitation, 20)
+    survey = await _build_in_chat(harness, cora)
+    q1, q2, q3, q4, _q5 = survey.questions
+
+    # Everyone was told, in their language, with a button to start.
+    for person in residents:
+        assert tr(person, "Answer the survey") in person.buttons()
+    fa = residents[0]
+    assert "خیابان ما در ۱۴۰۶" in fa.texts()[-1]
+
+    expected_q1 = [0, 0, 0]
+    for i, person in enumerate(residents[:18]):
+        await step(harness, person, tr(person, "Answer the survey"))
+        assert "1/5" in person.texts()[-1] or "۱/۵" in person.texts()[-1]
+        choice = i % 3
+        await press(harness, person, f"sa:{survey.id}:{q1.id}:c:{choice}")
+        if i == 3:  # a double tap changes nothing and is answered
+            assert await press(harness, person, f"sa:{survey.id}:{q1.id}:c:2") == tr(
+                person, "That answer is already recorded; go on from the newest question.")
+        if i == 2:  # back to question 1, the answer is marked, "Next" keeps it
+            await step(harness, person, tr(person, "‹ Back"))
+            assert any(b.startswith("✅ ") for b in person.buttons())
+            await step(harness, person, tr(person, "Next ›"))
+        expected_q1[choice] += 1
+        # Question 2: two services; a third is refused; person 5 skips it (optional).
+        if i == 5:
+            await step(harness, person, tr(person, "Skip ›"))
+        else:
+            await press(harness, person, f"sa:{survey.id}:{q2.id}:t:{i % 4}")
+            await press(harness, person, f"sa:{survey.id}:{q2.id}:t:{(i + 1) % 4}")
+            if i == 0:
+                assert await press(harness, person, f"sa:{survey.id}:{q2.id}:t:{(i + 2) % 4}"
+                                   ) == tr(person, "You can choose at most {n}. Untick one"
+                                                   " first.", n=2)
+            await step(harness, person, tr(person, "Done"))
+        if i == 0:  # a restart in the middle: the typed answer reaches the same question
+            await harness.restart()
+        if i == 6:  # leaving and coming back resumes at the same question
+            await step(harness, person, "/surveys", send=True)
+            assert "3/5" in person.texts()[-1]
+            start = tr(person, "Answer: {title}", title="")
+            await step(harness, person, lambda label, start=start: label.startswith(start))
+            assert "3/5" in person.texts()[-1]
+        # Question 3: the scale, typed (Persian digits from Persian speakers) or tapped.
+        if i == 0:
+            await step(harness, person, "quite safe", send=True)
+            assert tr(person, "Please answer with a number from 1 to 5, or tap one of the"
+                              " buttons.") in person.texts()[-2]
+            assert "3/5" in person.texts()[-1] or "۳/۵" in person.texts()[-1]
+        value = i % 5 + 1
+        if person.language_code == "fa":
+            await step(harness, person, "۰۱۲۳۴۵"[value], send=True)
+        else:
+            await press(harness, person, f"sa:{survey.id}:{q3.id}:c:{value}")
+        await press(harness, person, f"sa:{survey.id}:{q4.id}:c:{int(i % 2 == 0)}")
+        # Question 5: free text for some; far too long is refused with a hint.
+        if i == 4:
+            await step(harness, person, "x" * 4050, send=True)
+            assert tr(person, "Your answer is {length} characters long; please keep it under"
+                              " {n}.", length=4050, n=4000) in person.texts()[-2]
+        if i % 3 == 0:
+            await step(harness, person, f"Note from {person.name}", send=True)
+        else:
+            await step(harness, person, tr(person, "Skip ›"))
+        assert person.texts()[-1] == tr(person, "Thank you! Your answers are saved. You can"
+                                                " change them until the survey closes:"
+                                                " /surveys")
+
+    # Resident 4 changes the first answer (from Lighting to Parks) before closing.
+    r4 = residents[4]
+    await step(harness, r4, "/surveys", send=True)
+    await step(harness, r4, lambda label: label.startswith(tr(r4, "Change my answers: {title}",
+                                                              title="")[:6]))
+    await press(harness, r4, f"sa:{survey.id}:{q1.id}:c:2")
+    for _ in range(4):
+        await step(harness, r4, tr(r4, "Next ›") if tr(r4, "Next ›") in r4.buttons()
+                   else tr(r4, "Done") if tr(r4, "Done") in r4.buttons() else tr(r4, "Skip ›"))
+    expected_q1[1] -= 1
+    expected_q1[2] += 1
+
+    # Forged and stale callbacks are refused and change nothing.
+    before = await store.finished_responses(harness.db, survey.id)
+    r0 = residents[0]
+    for forged in (f"sa:{survey.id}:{q1.id}:c:9", "sa:999:1:c:0", f"sa:{survey.id}:x:c:0",
+                   f"sa:{survey.id}", "sv:go:abc"):
+        answer = await press(harness, r0, forged)
+        assert answer in (tr(r0, flow.NOT_AVAILABLE), tr(
+            r0, "That answer is already recorded; go on from the newest question."))
+    assert await store.finished_responses(harness.db, survey.id) == before
+
+    # Results: 18 of 22 members, the counts per option, the scale's mean.
+    responses = await store.finished_responses(harness.db, survey.id)
+    assert len(responses) == 18
+    assert [sum(r.answers[q1.id] == k for r in responses) for k in range(3)] == expected_q1
+    await step(harness, cora, "/surveyresults", send=True)
+    await step(harness, cora, lambda label: label.startswith("Our street in 2027"))
+    results = "\n".join(cora.texts()[-3:])
+    # 22 members: the 20 residents, Cora and the admin who created the community.
+    assert "Responses: 18 of 22 members (82%)" in results
+    for k, name in enumerate(OPTIONS):
+        assert f" {expected_q1[k]} (" in results and name in results
+    mean = sum(i % 5 + 1 for i in range(18)) / 18
+    assert f"Average: {mean:.1f}" in results
+    assert "Note from R0" in results and "Note from R15" in results
+    assert "Activists and leaders: 3/4" in results  # R0, R6, R12 of R0, R6, R12, R18
+    await step(harness, cora, "Who has not answered")
+    missing = cora.texts()[-1]
+    assert "4 members have not answered yet" in missing
+    assert "R18" in missing and "R19" in missing and "Cora" in missing
+
+    # CSV in the coordinator's language; XLSX for a Persian coordinator reads right to left.
+    await step(harness, cora, "Export CSV")
+    table = list(csv.reader(io.StringIO(cora.document(cora.last).decode("utf-8-sig"))))
+    assert table[0][:4] == ["Response", "Name", "Group", "Language"]
+    assert table[0][4] == "1. What is the biggest problem?"
+    assert len(table) == 19
+    by_name = {row[1]: row for row in table[1:]}
+    assert by_name["R4"][4] == "Parks" and by_name["R0"][5] == "Bus; Clinic"
+    assert by_name["R0"][7] == "Yes" and by_name["R0"][8] == "Note from R0"
+    assert by_name["R5"][5] == "" and by_name["R1"][7] == "No"
+    assert by_name["R0"][6] == "1"  # typed after the restart
+    assert by_name["R1"][6] == "2"
+    assert by_name["R3"][2] == "Business" and by_name["R3"][3] == "en"
+    farid = await harness.coordinator(invitation, "fa", name="Farid")
+    await step(harness, farid, "/surveyresults", send=True)
+    await step(harness, farid, lambda label: label.startswith("خیابان ما"))
+    await step(harness, farid, tr(farid, "Export XLSX"))
+    book = openpyxl.load_workbook(io.BytesIO(farid.document(farid.last)))
+    sheet = book.worksheets[0]
+    assert sheet.sheet_view.rightToLeft is True
+    assert sheet.cell(1, 5).value == "1. بزرگ‌ترین مشکل چیست؟"
+    assert sheet.max_row == 19
+    column = [sheet.cell(r, 5).value for r in range(2, 20)]
+    assert column.count("پارک‌ها") == expected_q1[2]
+    summary = book.worksheets[1]
+    assert summary.sheet_view.rightToLeft is True
+    assert [summary.cell(r, 2).value for r in range(2, 5)] == expected_q1
+
+    # Closing: answers and changes after it are refused; nothing changes.
+    await step(harness, cora, "/surveyresults", send=True)
+    await step(harness, cora, lambda label: label.startswith("Our street in 2027"))
+    await step(harness, cora, "Close the survey")
+    late = residents[18]
+    await step(harness, late, tr(late, "Answer the survey"))
+    assert late.last_answer == tr(late, flow.CLOSED)
+    assert await press(harness, r0, f"sa:{survey.id}:{q1.id}:c:1") == tr(r0, flow.CLOSED)
+    await step(harness, r0, "/surveys", send=True)
+    assert r0.texts()[-1] == tr(r0, "No survey is open right now.")
+    assert len(await store.finished_responses(harness.db, survey.id)) == 18
+
+
+SURVEY_YAML = """\
+# A needs survey in four languages.
+title:
+  en: Green Street needs
+  fa: نیازهای خیابان سبز
+  kk: Жасыл көше қажеттіліктері
+  he: צרכי הרחוב הירוק
+intro:
+  en: Five minutes, anonymous.
+  fa: پنج دقیقه، بی‌نام.
+anonymous: true
+closes: {closes}
+questions:
+  - type: single
+    text:
+      en: What should be fixed first?
+      fa: چه چیزی اول باید درست شود؟
+      kk: Алдымен не жөнделуі керек?
+      he: מה צריך לתקן קודם?
+    options:
+      - {{en: Roads, fa: جاده‌ها, kk: Жолдар, he: כבישים}}
+      - {{en: Lighting, fa: روشنایی, kk: Жарық, he: תאורה}}
+  - type: scale
+    text: How safe do you feel?
+  - type: text
+    required: false
+    text:
+      en: Anything else?
+      he: עוד משהו?
+"""
+
+
+async def test_survey_from_file_anonymous(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en", name="Cora")
+    residents = await _residents(harness, invitation, 6)
+    closes = (utcnow() + timedelta(days=10)).strftime("%Y-%m-%d %H:%M")
+
+    # Malformed files: the answer names the line or the field; nothing is created.
+    broken = SURVEY_YAML.format(closes=closes).replace("      - {en: Lighting", "    - {en: Li")
+    await cora.send_document("survey.yaml", broken.encode())
+    await harness.settle()
+    assert "The survey file has a problem, so nothing was created." in cora.texts()[-1]
+    assert "Line 21: This is not valid YAML" in cora.texts()[-1]
+    no_options = SURVEY_YAML.format(closes=closes).replace("    options:", "    choices:")
+    await cora.send_document("survey.yml", no_options.encode())
+    await harness.settle()
+    assert "Line 19, field questions[1].choices: Unknown field" in _plain(cora.texts()[-1])
+    await cora.send_document("survey.json", b'{"title": "T",\n "questions": [\n  {"type": "x"'
+                                            b', "text": "Q"}\n ]\n}')
+    await harness.settle()
+    assert "Line 3, field questions[1].type: The type must be one of" in _plain(
+        cora.texts()[-1])
+    await cora.send_document("survey.json", b'{"title": "T",\n "questions": [,]}')
+    await harness.settle()
+    assert "Line 2: This is not valid JSON" in cora.texts()[-1]
+    await cora.send_document("survey.yaml", SURVEY_YAML.format(closes="2020-01-01").encode())
+    await harness.settle()
+    assert "Line 11, field closes: The closing time must be after" in _plain(
+        cora.texts()[-1])
+    assert await store.of_community(harness.db, invitation.community.id) == []
+
+    # A good file gets the preview; publishing opens it.
+    await cora.send_document("survey.yaml", SURVEY_YAML.format(closes=closes).encode())
+    await harness.settle()
+    assert "Languages: en, fa, he, kk" in cora.texts()[-1]
+    await step(harness, cora, "Publish")
+    (survey,) = await store.of_community(harness.db, invitation.community.id)
+    assert survey.anonymous and survey.closes_at is not None
+    q1, q2, q3 = survey.questions
+    kk = residents[1]
+    assert "Жасыл көше қажеттіліктері" in kk.texts()[-1]
+
+    for i, person in enumerate(residents[:5]):
+        await step(harness, person, tr(person, "Answer the survey"))
+        if i == 1:
+            assert "Алдымен не жөнделуі керек?" in person.texts()[-1]
+        await press(harness, person, f"sa:{survey.id}:{q1.id}:c:{i % 2}")
+        await press(harness, person, f"sa:{survey.id}:{q2.id}:c:{i + 1}")
+        await step(harness, person, f"Secret {i}", send=True)
+        assert person.texts()[-1] == tr(person, "Thank you! Your anonymous answers are saved.")
+
+    # Nothing in the database links an answer to a person.
+    rows = await harness.db.fetchall(
+        "SELECT * FROM survey_responses WHERE survey_id = ?", (survey.id,))
+    assert len(rows) == 5
+    assert all(r["respondent_id"] is None and r["language"] is None and r["updated_at"] is None
+               for r in rows)
+    ids = {person.id for person in residents}
+    for row in await harness.db.fetchall("SELECT * FROM survey_answers"):
+        assert row["response_id"] not in ids
+    assert await store.participants(harness.db, survey.id) == {p.id for p in residents[:5]}
+    texts = sorted(r.answers[q3.id] for r in await store.finished_responses(harness.db,
+                                                                             survey.id))
+    assert texts == [f"Secret {i}" for i in range(5)]
+    # It cannot be answered twice (nor changed).
+    first = residents[0]
+    await step(harness, first, tr(first, "Answer the survey"))
+    assert first.last_answer == tr(first, "You have answered this anonymous survey. Its answers"
+                                          " are not linked to you, so they cannot be changed.")
+    assert len(await store.finished_responses(harness.db, survey.id)) == 5
+
+    # The scheduler reminds the one who has not answered a day before closing, then closes.
+    await harness.db.execute("UPDATE surveys SET closes_at = ? WHERE id = ?",
+                             (to_db(utcnow() + timedelta(hours=5)), survey.id))
+    await harness.restart()
+    last = residents[5]
+    await last.wait_for(tr(last, "Reminder: the survey <b>{title}</b> closes on {when}. Your"
+                                 " answers count.", title="", when="")[:10])
+    assert all("Reminder" not in text for text in residents[0].texts())
+    await harness.db.execute("UPDATE surveys SET closes_at = ? WHERE id = ?",
+                             (to_db(utcnow() - timedelta(seconds=1)), survey.id))
+    await harness.restart()
+    await cora.wait_for("has closed with 5 responses")
+    assert (await store.get(harness.db, survey.id)).status == "closed"  # type: ignore[union-attr]
+
+
+async def test_scheduled_survey_opens_on_time(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "he", name="Cora")
+    resident = await harness.resident(invitation, "kk", name="Aigerim")
+    opens = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%d")
+    await cora.send_document("s.json", json.dumps({
+        "title": {"he": "סקר", "kk": "Сауалнама"}, "opens": opens,
+        "questions": [{"type": "yesno", "text": {"he": "האם?", "kk": "Ма?"}}]}).encode())
+    await harness.settle()
+    await step(harness, cora, tr(cora, "Publish"))
+    (survey,) = await store.of_community(harness.db, invitation.community.id)
+    assert survey.status == "scheduled"
+    await step(harness, resident, "/surveys", send=True)
+    assert resident.texts()[-1] == tr(resident, "No survey is open right now.")
+    await harness.db.execute("UPDATE surveys SET opens_at = ? WHERE id = ?",
+                             (to_db(utcnow() - timedelta(minutes=1)), survey.id))
+    await harness.restart()
+    await resident.wait_for("Сауалнама")
+    await step(harness, resident, tr(resident, "Answer the survey"))
+    await step(harness, resident, tr(resident, "Yes"))
+    assert resident.texts()[-1] == tr(resident, "Thank you! Your answers are saved. You can"
+                                                " change them until the survey closes:"
+                                                " /surveys")
+    # The builder can be cancelled; a resident cannot build.
+    await step(harness, resident, "/newsurvey", send=True)
+    assert resident.texts()[-1] == tr(resident, "Only coordinators of this community can do"
+                                                " that.")
