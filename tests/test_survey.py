@@ -12,10 +12,11 @@ from datetime import timedelta
 
 import openpyxl
 
+from bot.flows import broadcast as broadcast_flow
 from bot.flows import survey as flow
 from storage import survey as store
 from storage.db import to_db, utcnow
-from tests.harness import Harness, Invitation, press, step, tr
+from tests.harness import ADMIN_ID, Harness, Invitation, press, step, tr
 
 LANGUAGES = ["fa", "kk", "he", "en"]
 GROUPS = ["activist", "vulnerable", "authority", "business", "ngo", "media"]
@@ -56,6 +57,12 @@ async def _build_in_chat(harness: Harness, cora: object) -> store.Survey:
     await step(harness, c, "Free text")
     await step(harness, c, "Anything else?", send=True)
     await step(harness, c, "Optional")
+    # A mistake is undone: a sixth question added by accident is removed.
+    await step(harness, c, "Yes / no")
+    await step(harness, c, "Oops", send=True)
+    await step(harness, c, "Optional")
+    await step(harness, c, "↶ Remove the last question")
+    assert c.last_answer == "Removed: Oops"  # type: ignore[attr-defined]
     await step(harness, c, "Done adding questions")
     await step(harness, c, "Named answers")
     await step(harness, c, "Open now")
@@ -65,7 +72,7 @@ async def _build_in_chat(harness: Harness, cora: object) -> store.Survey:
     assert "Which services do you use? — <i>Multiple choice (at most 2), optional</i>" \
         not in preview  # the preview is HTML-rendered by the emulator
     assert "Multiple choice (at most 2), optional" in preview
-    assert "Languages: en, fa" in preview
+    assert "Languages: English, فارسی" in preview
     await step(harness, c, "Publish")
     found = await store.of_community(harness.db, (await _community_id(harness, c)))
     assert len(found) == 1 and found[0].status == "open"
@@ -305,7 +312,7 @@ async def test_survey_from_file_anonymous(harness: Harness) -> None:
     # A good file gets the preview; publishing opens it.
     await cora.send_document("survey.yaml", SURVEY_YAML.format(closes=closes).encode())
     await harness.settle()
-    assert "Languages: en, fa, he, kk" in cora.texts()[-1]
+    assert "Languages: English, فارسی, עברית, Қазақ тілі" in cora.texts()[-1]
     await step(harness, cora, "Publish")
     (survey,) = await store.of_community(harness.db, invitation.community.id)
     assert survey.anonymous and survey.closes_at is not None
@@ -341,6 +348,10 @@ async def test_survey_from_file_anonymous(harness: Harness) -> None:
     assert first.last_answer == tr(first, "You have answered this anonymous survey. Its answers"
                                           " are not linked to you, so they cannot be changed.")
     assert len(await store.finished_responses(harness.db, survey.id)) == 5
+    # A broadcast can address those who have not answered yet.
+    community = invitation.community
+    audience = await broadcast_flow.recipients(harness.db, community, f"nosurvey:{survey.id}")
+    assert {u.id for u in audience} == {residents[5].id, cora.id, ADMIN_ID}
 
     # The scheduler reminds the one who has not answered a day before closing, then closes.
     await harness.db.execute("UPDATE surveys SET closes_at = ? WHERE id = ?",

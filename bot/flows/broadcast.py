@@ -12,6 +12,7 @@ from bot.flows.errors import Refused
 from bot.i18n import N_
 from storage import committee as committee_store
 from storage import community as community_store
+from storage import survey as survey_store
 from storage import voting as voting_store
 from storage.community import Community, User
 from storage.db import Database
@@ -77,7 +78,8 @@ async def recipients(db: Database, community: Community, audience: str) -> list[
 
     ``all``; ``group:<key>`` (a stakeholder group); ``committee:<id>`` (a committee or working
     group); ``novote:<id>`` (members who have not taken part in a priority vote);
-    ``noballot:<id>`` (members who have not voted in a committee election).
+    ``noballot:<id>`` (members who have not voted in a committee election);
+    ``nosurvey:<id>`` (members who have not finished a survey).
     """
     members = [(m, u) for m, u in await community_store.members(db, community.id)
                if u.reachable]
@@ -105,5 +107,11 @@ async def recipients(db: Database, community: Community, audience: str) -> list[
         if election is None or election.community_id != community.id:
             raise Refused(NOT_AVAILABLE)
         done = await committee_store.voters(db, election.id)
+        return [u for _m, u in members if u.id not in done]
+    if kind == "nosurvey":
+        survey = await survey_store.get(db, int(value))
+        if survey is None or survey.community_id != community.id:
+            raise Refused(NOT_AVAILABLE)
+        done = await survey_store.participants(db, survey.id)
         return [u for _m, u in members if u.id not in done]
     raise Refused(NOT_AVAILABLE)

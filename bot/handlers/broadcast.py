@@ -29,6 +29,7 @@ from bot.commands import Command
 from bot.delivery import courier
 from bot.flows import broadcast as flow
 from bot.flows.errors import Refused
+from bot.flows.survey import pick
 from bot.handlers._common import (
     callback_parts,
     coordinator,
@@ -42,6 +43,7 @@ from bot.labels import group_label
 from storage import broadcast as store
 from storage import committee as committee_store
 from storage import community as community_store
+from storage import survey as survey_store
 from storage import voting as voting_store
 from storage.broadcast import Message
 
@@ -83,6 +85,10 @@ async def _audiences(who: Actor, context: Context) -> list[tuple[str, str]]:
     for election in await committee_store.elections(context.db, who.community.id, "voting"):
         options.append((f"noballot:{election.id}",
                         t._("Not yet voted: {title}", title=short(election.name, 30))))
+    for survey in await survey_store.of_community(context.db, who.community.id, ("open",)):
+        title = pick(survey.title, t.lang, who.community.default_language)
+        options.append((f"nosurvey:{survey.id}",
+                        t._("Not yet answered: {title}", title=short(title, 30))))
     return options
 
 

@@ -42,7 +42,7 @@ from bot.handlers._common import (
     say,
     short,
 )
-from bot.i18n import N_, Translator, is_rtl, isolate
+from bot.i18n import N_, Translator, is_rtl, isolate, language_name
 from bot.labels import group_label
 from bot.messages import split_text
 from storage import community as community_store
@@ -130,8 +130,10 @@ async def _ask_kind(update: Update, who: Actor, context: Context) -> int:
     rows = [[InlineKeyboardButton(t._(label), callback_data=f"svb:k:{kind}")]
             for kind, label in KIND_LABELS.items()]
     if count:
-        rows.append([InlineKeyboardButton(t._("Done adding questions"),
-                                           callback_data="svb:k:done")])
+        rows.append([InlineKeyboardButton(t._("↶ Remove the last question"),
+                                           callback_data="svb:k:undo"),
+                     InlineKeyboardButton(t._("Done adding questions"),
+                                          callback_data="svb:k:done")])
     await say(update, t._("Question {n}: what kind?", n=count + 1),
               reply_markup=InlineKeyboardMarkup(rows))
     return KIND
@@ -147,6 +149,12 @@ async def kind_tap(update: Update, context: Context) -> int:
         await update.callback_query.answer()
         await edit_message(update, who.t._("{n} questions.", n=len(draft["questions"])), None)
         return await _ask_anonymous(update, who)
+    if kind == "undo" and draft.get("questions"):
+        removed = draft["questions"].pop()
+        await update.callback_query.answer(who.t._("Removed: {question}", question=short(
+            pick(removed["prompt"], who.t.lang, who.t.lang), 60)))
+        await edit_message(update, who.t._("Question removed."), None)
+        return await _ask_kind(update, who, context)
     if kind not in flow.KINDS:
         raise Refused(flow.NOT_AVAILABLE)
     await update.callback_query.answer()
@@ -293,7 +301,8 @@ async def _preview(update: Update, who: Actor, context: Context, spec: Spec) -> 
                   else t._("now")),
               t._("Closes: {when}", when=t.datetime(spec.closes_at) if spec.closes_at
                   else t._("by hand")),
-              t._("Languages: {languages}", languages=", ".join(languages)), ""]
+              t._("Languages: {languages}",
+                  languages=", ".join(language_name(lang) for lang in languages)), ""]
     for number, q in enumerate(spec.questions, start=1):
         kind = t._(KIND_LABELS[q["kind"]])
         if q["kind"] == "multiple":
