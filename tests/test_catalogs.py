@@ -17,7 +17,8 @@ PLACEHOLDER = re.compile(r"\{[a-z_][a-z0-9_]*\}")
 TAG = re.compile(r"</?[a-z]+>")
 PO_FILES = sorted(ROOT.glob("locales/*/LC_MESSAGES/*.po"))
 LATIN_WORD = re.compile(r"\b[A-Za-z]{4,}\b")
-ALLOWED_LATIN = {"Mahfil", "Telegram", "JSON", "CSV", "XLSX", "YAML", "PNG", "http", "https"}
+ALLOWED_LATIN = {"Mahfil", "Telegram", "JSON", "CSV", "XLSX", "YAML", "PNG", "http", "https",
+                 "true", "false"}  # the last two: literal values of the survey file format
 
 
 def _read(path: Path):

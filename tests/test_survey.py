@@ -391,7 +391,19 @@ async def test_scheduled_survey_opens_on_time(harness: Harness) -> None:
     assert resident.texts()[-1] == tr(resident, "Thank you! Your answers are saved. You can"
                                                 " change them until the survey closes:"
                                                 " /surveys")
-    # The builder can be cancelled; a resident cannot build.
+    # A scheduled survey can be cancelled before it opens (here: a second one).
+    await cora.send_document("s.json", json.dumps({
+        "title": "Later", "opens": opens,
+        "questions": [{"type": "yesno", "text": "?"}]}).encode())
+    await harness.settle()
+    await step(harness, cora, tr(cora, "Publish"))
+    await step(harness, cora, "/surveyresults", send=True)
+    await step(harness, cora, lambda label: label.startswith("Later"))
+    await step(harness, cora, tr(cora, "Cancel the survey"))
+    later = (await store.of_community(harness.db, invitation.community.id))[0]
+    assert later.status == "closed"
+    assert await press(harness, cora, f"sv:end:{later.id}") == tr(cora, flow.CLOSED)
+    # A resident cannot build.
     await step(harness, resident, "/newsurvey", send=True)
     assert resident.texts()[-1] == tr(resident, "Only coordinators of this community can do"
                                                 " that.")

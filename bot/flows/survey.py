@@ -359,7 +359,9 @@ async def publish(db: Database, community_id: int, author: int, spec: Spec) -> S
 
 
 async def close(db: Database, survey: Survey) -> bool:
-    return await store.set_status(db, survey.id, "closed", was="open")
+    """Close an open survey, or cancel one not yet open; False if it was already closed."""
+    return survey.status != "closed" and await store.set_status(db, survey.id, "closed",
+                                                                was=survey.status)
 
 
 # -- answering -------------------------------------------------------------------------------

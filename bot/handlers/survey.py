@@ -147,7 +147,8 @@ async def kind_tap(update: Update, context: Context) -> int:
     draft = _draft(context)
     if kind == "done" and draft.get("questions"):
         await update.callback_query.answer()
-        await edit_message(update, who.t._("{n} questions.", n=len(draft["questions"])), None)
+        await edit_message(update, who.t.ngettext("{n} question.", "{n} questions.",
+                                                   len(draft["questions"])), None)
         return await _ask_anonymous(update, who)
     if kind == "undo" and draft.get("questions"):
         removed = draft["questions"].pop()
@@ -304,11 +305,13 @@ async def _preview(update: Update, who: Actor, context: Context, spec: Spec) -> 
               t._("Languages: {languages}",
                   languages=", ".join(language_name(lang) for lang in languages)), ""]
     for number, q in enumerate(spec.questions, start=1):
-        kind = t._(KIND_LABELS[q["kind"]])
+        label = KIND_LABELS[q["kind"]]
+        kind = t._(label)
         if q["kind"] == "multiple":
             kind += " " + t._("(at most {n})", n=q["max_choices"])
-        lines.append(f"{t.num(number)}. {isolate(pick(q['prompt'], t.lang, default))} — "
-                     f"<i>{kind}, {t._('required') if q['required'] else t._('optional')}</i>")
+        need = t._("required") if q["required"] else t._("optional")
+        prompt = isolate(pick(q["prompt"], t.lang, default))
+        lines.append(f"{t.num(number)}. {prompt} — <i>{kind}, {need}</i>")
         lines += [f"    • {isolate(pick(o, t.lang, default))}" for o in q["options"]]
     parts = split_text("\n".join(lines))
     for part in parts[:-1]:
@@ -779,6 +782,9 @@ async def results_tap(update: Update, context: Context) -> None:
                                           callback_data=f"sv:nudge:{survey.id}"),
                      InlineKeyboardButton(t._("Close the survey"),
                                           callback_data=f"sv:end:{survey.id}")])
+    elif survey.status == "scheduled":
+        rows.append([InlineKeyboardButton(t._("Cancel the survey"),
+                                          callback_data=f"sv:end:{survey.id}")])
     for part in parts[:-1]:
         await say(update, part)
     await say(update, parts[-1], reply_markup=InlineKeyboardMarkup(rows))
@@ -824,8 +830,8 @@ async def end_tap(update: Update, context: Context) -> None:
     who = await coordinator(update, context)
     (survey_id,) = _ints(callback_parts(update)[2:3])
     survey = await _survey(who, context, survey_id)
-    flow.ensure_open(survey)
-    await flow.close(context.db, survey)
+    if not await flow.close(context.db, survey):
+        raise Refused(flow.CLOSED)
     assert update.callback_query is not None
     await update.callback_query.answer(who.t._("The survey is closed."), show_alert=True)
 
