@@ -17,11 +17,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
 from bot.flows.errors import Refused
+from bot.flows.typed import to_int, to_moment
 from bot.i18n import LANGUAGES, N_
 from storage import survey as store
 from storage.db import Database, utcnow
@@ -146,25 +146,9 @@ def check_max(text: str, options: int) -> int:
     return number
 
 
-def to_int(text: str) -> int | None:
-    """A whole number typed in Latin, Persian or Arabic-Indic digits; None otherwise."""
-    cleaned = text.strip().translate(_DIGITS)
-    return int(cleaned) if cleaned.isascii() and cleaned.isdigit() else None
-
-
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
-
-
 def parse_when(text: str, timezone: str) -> datetime:
     """``2026-12-01 18:00`` or ``2026-12-01`` (community time; Persian digits welcome)."""
-    cleaned = " ".join(text.strip().translate(_DIGITS).replace("T", " ").split())
-    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            local = datetime.strptime(cleaned, pattern)
-        except ValueError:
-            continue
-        return local.replace(tzinfo=ZoneInfo(timezone))
-    raise Refused(N_("Please write the date as 2026-12-01 or 2026-12-01 18:00."))
+    return to_moment(text, timezone)
 
 
 def check_dates(opens_at: datetime | None, closes_at: datetime | None) -> None:
