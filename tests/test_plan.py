@@ -192,7 +192,7 @@ async def test_plan_from_tree_to_evaluation(harness: Harness) -> None:
     await step(harness, cora, "/plan", send=True)
     await step(harness, cora, tr(cora, "Evaluation"))
     await step(harness, cora, tr(cora, "Partly"))
-    await step(harness, cora, "4")
+    await step(harness, cora, "۴")  # the rating buttons in Persian digits
     await step(harness, cora, "Neighbours came together", send=True)
     await step(harness, cora, "More street lights\nA playground on the lot", send=True)
     await dana.wait_for(tr(dana, "What next:"))

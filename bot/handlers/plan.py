@@ -163,7 +163,8 @@ async def _ask(update: Update, who: Actor, form: dict[str, Any]) -> int:
     t = who.t
     rows = []
     if field.kind == "choice" and field.labels:
-        rows = [[InlineKeyboardButton(t._(label), callback_data=f"pf:{value}")]
+        rows = [[InlineKeyboardButton(t.num(int(label)) if label.isdigit() else t._(label),
+                                      callback_data=f"pf:{value}")]
                 for value, label in field.labels.items()]
     if field.optional:
         rows.append([InlineKeyboardButton(t._("Skip"), callback_data="pf:-")])
@@ -786,8 +787,9 @@ async def history_tap(update: Update, context: Context) -> None:
     for change in await store.history(context.db, task.id):
         names = {v: await _name(context, v) for k, pair in change.changes.items()
                  if k == "responsible_id" for v in pair if v is not None}
+        arrow = "←" if t.rtl else "→"  # arrows are not mirrored in right-to-left text
         what = "; ".join(
-            f"{t._(FIELD_LABELS.get(k, k))}: {_shown(t, k, b, names)} → "
+            f"{t._(FIELD_LABELS.get(k, k))}: {_shown(t, k, b, names)} {arrow} "
             f"{_shown(t, k, a, names)}" if k != "created" else t._("created")
             for k, (b, a) in change.changes.items())
         lines.append(f"• {t.datetime(change.at)} — "
@@ -869,8 +871,9 @@ async def _indicators_view(who: Actor, context: Context,
         measured = await store.readings(context.db, indicator.id)
         share = flow.toward_target(indicator, measured)
         way = t._(DIRECTION_LABELS[indicator.direction])
+        comma = "، " if t.lang == "fa" else ", "
         lines.append(f"{t.num(number)}. <b>{isolate(indicator.name)}</b> "
-                     f"({isolate(indicator.unit)}, {way.lower()})")
+                     f"({isolate(indicator.unit)}{comma}{way.lower()})")
         lines.append("    " + t._("baseline {baseline} → target {target}",
                                    baseline=t.num(indicator.baseline),
                                    target=t.num(indicator.target)))
