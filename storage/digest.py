@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import aiosqlite
 
-from storage.db import Database, from_db, to_db
+from storage.db import Database, from_db, to_db, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +81,10 @@ async def handled(db: Database, committee_id: int, period: str, *,
 
 
 async def changes(db: Database, community_id: int, committee_id: int,
-                  since: datetime) -> list[Change]:
-    """Everything a committee hears about since ``since``, oldest first within each kind."""
+                  since: datetime, today: date | None = None) -> list[Change]:
+    """Everything a committee hears about since ``since``, oldest first within each kind
+    (and the tasks overdue on ``today``, the community's date)."""
+    today = today or utcnow().date()
     after = to_db(since)
     found: list[Change] = []
     for r in await db.fetchall(
@@ -118,4 +120,25 @@ async def changes(db: Database, community_id: int, committee_id: int,
             " AND joined_at > ? GROUP BY stakeholder_group ORDER BY n DESC",
             (community_id, after)):
         found.append(Change("new_members", r["stakeholder_group"] or "", count=r["n"]))
+    for r in await db.fetchall(
+            "SELECT b.prompt, COUNT(*) AS n FROM problem_cards c JOIN brainstorms b"
+            " ON b.id = c.brainstorm_id WHERE b.community_id = ? AND c.created_at > ?"
+            " GROUP BY b.id ORDER BY b.id", (community_id, after)):
+        found.append(Change("new_problems", r["prompt"], count=r["n"]))
+    for r in await db.fetchall(
+            "SELECT t.title, t.status, t.progress FROM tasks t JOIN plans p ON p.id = t.plan_id"
+            " WHERE p.community_id = ? AND EXISTS (SELECT 1 FROM task_log l"
+            " WHERE l.task_id = t.id AND l.at > ?) ORDER BY t.due_on, t.id",
+            (community_id, after)):
+        found.append(Change("task_changed", r["title"], r["status"], r["progress"]))
+    for r in await db.fetchall(
+            "SELECT i.name, i.unit, r.value FROM readings r JOIN indicators i"
+            " ON i.id = r.indicator_id JOIN plans p ON p.id = i.plan_id"
+            " WHERE p.community_id = ? AND r.at > ? ORDER BY r.id", (community_id, after)):
+        found.append(Change("indicator_reading", r["name"], f"{r['value']:g} {r['unit']}"))
+    for r in await db.fetchall(
+            "SELECT t.title, t.due_on FROM tasks t JOIN plans p ON p.id = t.plan_id"
+            " WHERE p.community_id = ? AND p.status = 'active' AND t.status <> 'done'"
+            " AND t.due_on < ? ORDER BY t.due_on", (community_id, today.isoformat())):
+        found.append(Change("task_overdue", r["title"], r["due_on"]))
     return found

@@ -157,6 +157,11 @@ async def plans(db: Database, community_id: int) -> list[Plan]:
     return [_plan(r) for r in rows]
 
 
+async def active_plans(db: Database) -> list[Plan]:
+    """Every community's active plans (for the scheduler)."""
+    return [_plan(r) for r in await db.fetchall("SELECT * FROM plans WHERE status = 'active'")]
+
+
 async def set_plan_status(db: Database, plan_id: int, status: str) -> None:
     await db.execute("UPDATE plans SET status = ? WHERE id = ?", (status, plan_id))
 

@@ -5,13 +5,17 @@ indicators with readings, the evaluation seeding the next brainstorm — and bad
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from datetime import timedelta
 
 from bot.flows import plan as flow
 from storage import brainstorm as brainstorm_store
+from storage import committee as committee_store
 from storage import community as community_store
 from storage import plan as store
+from storage.db import utcnow
 from tests.harness import Harness, press, step, tr
 
 
@@ -205,3 +209,58 @@ async def test_plan_from_tree_to_evaluation(harness: Harness) -> None:
     # An evaluated plan takes no more updates.
     assert await press(harness, dana, f"pl:upd:{task.id}") == tr(
         dana, "This plan has been evaluated and is closed.")
+
+
+async def test_reminders_progress_notes_and_digest_lines(harness: Harness) -> None:
+    """The scheduler: due-soon and overdue reminders to the responsible member, a weekly
+    note to followers, and plan changes in the committee's digest — each once."""
+    invitation = await harness.new_community()
+    community_id = invitation.community.id
+    cora = await harness.coordinator(invitation, "en", name="Cora")
+    maryam = await harness.resident(invitation, "fa", "vulnerable", name="Maryam")
+    noa = await harness.resident(invitation, "he", "business", name="Noa")
+    plan = await store.create_plan(harness.db, community_id, "Dark streets", cora.id)
+    today = utcnow().date()
+    soon = await store.add_task(harness.db, plan.id, cora.id, title="Fix the lamps",
+                                responsible_id=maryam.id, starts_on=today,
+                                due_on=today + timedelta(days=1))
+    await store.add_task(harness.db, plan.id, cora.id, title="Map the dark corners",
+                         responsible_id=maryam.id, starts_on=today - timedelta(days=9),
+                         due_on=today - timedelta(days=1))
+    await store.follow(harness.db, plan.id, noa.id)
+    indicator = await store.add_indicator(harness.db, plan.id, name="Lamps working",
+                                          unit="lamps", baseline=3, target=20, direction="up",
+                                          task_id=soon.id)
+    await store.add_reading(harness.db, indicator, 8, today, None, cora.id)
+    committee = await committee_store.create_committee(harness.db, community_id, "Lights")
+    await committee_store.add_member(harness.db, committee.id, noa.id, "co-opted")
+    await cora.send("/digest")
+    await harness.settle()
+    await cora.tap("Daily")
+    await harness.settle()
+    await harness.db.execute("UPDATE digests SET last_period = 'long ago', since = ?"
+                             " WHERE committee_id = ?", ("2000-01-01T00:00:00+00:00",
+                                                         committee.id))
+
+    await harness.restart()  # the jobs look at start
+    soon = await maryam.wait_for("Fix the lamps")
+    assert soon["text"].startswith(tr(maryam, "Reminder: your task “{title}” is due on {day}"
+                                              " ({percent} done).", title="", day="",
+                                      percent="")[:8])
+    late = await maryam.wait_for("Map the dark corners")
+    assert late["text"].startswith(tr(maryam, "Your task “{title}” was due on {day} and is not"
+                                              " done ({percent}). Post an update, or ask a"
+                                              " coordinator for a new date.", title="",
+                                      day="", percent="")[:8])
+    await noa.wait_for(tr(noa, "This week in the plan “{problem}”:", problem="")[:10])
+    digest = await noa.wait_for(tr(noa, "<b>Digest for {name}</b>", name="")[:8]
+                                .replace("<b>", ""))
+    text = _plain(digest["text"])
+    for line in ("Fix the lamps", "Lamps working: 8 lamps", "Map the dark corners"):
+        assert line in text
+    await asyncio.sleep(0.5)
+    counts = (len(maryam.messages), len(noa.messages))
+    await harness.restart()  # the same day and week again: nothing twice
+    await asyncio.sleep(2.5)
+    await harness.settle()
+    assert (len(maryam.messages), len(noa.messages)) == counts

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from storage.digest import Change, Digest
 
 FREQUENCIES = ("daily", "weekly")
-CONTEXT_ONLY = {"vote_standing"}  # shown in a digest, but never a reason to send one
+# Shown in a digest, but never a reason to send one: states, not changes.
+CONTEXT_ONLY = {"vote_standing", "task_overdue"}
 
 
 def current_period(frequency: str, hour: int, weekday: int, now: datetime,

@@ -9,8 +9,9 @@ twice, and a period without news sends nothing.
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
@@ -135,6 +136,10 @@ async def setting_tap(update: Update, context: Context) -> None:
 # -- sending -------------------------------------------------------------------------------
 
 
+TASK_STATUS = {"planned": N_("planned"), "in_progress": N_("in progress"),
+               "blocked": N_("blocked"), "done": N_("done")}
+
+
 def _line(t: Translator, change: Change) -> str:
     name = isolate(change.name)
     if change.kind == "vote_opened":
@@ -151,6 +156,19 @@ def _line(t: Translator, change: Change) -> str:
         return t._("Joined the group: {name}", name=name)
     if change.kind == "member_left":
         return t._("Left the group: {name}", name=name)
+    if change.kind == "new_problems":
+        return t.ngettext("{n} new problem in the brainstorm {prompt}",
+                          "{n} new problems in the brainstorm {prompt}", change.count,
+                          prompt=name)
+    if change.kind == "task_changed":
+        return t._("Task {title}: {status}, {percent}", title=name,
+                   status=t._(TASK_STATUS.get(change.detail or "", change.detail or "")),
+                   percent=t.percent(change.count / 100))
+    if change.kind == "indicator_reading":
+        return t._("Indicator {name}: {value}", name=name, value=isolate(change.detail or ""))
+    if change.kind == "task_overdue":
+        return t._("Overdue since {day}: {title}", title=name,
+                   day=t.date(date.fromisoformat(change.detail or "2000-01-01")))
     return t.ngettext("{n} new member from {group}", "{n} new members from {group}",
                       change.count, group=group_label(t, change.name or None))
 
@@ -175,7 +193,8 @@ async def send_due(app: Application) -> int:  # type: ignore[type-arg]
         period = flow.due(digest, now, community.timezone)
         if period is None:
             continue
-        changes = await store.changes(db, community.id, committee.id, digest.since)
+        today = now.astimezone(ZoneInfo(community.timezone)).date()
+        changes = await store.changes(db, community.id, committee.id, digest.since, today)
         if not flow.worth_sending(changes):
             await store.handled(db, committee.id, period, sent_at=None)
             continue

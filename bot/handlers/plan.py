@@ -1151,26 +1151,63 @@ async def export_tap(update: Update, context: Context) -> None:
 
 
 async def remind_due(app: Application) -> None:  # type: ignore[type-arg]
-    """A day before a task is due, its responsible member hears about it (once)."""
+    """Reminders to a task's responsible member: the day before it is due and the day after
+    it was due, each once; and a weekly progress note to those who follow a plan."""
     db = app.bot_data["db"]
-    tomorrow = utcnow().date() + timedelta(days=1)
-    for task in await store.tasks_due(db, tomorrow):
+    today = utcnow().date()
+    for task, when in ([(t, "soon") for t in await store.tasks_due(db, today + timedelta(1))]
+                       + [(t, "late") for t in await store.tasks_due(db, today - timedelta(1))]):
         plan = await store.get_plan(db, task.plan_id)
         person = await community_store.get_user(db, task.responsible_id or 0)
         community = await community_store.get_community(db, plan.community_id) if plan else None
         if person is None or community is None:
             continue
 
-        def render(t: Translator, _user: User, task: Task = task) -> tuple[
+        def render(t: Translator, _user: User, task: Task = task, when: str = when) -> tuple[
                 str, InlineKeyboardMarkup]:
-            return (t._("Reminder: your task “{title}” is due on {day} ({percent} done).",
+            text = (t._("Reminder: your task “{title}” is due on {day} ({percent} done).",
                         title=isolate(task.title), day=t.date(task.due_on),
-                        percent=t.percent(task.progress / 100)),
-                    InlineKeyboardMarkup([[InlineKeyboardButton(
-                        t._("Post an update"), callback_data=f"pl:upd:{task.id}")]]))
+                        percent=t.percent(task.progress / 100)) if when == "soon" else
+                    t._("Your task “{title}” was due on {day} and is not done ({percent})."
+                        " Post an update, or ask a coordinator for a new date.",
+                        title=isolate(task.title), day=t.date(task.due_on),
+                        percent=t.percent(task.progress / 100)))
+            return text, InlineKeyboardMarkup([[InlineKeyboardButton(
+                t._("Post an update"), callback_data=f"pl:upd:{task.id}")]])
 
         await notify(app, community, [person], render,
-                     key=f"task-due:{task.id}:{task.due_on.isoformat()}")
+                     key=f"task-{when}:{task.id}:{task.due_on.isoformat()}")
+    week = "{}-W{:02d}".format(*today.isocalendar()[:2])
+    for plan in await store.active_plans(db):
+        await _progress_note(app, plan, week)
+
+
+async def _progress_note(app: Application, plan: Plan, week: str) -> None:  # type: ignore[type-arg]
+    """Once a week, followers hear how the plan is going (the key makes it once)."""
+    db = app.bot_data["db"]
+    community = await community_store.get_community(db, plan.community_id)
+    following = await store.followers(db, plan.id)
+    if community is None or not following:
+        return
+    found = await store.tasks(db, plan.id)
+    people = [u for uid in sorted(following)
+              for u in [await community_store.get_user(db, uid)] if u is not None]
+
+    def render(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup]:
+        today = t.local(utcnow()).date()
+        overall = flow.plan_progress(found)
+        return "\n".join([
+            t._("This week in the plan “{problem}”:", problem=isolate(plan.problem)),
+            t._("Progress: {bar} {percent}", bar=_bar(overall),
+                percent=t.percent(overall / 100)),
+            t.ngettext("{n} task done", "{n} tasks done",
+                       sum(task.status == "done" for task in found)),
+            t.ngettext("{n} task overdue", "{n} tasks overdue",
+                       sum(flow.overdue(task, today) for task in found))]), \
+            InlineKeyboardMarkup([[InlineKeyboardButton(t._("See the plan"),
+                                                        callback_data=f"pl:show:{plan.id}")]])
+
+    await notify(app, community, people, render, key=f"plan-note:{plan.id}:{week}")
 
 
 async def _tick(context: Context) -> None:
