@@ -41,6 +41,7 @@ from bot.handlers._common import (
     member,
     notify,
     refusals,
+    refuse,
     say,
     short,
 )
@@ -262,7 +263,8 @@ async def fill(update: Update, context: Context) -> int | None:
     """A value for the field being asked (typed, a photo, or a button under the question)."""
     who = await member(update, context)
     form = _form(context)
-    if not form.get("name"):
+    if not form.get("name"):  # nothing being asked (an old button): say so, change nothing
+        await refuse(update, who.t, flow.NOT_AVAILABLE)
         return ConversationHandler.END
     field = FORMS[form["name"]][form["step"]]
     try:
