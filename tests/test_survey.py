@@ -365,6 +365,8 @@ async def test_survey_from_file_anonymous(harness: Harness) -> None:
                              (to_db(utcnow() - timedelta(seconds=1)), survey.id))
     await harness.restart()
     await cora.wait_for("has closed with 5 responses")
+    assert tr(cora, "Results") in cora.buttons()
+    await last.wait_for(tr(last, "Thank you to everyone who took part."))
     assert (await store.get(harness.db, survey.id)).status == "closed"  # type: ignore[union-attr]
 
 

@@ -462,21 +462,28 @@ async def check_due(app: Application) -> None:  # type: ignore[type-arg]
 
 
 async def _tell_closed(app: Application, survey: Survey) -> None:  # type: ignore[type-arg]
+    """Members hear that the survey closed and how many took part; coordinators also get
+    the results. Answers themselves are not sent round: free text may be personal."""
     db = app.bot_data["db"]
     community = await community_store.get_community(db, survey.community_id)
-    author = await community_store.get_user(db, survey.created_by or 0)
-    if community is None or author is None:
+    if community is None:
         return
     count = len(await store.participants(db, survey.id))
+    members = await community_store.members(db, community.id)
 
-    def render(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup]:
-        return t.ngettext("The survey <b>{title}</b> has closed with {n} response.",
+    def render(t: Translator, user: User) -> tuple[str, InlineKeyboardMarkup | None]:
+        title = isolate(_pick(t, survey.title, community))
+        text = t.ngettext("The survey <b>{title}</b> has closed with {n} response.",
                           "The survey <b>{title}</b> has closed with {n} responses.", count,
-                          title=isolate(_pick(t, survey.title, community))), \
-            InlineKeyboardMarkup([[InlineKeyboardButton(
-                t._("Results"), callback_data=f"sv:res:{survey.id}")]])
+                          title=title)
+        if user.id not in coordinators:
+            return text + "\n" + t._("Thank you to everyone who took part."), None
+        return text, InlineKeyboardMarkup([[InlineKeyboardButton(
+            t._("Results"), callback_data=f"sv:res:{survey.id}")]])
 
-    await notify(app, community, [author], render, key=f"survey-closed:{survey.id}")
+    coordinators = {u.id for m, u in members if m.is_coordinator}
+    await notify(app, community, [u for _m, u in members], render,
+                 key=f"survey-closed:{survey.id}")
 
 
 async def _tick(context: Context) -> None:
@@ -832,6 +839,8 @@ async def end_tap(update: Update, context: Context) -> None:
     survey = await _survey(who, context, survey_id)
     if not await flow.close(context.db, survey):
         raise Refused(flow.CLOSED)
+    if survey.status == "open":
+        await _tell_closed(context.application, survey)
     assert update.callback_query is not None
     await update.callback_query.answer(who.t._("The survey is closed."), show_alert=True)
 
