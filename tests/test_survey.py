@@ -176,6 +176,23 @@ async def test_survey_built_in_chat_answered_by_twenty(harness: Harness) -> None
     expected_q1[1] -= 1
     expected_q1[2] += 1
 
+    # Past the last question with a required one unanswered (only a lost update could do
+    # that): coming back leads to the question that still needs an answer.
+    r17 = residents[17]
+    response = await store.response_of(harness.db, survey.id, r17.id)
+    assert response is not None
+    await harness.db.execute("DELETE FROM survey_answers WHERE response_id = ?"
+                             " AND question_id = ?", (response.id, q4.id))
+    await harness.db.execute("UPDATE survey_responses SET finished = 0, position = 5"
+                             " WHERE id = ?", (response.id,))
+    await step(harness, r17, tr(r17, "Answer the survey"))
+    assert r17.texts()[-2] == tr(r17, "Question {n} still needs an answer.", n=4)
+    assert "4/5" in _plain(r17.texts()[-1]) or "4/5" in r17.texts()[-1]
+    await press(harness, r17, f"sa:{survey.id}:{q4.id}:c:0")
+    await step(harness, r17, tr(r17, "Skip ›"))
+    assert r17.texts()[-1] == tr(r17, "Thank you! Your answers are saved. You can change"
+                                      " them until the survey closes: /surveys")
+
     # Forged and stale callbacks are refused and change nothing.
     before = await store.finished_responses(harness.db, survey.id)
     r0 = residents[0]

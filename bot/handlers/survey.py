@@ -536,8 +536,10 @@ async def go_tap(update: Update, context: Context) -> int:
     progress = await flow.begin(context.db, survey, who.user.id, who.t.lang)
     assert update.callback_query is not None
     await update.callback_query.answer()
+    if progress.question is None:  # past the last question but not counted: finish now
+        return await _show(update, who, context, survey, progress, new_message=True)
     text, markup = _question_view(who, survey, progress)
-    if progress.question is not None and progress.question.position == 0 and survey.intro:
+    if progress.question.position == 0 and survey.intro:
         assert who.community is not None
         text = isolate(_pick(who.t, survey.intro, who.community)) + "\n\n" + text
     await say(update, text, reply_markup=markup)
@@ -613,10 +615,9 @@ async def _show(update: Update, who: Actor, context: Context, survey: Survey,
         try:
             await flow.complete(context.db, survey, progress)
         except Refused as refused:  # a required question left unanswered: go there
-            if update.callback_query is not None:
-                await update.callback_query.answer(who.t._(refused.message, **refused.values),
-                                                   show_alert=True)
+            await say(update, who.t._(refused.message, **refused.values))
             progress = await flow.current(context.db, survey, who.user.id)
+            new_message = True
         else:
             text = (who.t._("Thank you! Your anonymous answers are saved.") if survey.anonymous
                     else who.t._("Thank you! Your answers are saved. You can change them"
