@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.flows.committee import Candidate, allocate_seats, default_quotas, search_members
+from bot.flows.committee import Candidate, allocate_seats, default_quotas
+from bot.flows.community import search_members
 
 GROUPS = ("activist", "vulnerable", "authority", "business", "ngo", "media", "other")
 

@@ -278,14 +278,3 @@ def check_statement(text: str) -> str:
     if len(text) > MAX_STATEMENT:
         raise Refused(TOO_LONG, n=MAX_STATEMENT)
     return text
-
-
-def search_members(members: Sequence[tuple[Any, Any]], query: str,
-                   limit: int = 8) -> list[tuple[Any, Any]]:
-    """Members whose name or username contains ``query`` (any case, any script)."""
-    needle = query.strip().casefold().lstrip("@")
-    if not needle:
-        return []
-    found = [(m, u) for m, u in members
-             if needle in u.display_name.casefold() or needle in (u.username or "").casefold()]
-    return found[:limit]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.flows.errors import Refused
 from bot.flows.onboarding import new_code
@@ -64,3 +66,14 @@ async def switch(db: Database, user_id: int, community_id: int) -> tuple[Members
         raise Refused(NOT_A_MEMBER)
     await store.set_current_community(db, user_id, community_id)
     return membership, community
+
+
+def search_members(members: Sequence[tuple[Any, Any]], query: str,
+                   limit: int = 8) -> list[tuple[Any, Any]]:
+    """Members whose name or username contains ``query`` (any case, any script)."""
+    needle = query.strip().casefold().lstrip("@")
+    if not needle:
+        return []
+    found = [(m, u) for m, u in members
+             if needle in u.display_name.casefold() or needle in (u.username or "").casefold()]
+    return found[:limit]

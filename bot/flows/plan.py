@@ -78,6 +78,16 @@ def toward_target(indicator: Indicator, readings: list[Reading]) -> float | None
     return max(0.0, min(1.0, moved / span)) if span else 1.0
 
 
+async def set_status(db: Database, task: Task, actor_id: int, status: str) -> Task:
+    """A task marked done is 100% done."""
+    if status not in STATUSES:
+        raise Refused(NOT_AVAILABLE)
+    changes: dict[str, object] = {"status": status}
+    if status == "done":
+        changes["progress"] = 100
+    return await store.change_task(db, task, actor_id, **changes)
+
+
 async def post_update(db: Database, plan: Plan, task: Task, author_id: int, update_text: str,
                       progress: int, photo: str | None) -> int:
     """Only the person responsible for a task reports on it, while the plan is active."""

@@ -28,6 +28,7 @@ from bot.actor import Actor, actor
 from bot.app import Context
 from bot.commands import Command
 from bot.flows import committee as flow
+from bot.flows.community import search_members
 from bot.flows.errors import Refused
 from bot.handlers._common import (
     callback_ints,
@@ -539,7 +540,7 @@ async def search_text(update: Update, context: Context) -> int:
         await say(update, who.t._(flow.TOO_LONG, n=100))
         return SEARCH
     members = await community_store.members(context.db, who.community.id)
-    found = flow.search_members(members, query)
+    found = search_members(members, query)
     if not found:
         await say(update, who.t._("No member matches “{query}”. Try another part of the name.",
                                   query=isolate(short(query, 40))))

@@ -32,6 +32,7 @@ from bot.app import Context
 from bot.commands import Command
 from bot.flows import plan as flow
 from bot.flows import typed
+from bot.flows.community import search_members
 from bot.flows.errors import Refused
 from bot.handlers._common import (
     callback_ints,
@@ -238,11 +239,11 @@ async def _member(context: Context, who: Actor, raw: str, *, by_button: bool) ->
             raise Refused(flow.NOT_AVAILABLE)
         await flow.check_member(context.db, who.community.id, user_id)
         return user_id
-    wanted = " ".join(raw.split()).casefold()
-    if not wanted:
+    if not raw.strip():
         raise Refused(N_("Please send a name."))
-    found = [u for _m, u in await community_store.members(context.db, who.community.id)
-             if wanted in u.display_name.casefold() or wanted == (u.username or "").casefold()]
+    found = [u for _m, u in search_members(
+        await community_store.members(context.db, who.community.id), " ".join(raw.split()),
+        limit=9)]
     if len(found) == 1:
         return found[0].id
     if not found:
@@ -428,13 +429,15 @@ async def plan_command(update: Update, context: Context) -> None:
 
 
 @refusals
-async def show_tap(update: Update, context: Context) -> None:
+async def view_tap(update: Update, context: Context) -> None:
+    """pl:show|tree|ind:<plan> — the plan, its problem tree, or its indicators."""
     who = await member(update, context)
-    (plan_id,) = _ints(callback_parts(update)[2:3])
+    parts = callback_parts(update)
+    (plan_id,) = _ints(parts[2:3])
     plan = await _plan(who, context, plan_id)
     assert update.callback_query is not None
     await update.callback_query.answer()
-    text, markup = await _plan_view(who, context, plan)
+    text, markup = await VIEWS[parts[1]](who, context, plan)
     await edit_message(update, text, markup)
 
 
@@ -478,17 +481,6 @@ async def _tree_view(who: Actor, context: Context,
                                           callback_data=f"pl:cur:{plan.id}")])
     rows.append([InlineKeyboardButton(t._("Back"), callback_data=f"pl:show:{plan.id}")])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
-
-
-@refusals
-async def tree_tap(update: Update, context: Context) -> None:
-    who = await member(update, context)
-    (plan_id,) = _ints(callback_parts(update)[2:3])
-    plan = await _plan(who, context, plan_id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    text, markup = await _tree_view(who, context, plan)
-    await edit_message(update, text, markup)
 
 
 @refusals
@@ -730,14 +722,9 @@ async def status_tap(update: Update, context: Context) -> None:
     parts = callback_parts(update)
     (task_id,) = _ints(parts[2:3])
     status = parts[3] if len(parts) > 3 else ""
-    if status not in flow.STATUSES:
-        raise Refused(flow.NOT_AVAILABLE)
     task, plan = await _task(who, context, task_id)
     _active(plan)
-    changes: dict[str, Any] = {"status": status}
-    if status == "done":
-        changes["progress"] = 100
-    task = await store.change_task(context.db, task, who.user.id, **changes)
+    task = await flow.set_status(context.db, task, who.user.id, status)
     assert update.callback_query is not None
     await update.callback_query.answer(who.t._("Saved."))
     text, markup = await _task_view(who, context, task, plan)
@@ -899,17 +886,6 @@ async def _indicators_view(who: Actor, context: Context,
                                           callback_data=f"pl:newind:{plan.id}")])
     rows.append([InlineKeyboardButton(t._("Back"), callback_data=f"pl:show:{plan.id}")])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
-
-
-@refusals
-async def indicators_tap(update: Update, context: Context) -> None:
-    who = await member(update, context)
-    (plan_id,) = _ints(callback_parts(update)[2:3])
-    plan = await _plan(who, context, plan_id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    text, markup = await _indicators_view(who, context, plan)
-    await edit_message(update, text, markup)
 
 
 @refusals
@@ -1225,6 +1201,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
 # == wiring ==================================================================================
 
 
+VIEWS = {"show": _plan_view, "tree": _tree_view, "ind": _indicators_view}
 FINISH: dict[str, Finish] = {
     "cause": _tree_add, "consequence": _tree_add, "resource": _resource_add,
     "actor": _actor_add, "task": _task_add, "progress": _task_edit, "due": _task_edit,
@@ -1257,10 +1234,10 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("newplan", newplan_command, filters=private))
     app.add_handler(CommandHandler("resources", resources_command, filters=private))
     for pattern, callback in (
-        (r"^pl:show:", show_tap), (r"^pl:fol:", follow_tap), (r"^pl:tree:", tree_tap),
+        (r"^pl:(show|tree|ind):", view_tap), (r"^pl:fol:", follow_tap),
         (r"^pl:cur:", curate_tap), (r"^pl:ti:", tree_item_tap), (r"^pl:task:", task_tap),
         (r"^pl:acc:", accept_tap), (r"^pl:st:", status_tap), (r"^pl:hist:", history_tap),
-        (r"^pl:ind:", indicators_tap), (r"^pl:seed:", seed_tap), (r"^pl:wd:", withdraw_tap),
+        (r"^pl:seed:", seed_tap), (r"^pl:wd:", withdraw_tap),
         (r"^pl:rma:", remove_actor_tap), (r"^pl:csv$", export_tap),
     ):
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))

@@ -199,12 +199,17 @@ async def max_text(update: Update, context: Context) -> int:
     return await _ask_required(update, who)
 
 
+async def _ask(update: Update, who: Actor, question: str, state: int,
+               buttons: list[tuple[str, str]]) -> int:
+    """A builder question answered with buttons: (label msgid, callback data) pairs."""
+    await say(update, who.t._(question), reply_markup=InlineKeyboardMarkup([[
+        InlineKeyboardButton(who.t._(label), callback_data=data) for label, data in buttons]]))
+    return state
+
+
 async def _ask_required(update: Update, who: Actor) -> int:
-    await say(update, who.t._("Must everyone answer this question?"),
-              reply_markup=InlineKeyboardMarkup([[
-                  InlineKeyboardButton(who.t._("Required"), callback_data="svb:r:1"),
-                  InlineKeyboardButton(who.t._("Optional"), callback_data="svb:r:0")]]))
-    return REQUIRED
+    return await _ask(update, who, N_("Must everyone answer this question?"), REQUIRED,
+                      [(N_("Required"), "svb:r:1"), (N_("Optional"), "svb:r:0")])
 
 
 @refusals
@@ -227,12 +232,9 @@ async def required_tap(update: Update, context: Context) -> int:
 
 
 async def _ask_anonymous(update: Update, who: Actor) -> int:
-    await say(update, who.t._("Should answers be anonymous? Anonymous answers are stored"
-                              " with no link to the person."),
-              reply_markup=InlineKeyboardMarkup([[
-                  InlineKeyboardButton(who.t._("Named answers"), callback_data="svb:a:0"),
-                  InlineKeyboardButton(who.t._("Anonymous"), callback_data="svb:a:1")]]))
-    return ANONYMOUS
+    return await _ask(update, who, N_("Should answers be anonymous? Anonymous answers are"
+                                      " stored with no link to the person."), ANONYMOUS,
+                      [(N_("Named answers"), "svb:a:0"), (N_("Anonymous"), "svb:a:1")])
 
 
 @refusals
