@@ -430,9 +430,12 @@ async def plan_command(update: Update, context: Context) -> None:
 
 @refusals
 async def view_tap(update: Update, context: Context) -> None:
-    """pl:show|tree|ind:<plan> — the plan, its problem tree, or its indicators."""
+    """pl:show|tree|ind|cur:<plan> — the plan, its problem tree, its indicators, or (for
+    editors) the tree's proposals to review."""
     who = await member(update, context)
     parts = callback_parts(update)
+    if parts[1] == "cur":
+        _require_editor(who)
     (plan_id,) = _ints(parts[2:3])
     plan = await _plan(who, context, plan_id)
     assert update.callback_query is not None
@@ -521,18 +524,6 @@ async def _curation(who: Actor, context: Context,
          InlineKeyboardButton(t._("Under…"), callback_data=f"pl:ti:{item.id}:u"),
          InlineKeyboardButton(t._("Hide"), callback_data=f"pl:ti:{item.id}:h")],
         [InlineKeyboardButton(t._("Back"), callback_data=f"pl:tree:{plan.id}")]])
-
-
-@refusals
-async def curate_tap(update: Update, context: Context) -> None:
-    who = await member(update, context)
-    _require_editor(who)
-    (plan_id,) = _ints(callback_parts(update)[2:3])
-    plan = await _plan(who, context, plan_id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    text, markup = await _curation(who, context, plan)
-    await edit_message(update, text, markup)
 
 
 @refusals
@@ -1201,7 +1192,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
 # == wiring ==================================================================================
 
 
-VIEWS = {"show": _plan_view, "tree": _tree_view, "ind": _indicators_view}
+VIEWS = {"show": _plan_view, "tree": _tree_view, "ind": _indicators_view, "cur": _curation}
 FINISH: dict[str, Finish] = {
     "cause": _tree_add, "consequence": _tree_add, "resource": _resource_add,
     "actor": _actor_add, "task": _task_add, "progress": _task_edit, "due": _task_edit,
@@ -1234,8 +1225,8 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("newplan", newplan_command, filters=private))
     app.add_handler(CommandHandler("resources", resources_command, filters=private))
     for pattern, callback in (
-        (r"^pl:(show|tree|ind):", view_tap), (r"^pl:fol:", follow_tap),
-        (r"^pl:cur:", curate_tap), (r"^pl:ti:", tree_item_tap), (r"^pl:task:", task_tap),
+        (r"^pl:(show|tree|ind|cur):", view_tap), (r"^pl:fol:", follow_tap),
+        (r"^pl:ti:", tree_item_tap), (r"^pl:task:", task_tap),
         (r"^pl:acc:", accept_tap), (r"^pl:st:", status_tap), (r"^pl:hist:", history_tap),
         (r"^pl:seed:", seed_tap), (r"^pl:wd:", withdraw_tap),
         (r"^pl:rma:", remove_actor_tap), (r"^pl:csv$", export_tap),
