@@ -80,4 +80,4 @@ def test_typed_numbers_and_dates() -> None:
             typed.to_number(wrong)
     with pytest.raises(Refused):
         flow.check_schedule(date(2026, 12, 1), date(2026, 11, 30))
-    assert flow.lines("a\n\n b \n", 10) == ["a", "b"]
+    assert typed.lines("a\n\n b \n", 10) == ["a", "b"]

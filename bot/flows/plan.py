@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.flows.errors import Refused
+from bot.flows.typed import words
 from bot.i18n import N_
 from storage import community as community_store
 from storage import plan as store
@@ -19,23 +20,6 @@ STATUSES = ("planned", "in_progress", "blocked", "done")
 REACHED = ("yes", "partly", "no")
 NOT_AVAILABLE = N_("This is not available to you.")
 ONLY_EDITORS = N_("Only coordinators and committee members can change the plan.")
-
-
-def text(value: str, limit: int) -> str:
-    value = " ".join(value.split())
-    if not value:
-        raise Refused(N_("Please write a few words."))
-    if len(value) > limit:
-        raise Refused(N_("Please keep it under {n} characters."), n=limit)
-    return value
-
-
-def lines(value: str, limit: int) -> list[str]:
-    """One item per line (e.g. "what next"), each checked."""
-    items = [text(line, limit) for line in value.splitlines() if line.strip()]
-    if not items:
-        raise Refused(N_("Please write a few words."))
-    return items[:20]
 
 
 def check_schedule(starts_on: date, due_on: date) -> None:
@@ -97,7 +81,7 @@ async def post_update(db: Database, plan: Plan, task: Task, author_id: int, upda
         raise Refused(N_("This plan has been evaluated and is closed."))
     if not 0 <= progress <= 100:
         raise Refused(N_("Please send a whole number from 0 to 100."))
-    return await store.add_update(db, task, author_id, text(update_text, 1000), progress,
+    return await store.add_update(db, task, author_id, words(update_text, 1000), progress,
                                   photo)
 
 

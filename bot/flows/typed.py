@@ -72,3 +72,21 @@ def to_moment(text: str, timezone: str) -> datetime:
             continue
         return local.replace(tzinfo=ZoneInfo(timezone))
     raise Refused(DATE_HINT)
+
+
+def words(value: str, limit: int) -> str:
+    """Some text, spaces tidied: neither empty nor over ``limit`` characters."""
+    value = " ".join(value.split())
+    if not value:
+        raise Refused(N_("Please write a few words."))
+    if len(value) > limit:
+        raise Refused(N_("Please keep it under {n} characters."), n=limit)
+    return value
+
+
+def lines(value: str, limit: int) -> list[str]:
+    """One item per line (e.g. "what next"), each checked; at most 20."""
+    items = [words(line, limit) for line in value.splitlines() if line.strip()]
+    if not items:
+        raise Refused(N_("Please write a few words."))
+    return items[:20]

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,12 +26,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot.actor import Actor, actor
+from bot.actor import Actor
 from bot.app import Context
 from bot.commands import Command
 from bot.flows import plan as flow
 from bot.flows import typed
-from bot.flows.community import search_members
 from bot.flows.errors import Refused
 from bot.handlers._common import (
     callback_ints,
@@ -42,10 +40,10 @@ from bot.handlers._common import (
     member,
     notify,
     refusals,
-    refuse,
     say,
     short,
 )
+from bot.handlers._forms import Field, Forms
 from bot.i18n import N_, Translator, isolate
 from bot.messages import split_text
 from storage import brainstorm as brainstorm_store
@@ -82,22 +80,41 @@ FIELD_LABELS = {"title": N_("title"), "responsible_id": N_("responsible"),
                 "created": N_("created")}
 
 
-# == the form engine ========================================================================
+# == the forms (bot/handlers/_forms.py asks them) and their rules =============================
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
-    key: str
-    prompt: str  # msgid
-    kind: str  # text | lines | day | percent | number | member | choice | photo
-    limit: int = 300
-    labels: dict[str, str] | None = None  # choice: value → msgid
-    optional: bool = False
+async def _a_member(context: Context, who: Actor, form: dict[str, Any], user_id: int) -> int:
+    assert who.community is not None
+    await flow.check_member(context.db, who.community.id, user_id)
+    return user_id
 
 
-Finish = Callable[[Update, Context, Actor, dict[str, Any]], Awaitable[None]]
+async def _after_start(context: Context, who: Actor, form: dict[str, Any], due: date) -> date:
+    """A due date not before the start (typed just before, or the task's)."""
+    starts = form["values"].get("starts_on")
+    start = date.fromisoformat(starts) if starts else (
+        await _task_only(context, form["ids"]["task"])).starts_on
+    flow.check_schedule(start, due)
+    return due
 
-FORMS: dict[str, list[Field]] = {
+
+async def _good_side(context: Context, who: Actor, form: dict[str, Any],
+                     target: float) -> float:
+    values = form["values"]
+    flow.check_indicator(values["baseline"], target, values["direction"])
+    return target
+
+
+async def _task_number(context: Context, who: Actor, form: dict[str, Any],
+                       number: float) -> int:
+    """A task named by its number in /plan's list."""
+    listed = await store.tasks(context.db, form["ids"]["plan"])
+    if number != int(number) or not 1 <= number <= len(listed):
+        raise Refused(N_("There is no task with that number in this plan."))
+    return listed[int(number) - 1].id
+
+
+FIELDS: dict[str, list[Field]] = {
     "cause": [Field("text", N_("Write a cause of the problem (why does it happen?)."),
                     "text")],
     "consequence": [Field("text", N_("Write a consequence of the problem (what does it lead"
@@ -112,13 +129,13 @@ FORMS: dict[str, list[Field]] = {
                     labels=INFLUENCE_LABELS)],
     "task": [Field("title", N_("What is the task?"), "text", 200),
              Field("responsible_id", N_("Who is responsible? Send their name (or part of it)."),
-                   "member"),
+                   "member", check=_a_member),
              Field("starts_on", N_("When does it start? (2026-12-01)"), "day"),
-             Field("due_on", N_("When is it due?"), "day")],
+             Field("due_on", N_("When is it due?"), "day", check=_after_start)],
     "progress": [Field("progress", N_("Progress in percent (0–100)?"), "percent")],
-    "due": [Field("due_on", N_("The new due date?"), "day")],
+    "due": [Field("due_on", N_("The new due date?"), "day", check=_after_start)],
     "responsible": [Field("responsible_id", N_("Who is responsible now? Send their name."),
-                          "member")],
+                          "member", check=_a_member)],
     "update": [Field("text", N_("What has been done? Write your update."), "text", 1000),
                Field("progress", N_("Progress in percent (0–100)?"), "percent"),
                Field("photo", N_("Send a photo, or skip."), "photo", optional=True)],
@@ -128,9 +145,9 @@ FORMS: dict[str, list[Field]] = {
                   Field("direction", N_("Which way is good?"), "choice",
                         labels=DIRECTION_LABELS),
                   Field("baseline", N_("The baseline: the value today?"), "number"),
-                  Field("target", N_("The target?"), "number"),
+                  Field("target", N_("The target?"), "number", check=_good_side),
                   Field("task_id", N_("Linked to a task? Send its number from /plan, or"
-                                      " skip."), "number", optional=True)],
+                                      " skip."), "number", optional=True, check=_task_number)],
     "reading": [Field("value", N_("The value measured?"), "number"),
                 Field("on_day", N_("Measured on which day? (2026-12-01) — skip for today."),
                       "day", optional=True),
@@ -144,158 +161,7 @@ FORMS: dict[str, list[Field]] = {
                    Field("next", N_("What should we do next? One item per line."), "lines",
                          300)],
 }
-
-
-def _form(context: Context) -> dict[str, Any]:
-    return context.user_data.setdefault(FORM, {})  # type: ignore[union-attr, no-any-return]
-
-
-async def _begin(update: Update, context: Context, who: Actor, name: str,
-                 **ids: int) -> int:
-    form = _form(context)
-    form.clear()
-    form.update(name=name, ids=ids, values={}, step=0)
-    if update.callback_query is not None:
-        await update.callback_query.answer()
-    return await _ask(update, who, form)
-
-
-async def _ask(update: Update, who: Actor, form: dict[str, Any]) -> int:
-    field = FORMS[form["name"]][form["step"]]
-    t = who.t
-    rows = []
-    if field.kind == "choice" and field.labels:
-        rows = [[InlineKeyboardButton(t.num(int(label)) if label.isdigit() else t._(label),
-                                      callback_data=f"pf:{value}")]
-                for value, label in field.labels.items()]
-    if field.optional:
-        rows.append([InlineKeyboardButton(t._("Skip"), callback_data="pf:-")])
-    await say(update, t._(field.prompt) + "\n" + t._("(/cancel stops)"),
-              reply_markup=InlineKeyboardMarkup(rows) if rows else None)
-    return FILLING
-
-
-async def _parse(update: Update, context: Context, who: Actor, form: dict[str, Any],
-                 field: Field) -> Any:
-    """The typed (or tapped) value of ``field``; Refused with a hint when it does not fit."""
-    assert who.community is not None
-    query = update.callback_query
-    message = update.effective_message
-    raw = (query.data or "")[3:] if query is not None else (
-        message.text or message.caption or "") if message is not None else ""
-    if query is not None and raw == "-":
-        if not field.optional:
-            raise Refused(flow.NOT_AVAILABLE)
-        return None
-    if field.kind == "photo":
-        if message is None or not message.photo or query is not None:
-            raise Refused(N_("Please send a photo, or tap Skip."))
-        return message.photo[-1].file_id
-    if field.kind == "choice":
-        if query is None or field.labels is None or raw not in field.labels:
-            raise Refused(N_("Please choose with the buttons."))
-        return raw
-    if field.kind == "member":
-        return await _member(context, who, raw, by_button=query is not None)
-    if query is not None:
-        raise Refused(flow.NOT_AVAILABLE)
-    if field.kind == "text":
-        return flow.text(raw, field.limit)
-    if field.kind == "lines":
-        return flow.lines(raw, field.limit)
-    if field.kind == "percent":
-        return typed.to_percent(raw)
-    if field.kind == "number":
-        number = typed.to_number(raw)
-        values = form["values"]
-        if field.key == "target":
-            flow.check_indicator(values["baseline"], number, values["direction"])
-        if field.key == "task_id":
-            return await _task_number(context, form["ids"]["plan"], number)
-        return number
-    day = typed.to_day(raw)
-    starts = form["values"].get("starts_on")
-    if field.key == "due_on" and (starts or form["ids"].get("task")):
-        start = date.fromisoformat(starts) if starts else (
-            await _task_only(context, form["ids"]["task"])).starts_on
-        flow.check_schedule(start, day)
-    return day
-
-
-async def _task_number(context: Context, plan_id: int, number: float) -> int:
-    """A task named by its number in /plan's list."""
-    listed = await store.tasks(context.db, plan_id)
-    if number != int(number) or not 1 <= number <= len(listed):
-        raise Refused(N_("There is no task with that number in this plan."))
-    return listed[int(number) - 1].id
-
-
-async def _member(context: Context, who: Actor, raw: str, *, by_button: bool) -> int:
-    """A member of the community: a tapped id (checked) or a name to search."""
-    assert who.community is not None
-    if by_button:
-        user_id = typed.to_int(raw)
-        if user_id is None:
-            raise Refused(flow.NOT_AVAILABLE)
-        await flow.check_member(context.db, who.community.id, user_id)
-        return user_id
-    if not raw.strip():
-        raise Refused(N_("Please send a name."))
-    found = [u for _m, u in search_members(
-        await community_store.members(context.db, who.community.id), " ".join(raw.split()),
-        limit=9)]
-    if len(found) == 1:
-        return found[0].id
-    if not found:
-        raise Refused(N_("No member of the community has that name. Try part of the name."))
-    raise Choose([(str(u.id), u.display_name) for u in found[:8]])
-
-
-class Choose(Exception):
-    """Several members match a name: offer them as buttons."""
-
-    def __init__(self, options: list[tuple[str, str]]) -> None:
-        super().__init__("choose")
-        self.options = options
-
-
-@refusals
-async def fill(update: Update, context: Context) -> int | None:
-    """A value for the field being asked (typed, a photo, or a button under the question)."""
-    who = await member(update, context)
-    form = _form(context)
-    if not form.get("name"):  # nothing being asked (an old button): say so, change nothing
-        await refuse(update, who.t, flow.NOT_AVAILABLE)
-        return ConversationHandler.END
-    field = FORMS[form["name"]][form["step"]]
-    try:
-        value = await _parse(update, context, who, form, field)
-    except Choose as choose:
-        await say(update, who.t._("Several members match. Which one?"),
-                  reply_markup=InlineKeyboardMarkup([
-                      [InlineKeyboardButton(label, callback_data=f"pf:{value}")]
-                      for value, label in choose.options]))
-        return None
-    if update.callback_query is not None:
-        await update.callback_query.answer()
-    form["values"][field.key] = value.isoformat() if isinstance(value, date) else value
-    form["step"] += 1
-    if form["step"] < len(FORMS[form["name"]]):
-        return await _ask(update, who, form)
-    name, ids, values = form["name"], dict(form["ids"]), dict(form["values"])
-    form.clear()
-    try:
-        await FINISH[name](update, context, who, {**ids, **values, "form": name})
-    except Refused as refused:  # something changed meanwhile (e.g. the plan was evaluated)
-        await say(update, who.t._(refused.message, **refused.values))
-    return ConversationHandler.END
-
-
-async def cancel(update: Update, context: Context) -> int:
-    who = await actor(update, context)
-    _form(context).clear()
-    await say(update, who.t._("Stopped. Nothing was changed."))
-    return ConversationHandler.END
+forms = Forms(FORM, FILLING, FIELDS)
 
 
 # == who may do what, and finding things ======================================================
@@ -360,7 +226,7 @@ async def newplan_command(update: Update, context: Context) -> None:
     if not problem:
         raise Refused(N_("Write the problem with the command, e.g. /newplan No safe place"
                          " for children to play"))
-    plan = await store.create_plan(context.db, who.community.id, flow.text(problem, 500),
+    plan = await store.create_plan(context.db, who.community.id, typed.words(problem, 500),
                                    who.user.id)
     text, markup = await _plan_view(who, context, plan)
     await say(update, text, reply_markup=markup)
@@ -494,7 +360,7 @@ async def tree_add_start(update: Update, context: Context) -> int:
         raise Refused(flow.NOT_AVAILABLE)
     (plan_id,) = _ints(parts[3:4])
     plan = await _plan(who, context, plan_id)
-    return await _begin(update, context, who, parts[2], plan=plan.id)
+    return await forms.begin(update, context, who, parts[2], plan=plan.id)
 
 
 async def _tree_add(update: Update, context: Context, who: Actor, v: dict[str, Any]) -> None:
@@ -634,7 +500,7 @@ async def newtask_start(update: Update, context: Context) -> int:
     (plan_id,) = _ints(callback_parts(update)[2:3])
     plan = await _plan(who, context, plan_id)
     _active(plan)
-    return await _begin(update, context, who, "task", plan=plan.id)
+    return await forms.begin(update, context, who, "task", plan=plan.id)
 
 
 def _active(plan: Plan) -> None:
@@ -732,7 +598,7 @@ async def edit_start(update: Update, context: Context) -> int:
     if what not in ("progress", "due", "responsible"):
         raise Refused(flow.NOT_AVAILABLE)
     _active((await _task(who, context, task_id))[1])
-    return await _begin(update, context, who, what, task=task_id)
+    return await forms.begin(update, context, who, what, task=task_id)
 
 
 async def _task_edit(update: Update, context: Context, who: Actor, v: dict[str, Any]) -> None:
@@ -807,7 +673,7 @@ async def update_start(update: Update, context: Context) -> int:
     if task.responsible_id != who.user.id:
         raise Refused(N_("Only the person responsible for this task can post its updates."))
     _active(plan)
-    return await _begin(update, context, who, "update", task=task.id)
+    return await forms.begin(update, context, who, "update", task=task.id)
 
 
 async def _update_add(update: Update, context: Context, who: Actor, v: dict[str, Any]) -> None:
@@ -886,7 +752,7 @@ async def newindicator_start(update: Update, context: Context) -> int:
     (plan_id,) = _ints(callback_parts(update)[2:3])
     plan = await _plan(who, context, plan_id)
     _active(plan)
-    return await _begin(update, context, who, "indicator", plan=plan.id)
+    return await forms.begin(update, context, who, "indicator", plan=plan.id)
 
 
 async def _indicator_add(update: Update, context: Context, who: Actor,
@@ -909,7 +775,7 @@ async def reading_start(update: Update, context: Context) -> int:
     if indicator is None:
         raise Refused(flow.NOT_AVAILABLE)
     _active(await _plan(who, context, indicator.plan_id))
-    return await _begin(update, context, who, "reading", indicator=indicator.id)
+    return await forms.begin(update, context, who, "reading", indicator=indicator.id)
 
 
 async def _reading_add(update: Update, context: Context, who: Actor,
@@ -946,7 +812,7 @@ async def evaluation_start(update: Update, context: Context) -> int:
     (plan_id,) = _ints(callback_parts(update)[2:3])
     plan = await _plan(who, context, plan_id)
     _active(plan)
-    return await _begin(update, context, who, "evaluation", plan=plan.id)
+    return await forms.begin(update, context, who, "evaluation", plan=plan.id)
 
 
 async def _evaluation_add(update: Update, context: Context, who: Actor,
@@ -1042,7 +908,7 @@ async def resources_command(update: Update, context: Context) -> None:
 @refusals
 async def offer_start(update: Update, context: Context) -> int:
     who = await member(update, context)
-    return await _begin(update, context, who, "resource")
+    return await forms.begin(update, context, who, "resource")
 
 
 async def _resource_add(update: Update, context: Context, who: Actor,
@@ -1070,7 +936,7 @@ async def withdraw_tap(update: Update, context: Context) -> None:
 @refusals
 async def actor_start(update: Update, context: Context) -> int:
     who = await coordinator(update, context)
-    return await _begin(update, context, who, "actor")
+    return await forms.begin(update, context, who, "actor")
 
 
 async def _actor_add(update: Update, context: Context, who: Actor, v: dict[str, Any]) -> None:
@@ -1193,12 +1059,12 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
 
 
 VIEWS = {"show": _plan_view, "tree": _tree_view, "ind": _indicators_view, "cur": _curation}
-FINISH: dict[str, Finish] = {
+forms.finish.update({
     "cause": _tree_add, "consequence": _tree_add, "resource": _resource_add,
     "actor": _actor_add, "task": _task_add, "progress": _task_edit, "due": _task_edit,
     "responsible": _task_edit, "update": _update_add, "indicator": _indicator_add,
     "reading": _reading_add, "evaluation": _evaluation_add,
-}
+})
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
@@ -1216,9 +1082,9 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
             CallbackQueryHandler(offer_start, pattern=r"^pl:offer$"),
             CallbackQueryHandler(actor_start, pattern=r"^pl:actor$"),
         ],
-        states={FILLING: [MessageHandler(text | filters.PHOTO, fill),
-                          CallbackQueryHandler(fill, pattern=r"^pf:")]},
-        fallbacks=[CommandHandler("cancel", cancel)],
+        states={FILLING: [MessageHandler(text | filters.PHOTO, forms.fill),
+                          CallbackQueryHandler(forms.fill, pattern=r"^pf:")]},
+        fallbacks=[CommandHandler("cancel", forms.cancel)],
         name="plan_form", persistent=True, allow_reentry=True,
     ))
     app.add_handler(CommandHandler("plan", plan_command, filters=private))
