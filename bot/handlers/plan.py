@@ -895,14 +895,22 @@ async def _resources_text(who: Actor, context: Context) -> tuple[str, InlineKeyb
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
-@refusals
-async def resources_command(update: Update, context: Context) -> None:
-    who = await member(update, context)
+async def _show_resources(update: Update, who: Actor, context: Context) -> None:
+    """The map: the tapped message edited when it fits one message, else sent whole."""
     text, markup = await _resources_text(who, context)
     parts = split_text(text)
+    if update.callback_query is not None and len(parts) == 1:
+        await edit_message(update, text, markup)
+        return
     for part in parts[:-1]:
         await say(update, part)
     await say(update, parts[-1], reply_markup=markup)
+
+
+@refusals
+async def resources_command(update: Update, context: Context) -> None:
+    who = await member(update, context)
+    await _show_resources(update, who, context)
 
 
 @refusals
@@ -917,8 +925,7 @@ async def _resource_add(update: Update, context: Context, who: Actor,
     await store.add_resource(context.db, who.community.id, who.user.id, v["kind"],
                              v["description"])
     await say(update, who.t._("Thank you! Your offer is on the resource map."))
-    text, markup = await _resources_text(who, context)
-    await say(update, split_text(text)[-1], reply_markup=markup)
+    await _show_resources(update, who, context)
 
 
 @refusals
@@ -929,8 +936,7 @@ async def withdraw_tap(update: Update, context: Context) -> None:
         raise Refused(flow.NOT_AVAILABLE)
     assert update.callback_query is not None
     await update.callback_query.answer(who.t._("Withdrawn."))
-    text, markup = await _resources_text(who, context)
-    await edit_message(update, split_text(text)[-1], markup)
+    await _show_resources(update, who, context)
 
 
 @refusals
@@ -943,8 +949,7 @@ async def _actor_add(update: Update, context: Context, who: Actor, v: dict[str, 
     assert who.community is not None
     await store.add_actor(context.db, who.community.id, who.user.id, v["name"], v["sector"],
                           v["role"], int(v["influence"]))
-    text, markup = await _resources_text(who, context)
-    await say(update, split_text(text)[-1], reply_markup=markup)
+    await _show_resources(update, who, context)
 
 
 @refusals
@@ -956,8 +961,7 @@ async def remove_actor_tap(update: Update, context: Context) -> None:
         raise Refused(flow.NOT_AVAILABLE)
     assert update.callback_query is not None
     await update.callback_query.answer(who.t._("Removed."))
-    text, markup = await _resources_text(who, context)
-    await edit_message(update, split_text(text)[-1], markup)
+    await _show_resources(update, who, context)
 
 
 @refusals
