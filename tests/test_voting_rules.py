@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,3 +189,49 @@ def test_budget_and_tally_hold_for_any_taps(budget: int, stacking: bool,
                 await db.close()
 
     asyncio.run(run())
+
+
+def test_a_placement_costs_the_same_in_a_full_vote() -> None:
+    """The database's own checks on a new sticker look at the voter's few stickers, never at
+    every sticker on the problem: the no-stacking trigger once went through the problem_id
+    index, so each placement scanned the problem's stickers and a 2,000-resident vote slowed
+    down as it filled (migration 0010). Counted in SQLite VM steps, not in seconds."""
+    with TemporaryDirectory() as folder:
+        path = Path(folder) / "cost.sqlite3"
+
+        async def prepare() -> tuple[int, list[int]]:
+            db = await Database.open(path)
+            try:
+                pid, _voters, problems = await _setup(db, 3, False)
+                return pid, problems
+            finally:
+                await db.close()
+
+        pid, problems = asyncio.run(prepare())
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA foreign_keys=ON")
+        insert = ("INSERT INTO stickers (prioritisation_id, user_id, slot, problem_id,"
+                  " stakeholder_group, placed_at) VALUES (?, ?, 1, ?, NULL, '2026')")
+        voters = range(20_000, 22_001)
+        conn.executemany(
+            "INSERT INTO users (id, language, created_at, updated_at) VALUES (?, 'en', '', '')",
+            [(v,) for v in voters])
+
+        def steps(voter: int) -> int:
+            count = 0
+
+            def tick() -> int:
+                nonlocal count
+                count += 1
+                return 0
+
+            conn.set_progress_handler(tick, 1)
+            conn.execute(insert, (pid, voter, problems[0]))
+            conn.set_progress_handler(None, 1)
+            return count
+
+        empty = steps(voters[0])
+        conn.executemany(insert, [(pid, v, problems[0]) for v in voters[1:-1]])
+        full = steps(voters[-1])
+        conn.close()
+        assert full < empty * 1.5, (empty, full)
