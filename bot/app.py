@@ -107,7 +107,7 @@ def build_application(
     return app
 
 
-BURST_GAP = 0.25  # seconds after an update began during which the bot counts as busy
+BURST_GAP = 0.25  # seconds after an update began or ended during which the bot counts as busy
 
 
 class LatestOnly:
@@ -207,11 +207,11 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self.active = 0  # updates being processed now (tests wait for 0)
-        self.last_started = 0.0  # loop time the latest update began
+        self.last_seen = 0.0  # loop time an update last began or ended
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         self.active += 1
-        self.last_started = asyncio.get_running_loop().time()
+        self.last_seen = asyncio.get_running_loop().time()
         try:
             user = update.effective_user if isinstance(update, Update) else None
             if user is None:
@@ -226,13 +226,16 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                     self._locks.pop(user.id, None)
         finally:
             self.active -= 1
+            self.last_seen = asyncio.get_running_loop().time()
 
     @property
     def busy(self) -> bool:
-        """Updates are being processed, or one began a moment ago (a burst's gaps between
-        two fetches of updates are not quiet)."""
+        """Updates are being processed, or one began or ended a moment ago: a burst's gaps
+        between two fetches of updates are not quiet, nor is the instant after a group
+        commit, when a batch of taps has just been answered and the updates waiting for
+        their slots have not started yet."""
         return self.active > 0 or (
-            asyncio.get_running_loop().time() - self.last_started < BURST_GAP)
+            asyncio.get_running_loop().time() - self.last_seen < BURST_GAP)
 
     async def initialize(self) -> None:
         return None

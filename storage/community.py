@@ -6,7 +6,8 @@ Every capability scopes its queries by community; these are the rows that scope 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -163,6 +164,15 @@ def _invite(row: aiosqlite.Row) -> Invite:
 async def get_user(db: Database, user_id: int) -> User | None:
     row = await db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
     return _user(row) if row else None
+
+
+async def get_users(db: Database, user_ids: Sequence[int]) -> dict[int, User]:
+    """Several users in one query, by id (the ids travel as one JSON array)."""
+    rows = await db.fetchall(
+        "SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(user_ids)),),
+    )
+    return {row["id"]: _user(row) for row in rows}
 
 
 @_people_write

@@ -1,4 +1,5 @@
-"""LatestOnly (ballot redraws) and Database.execute_each (the sticker group commit)."""
+"""LatestOnly (ballot redraws), Database.execute_each (the sticker group commit) and the
+batched user lookup behind a burst of first taps."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from bot.actor import UserLoader
 from bot.app import LatestOnly
+from storage import community as community_store
+from storage.community import User
 from storage.db import Database
 
 
@@ -96,3 +102,44 @@ def test_execute_each_keeps_what_succeeded_and_reports_what_failed(tmp_path: Pat
     assert outcomes[0] == 1 and outcomes[2] == 1 and outcomes[3] == 0
     assert isinstance(outcomes[1], sqlite3.IntegrityError)
     assert rows == [1, 2]
+
+
+def test_user_loader_finds_simultaneous_first_taps_in_few_queries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds of people tapping for the first time at once: one query, not one each."""
+    queries: list[int] = []
+    real = community_store.get_users
+
+    async def counted(db: Database, user_ids: list[int]) -> dict[int, User]:
+        queries.append(len(user_ids))
+        return await real(db, user_ids)
+
+    monkeypatch.setattr(community_store, "get_users", counted)
+
+    async def run() -> tuple[list[User | None], list[str]]:
+        db = await Database.open(tmp_path / "users.sqlite3")
+        try:
+            for user_id in range(1, 301):
+                await community_store.upsert_user(db, user_id, first_name=f"U{user_id}",
+                                                  last_name=None, username=None,
+                                                  language="fa")
+            loader = UserLoader(db)
+            found = await asyncio.gather(*(loader.get(i) for i in [*range(1, 301), 999]))
+            # A failed query fails every lookup that waited for it, and the next works.
+            monkeypatch.setattr(community_store, "get_users", _broken)
+            failed = await asyncio.gather(loader.get(1), loader.get(2), return_exceptions=True)
+            monkeypatch.setattr(community_store, "get_users", counted)
+            again = await loader.get(3)
+            return [*found, again], [type(f).__name__ for f in failed]
+        finally:
+            await db.close()
+
+    found, failed = asyncio.run(run())
+    assert [u.first_name if u else None for u in found] == (
+        [f"U{i}" for i in range(1, 301)] + [None, "U3"])
+    assert queries[0] == 301 and len(queries) == 2  # all 301 asked together, then U3 alone
+    assert failed == ["OperationalError", "OperationalError"]
+
+
+async def _broken(db: Database, user_ids: list[int]) -> dict[int, User]:
+    raise sqlite3.OperationalError("database is locked")
