@@ -111,7 +111,7 @@ class StickerBook:
         The check and the change to memory happen without an ``await`` between them, so
         simultaneous taps cannot both take the last sticker.
         """
-        vote = await self._vote(prioritisation_id)
+        vote = self._votes.get(prioritisation_id) or await self._vote(prioritisation_id)
         if vote is None or vote.prioritisation.community_id != community_id:
             raise Refused(NOT_AVAILABLE)
         prioritisation = vote.prioritisation
@@ -137,7 +137,10 @@ class StickerBook:
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush())
         try:
-            await asyncio.shield(write.done)
+            # Not shielded: if this tap's handler is cancelled, the write still goes out
+            # with its batch (the flush skips a future that is already done), and the memory
+            # change above stays, matching what is committed.
+            await write.done
         except Exception as error:
             # Not committed: undo the memory change, and tell the voter why if we know.
             if write.place:
