@@ -195,7 +195,7 @@ def test_a_placement_costs_the_same_in_a_full_vote() -> None:
     """The database's own checks on a new sticker look at the voter's few stickers, never at
     every sticker on the problem: the no-stacking trigger once went through the problem_id
     index, so each placement scanned the problem's stickers and a 2,000-resident vote slowed
-    down as it filled (migration 0010). Counted in SQLite VM steps, not in seconds."""
+    down as it filled (migration 0004). Counted in SQLite VM steps, not in seconds."""
     with TemporaryDirectory() as folder:
         path = Path(folder) / "cost.sqlite3"
 
