@@ -114,8 +114,8 @@ class UserLoader:
 
     After a restart, or once anyone's membership changes (the cache is dropped), each
     voter's next tap must find them again. A vote burst brings hundreds of such first taps
-    at once; one query each, queued on the one connection behind a busy event loop, made
-    the first 256 taps of a 2,000-voter burst wait 0.7 s (bench/vote_burst.py).
+    at once: one query each meant 256 queries queued on the one connection, each a thread
+    hop behind a busy event loop (bench/vote_burst.py); now it is one or two.
     """
 
     def __init__(self, db: Database) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.actor import UserLoader
-from bot.app import LatestOnly
+from bot.app import BURST_GAP, LatestOnly, PerUserUpdateProcessor
 from storage import community as community_store
 from storage.community import User
 from storage.db import Database
@@ -143,3 +143,21 @@ def test_user_loader_finds_simultaneous_first_taps_in_few_queries(
 
 async def _broken(db: Database, user_ids: list[int]) -> dict[int, User]:
     raise sqlite3.OperationalError("database is locked")
+
+
+def test_processor_stays_busy_a_moment_after_a_batch_of_updates_ends() -> None:
+    """The instant a group commit has answered a batch of taps, with the next updates not
+    yet started, is not quiet: background redraws keep waiting."""
+
+    async def run() -> tuple[bool, int, bool]:
+        processor = PerUserUpdateProcessor(4)
+
+        async def handled() -> None:  # a batch waiting longer than BURST_GAP for its commit
+            await asyncio.sleep(BURST_GAP + 0.05)
+
+        await processor.do_process_update(object(), handled())
+        just_after = processor.busy
+        await asyncio.sleep(BURST_GAP + 0.05)
+        return just_after, processor.active, processor.busy
+
+    assert asyncio.run(run()) == (True, 0, False)
