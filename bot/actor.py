@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
+    """Anyone who sends the bot an update, member or not."""
+
     user: User
     community: Community | None
     membership: Membership | None
@@ -45,6 +47,29 @@ class Actor:
     def is_coordinator(self) -> bool:
         return self.has_role("coordinator") and (self.membership is not None or self.is_admin)
 
+    @property
+    def group(self) -> str | None:
+        """The stakeholder group this person joined with (None for an administrator)."""
+        return self.membership.stakeholder_group if self.membership is not None else None
+
+    def as_member(self) -> Member | None:
+        """This person as a member of their current community, if they are one."""
+        if self.community is None or not self.has_role("resident"):
+            return None
+        return Member(self.user, self.community, self.membership, self.t, self.is_admin)
+
+
+@dataclass(frozen=True, slots=True)
+class Member(Actor):
+    """Someone acting inside their current community, which is therefore never missing.
+
+    ``membership`` is None only for an administrator (``BOT_ADMINS``) acting in a community
+    they created without joining it: they may run it, but they are not counted as a member
+    and receive none of its messages.
+    """
+
+    community: Community
+
 
 async def actor(update: Update, context: Context) -> Actor:
     """The person behind ``update``, created on first contact.
@@ -58,16 +83,14 @@ async def actor(update: Update, context: Context) -> Actor:
         raise ValueError("update has no user")
     db = context.db
     config = context.config
-    cache: dict[int, tuple[int, User, Community | None, Membership | None]] = (
-        context.bot_data.setdefault("actor_cache", {})
-    )
-    cached = cache.get(tg_user.id)
+    people = context.bot_data.people
+    cached = people.known.get(tg_user.id)
     if (cached is not None and cached[0] == db.people_version and cached[1].reachable
             and not _names_changed(cached[1], tg_user)):
         _version, user, community, membership = cached
     else:
         version = db.people_version
-        stored = await _users(context).get(tg_user.id)
+        stored = await people.loader.get(tg_user.id)
         if stored is not None and stored.reachable and not _names_changed(stored, tg_user):
             user = stored
         else:
@@ -87,17 +110,15 @@ async def actor(update: Update, context: Context) -> Actor:
             version = db.people_version
         community = membership = None
         if user.current_community_id is not None:
-            await _preload(context, user.current_community_id, version)
-            warm = cache.get(tg_user.id)
+            await people.preload(user.current_community_id, version)
+            warm = people.known.get(tg_user.id)
             if warm is not None and warm[0] == version and warm[2] is not None:
                 community, membership = warm[2], warm[3]
             else:
                 community = await store.get_community(db, user.current_community_id)
                 if community is not None:
                     membership = await store.get_membership(db, community.id, user.id)
-        if len(cache) > 50_000:
-            cache.clear()
-        cache[tg_user.id] = (version, user, community, membership)
+        people.remember(tg_user.id, (version, user, community, membership))
     tz = community.timezone if community else config.timezone
     return Actor(
         user=user,
@@ -106,6 +127,59 @@ async def actor(update: Update, context: Context) -> Actor:
         t=Translator(user.language, tz),
         is_admin=tg_user.id in config.admins,
     )
+
+
+Known = tuple[int, User, Community | None, Membership | None]  # (people version, …)
+
+
+class People:
+    """Who someone is, cached for the whole application.
+
+    Entries carry the database's ``people_version`` and are trusted only while it is
+    current: a role change is seen by the very next update, and a vote burst costs no
+    lookups.
+    """
+
+    LIMIT = 50_000  # entries kept before the cache starts afresh
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.known: dict[int, Known] = {}
+        self.loader = UserLoader(db)
+        self._preloaded: dict[int, int] = {}  # community -> version loaded
+        self._loading: dict[int, asyncio.Task[None]] = {}
+
+    def remember(self, user_id: int, known: Known) -> None:
+        if len(self.known) > self.LIMIT:
+            self.known.clear()
+        self.known[user_id] = known
+
+    async def preload(self, community_id: int, version: int) -> None:
+        """Cache everyone whose current community this is, in one query, once per version.
+
+        When a vote opens, most members tap within minutes, each for the first time in a
+        while: one query for all of them instead of three each. Simultaneous first taps
+        share the one load.
+        """
+        if self._preloaded.get(community_id) == version:
+            return
+        task = self._loading.get(community_id)
+        if task is None:
+            task = asyncio.ensure_future(self._load(community_id, version))
+            self._loading[community_id] = task
+            task.add_done_callback(lambda _task: self._loading.pop(community_id, None))
+        await asyncio.shield(task)
+
+    async def _load(self, community_id: int, version: int) -> None:
+        community = await store.get_community(self.db, community_id)
+        if community is None:
+            return
+        for membership, user in await store.members(self.db, community_id):
+            if user.current_community_id == community_id and (
+                user.id not in self.known or self.known[user.id][0] != version
+            ):
+                self.known[user.id] = (version, user, community, membership)
+        self._preloaded[community_id] = version
 
 
 class UserLoader:
@@ -142,45 +216,6 @@ class UserLoader:
                 continue
             for user_id, future in asked.items():
                 future.set_result(users.get(user_id))
-
-
-def _users(context: Context) -> UserLoader:
-    loader = context.bot_data.get("user_loader")
-    if loader is None:
-        loader = context.bot_data["user_loader"] = UserLoader(context.db)
-    return loader  # type: ignore[no-any-return]
-
-
-async def _preload(context: Context, community_id: int, version: int) -> None:
-    """Cache everyone whose current community this is, in one query, once per version.
-
-    When a vote opens, most members tap within minutes, each for the first time in a
-    while: one query for all of them instead of three each. Simultaneous first taps share
-    the one load.
-    """
-    done: dict[int, int] = context.bot_data.setdefault("actor_preloaded", {})
-    if done.get(community_id) == version:
-        return
-    loading: dict[int, asyncio.Task[None]] = context.bot_data.setdefault("actor_loading", {})
-    task = loading.get(community_id)
-    if task is None:
-        task = asyncio.ensure_future(_load_members(context, community_id, version))
-        loading[community_id] = task
-        task.add_done_callback(lambda _task: loading.pop(community_id, None))
-    await asyncio.shield(task)
-
-
-async def _load_members(context: Context, community_id: int, version: int) -> None:
-    community = await store.get_community(context.db, community_id)
-    if community is None:
-        return
-    cache = context.bot_data.setdefault("actor_cache", {})
-    for membership, user in await store.members(context.db, community_id):
-        if user.current_community_id == community_id and (
-            user.id not in cache or cache[user.id][0] != version
-        ):
-            cache[user.id] = (version, user, community, membership)
-    context.bot_data.setdefault("actor_preloaded", {})[community_id] = version
 
 
 def _names_changed(user: User, tg_user: object) -> bool:

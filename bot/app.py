@@ -32,6 +32,7 @@ from bot.commands import publish_default_commands
 from bot.config import Config
 from bot.handlers import handler_modules
 from bot.request import AiohttpRequest
+from bot.services import BotData
 from storage.db import Database
 from storage.persistence import SQLitePersistence
 
@@ -39,19 +40,21 @@ log = logging.getLogger(__name__)
 GC_GEN0 = 50_000  # allocations between young-generation collections (see serve)
 
 
-class Context(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], dict[str, Any]]):
+class Context(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], BotData]):
     """PTB's callback context with the project's services one attribute away."""
 
     @property
     def db(self) -> Database:
-        return self.application.bot_data["db"]  # type: ignore[no-any-return]
+        return self.bot_data.db
 
     @property
     def config(self) -> Config:
-        return self.application.bot_data["config"]  # type: ignore[no-any-return]
+        return self.bot_data.config
 
 
-MahfilApp = Application[ExtBot[None], Context, dict[str, Any], dict[str, Any], dict[str, Any], Any]
+# The application as every part of the bot sees it: PTB types ``context.application``
+# without naming the context class, so that stays open here.
+MahfilApp = Application[ExtBot[None], Any, dict[str, Any], dict[str, Any], BotData, Any]
 
 
 def build_application(
@@ -76,7 +79,7 @@ def build_application(
         .token(config.token)
         .base_url(config.api_url)
         .base_file_url(config.file_url)
-        .context_types(ContextTypes(context=Context))
+        .context_types(ContextTypes(context=Context, bot_data=BotData))
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
@@ -94,14 +97,18 @@ def build_application(
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     app: MahfilApp = builder.build()  # type: ignore[assignment]
-    app.bot_data["config"] = config
-    app.bot_data["db"] = db
-    queue = app.update_queue
-    app.bot_data["latest_only"] = LatestOnly(
-        loaded=lambda: processor.busy or not queue.empty())
+    from bot.actor import People
     from bot.delivery import Courier  # the worker imports flows; build the app first
+    from bot.flows.voting_book import StickerBook
 
-    app.bot_data["courier"] = Courier(app, paid=config.paid_broadcasts)
+    services = app.bot_data
+    services.config = config
+    services.db = db
+    services.people = People(db)
+    queue = app.update_queue
+    services.latest_only = LatestOnly(loaded=lambda: processor.busy or not queue.empty())
+    services.courier = Courier(app, paid=config.paid_broadcasts)
+    services.stickers = StickerBook(db)
     for module in handler_modules():
         module.register(app)
     return app
@@ -192,10 +199,6 @@ class LatestOnly:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def latest_only(app: Application) -> LatestOnly:  # type: ignore[type-arg]
-    return app.bot_data["latest_only"]  # type: ignore[no-any-return]
-
-
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     """Updates from different people run concurrently; one person's run in order.
 
@@ -266,7 +269,7 @@ async def serve(
     Used by ``python -m bot run``, the tests and the sandbox alike, so all three exercise
     the same start-up and shutdown path.
     """
-    config: Config = app.bot_data["config"]
+    config = app.bot_data.config
     # Every update allocates thousands of short-lived objects (PTB parses each into a tree
     # of TelegramObjects). With CPython's default gen-0 threshold of 700 the cyclic
     # collector ran ~750 times during a 6,000-tap vote burst and took 22% of its time;
@@ -290,7 +293,7 @@ async def serve(
                 poll_interval=0.0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
             )
         await app.start()
-        courier = app.bot_data["courier"]
+        courier = app.bot_data.courier
         await courier.start()
         if ready is not None:
             ready.set()
@@ -298,7 +301,7 @@ async def serve(
             await stop.wait()
         finally:
             await courier.stop()
-            await latest_only(app).close()
+            await app.bot_data.latest_only.close()
             if app.updater.running:
                 await app.updater.stop()
             if app.running:

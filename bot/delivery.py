@@ -22,17 +22,20 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
-from telegram.ext import Application
 
 from bot.flows.broadcast import MAX_ATTEMPTS, backoff
 from storage import broadcast as store
 from storage import community as community_store
 from storage.broadcast import Outcome, Outgoing
 from storage.db import Database, utcnow
+
+if TYPE_CHECKING:
+    from bot.app import MahfilApp
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +78,10 @@ class Pacer:
 class Courier:
     """One per application: started at start-up, stopped at shutdown."""
 
-    def __init__(self, app: Application, *, paid: bool = False, rate: float = FREE_RATE,  # type: ignore[type-arg]
+    def __init__(self, app: MahfilApp, *, paid: bool = False, rate: float = FREE_RATE,
                  paid_rate: float = PAID_RATE, concurrency: int = 16) -> None:
         self.app = app
-        self.db: Database = app.bot_data["db"]
+        self.db: Database = app.bot_data.db
         self.paid = paid  # queue new mass messages as paid broadcasts
         self.pacers = {False: Pacer(rate), True: Pacer(paid_rate)}
         self.on_progress: list[Callable[[int], None]] = []  # called with a broadcast id
@@ -287,5 +290,5 @@ class Courier:
             self._flushing = False
 
 
-def courier(app: Application) -> Courier:  # type: ignore[type-arg]
-    return app.bot_data["courier"]  # type: ignore[no-any-return]
+def courier(app: MahfilApp) -> Courier:
+    return app.bot_data.courier

@@ -56,9 +56,9 @@ class Harness:
         )
         processor = self.app.update_processor
         queue = self.app.update_queue
-        background = self.app.bot_data["latest_only"]
+        background = self.app.bot_data.latest_only
         background.pause = 0.02  # Telegram's one edit per second per chat, shortened for tests
-        courier = self.app.bot_data["courier"]
+        courier = self.app.bot_data.courier
         self.emu.busy_checks[:] = [
             lambda: getattr(processor, "active", 0) > 0 or not queue.empty() or background.busy
             or courier.busy

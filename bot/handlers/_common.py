@@ -131,7 +131,7 @@ async def notify(app: Application, community: Community, people: Iterable[User],
                 chat_id=user.id, user_id=user.id, text=part, due_at=hold, paid=courier_.paid,
                 photo=picture, markup=markup.to_dict() if markup is not None and last else None,
                 dedupe=None if key is None else f"{key}:{user.id}:{index}"))
-    queued = await outbox.enqueue(app.bot_data["db"], messages)
+    queued = await outbox.enqueue(app.bot_data.db, messages)
     courier_.wake()
     return queued
 

@@ -24,7 +24,7 @@ from telegram.ext import (
 )
 
 from bot.actor import Actor, actor
-from bot.app import Context, latest_only
+from bot.app import Context
 from bot.commands import Command
 from bot.delivery import courier
 from bot.flows import broadcast as flow
@@ -336,7 +336,7 @@ def _progress_text(t: Translator, status: str, progress: store.Progress,
 
 def show_progress(app: Application, broadcast_id: int) -> None:  # type: ignore[type-arg]
     """Edit the sender's progress message, newest state only, every few seconds at most."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
 
     async def job() -> None:
         broadcast = await store.get_broadcast(db, broadcast_id)
@@ -353,7 +353,8 @@ def show_progress(app: Application, broadcast_id: int) -> None:  # type: ignore[
             await app.bot.edit_message_text(text, broadcast.progress_chat_id,
                                             broadcast.progress_message_id, reply_markup=markup)
 
-    latest_only(app).submit(("broadcast-progress", broadcast_id), job, slower=PROGRESS_SLOWER)
+    app.bot_data.latest_only.submit(("broadcast-progress", broadcast_id), job,
+                                    slower=PROGRESS_SLOWER)
 
 
 @refusals

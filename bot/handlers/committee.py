@@ -319,7 +319,7 @@ async def count_tap(update: Update, context: Context) -> None:
 
 async def _announce(app: Application, election: Election, what: str) -> None:  # type: ignore[type-arg]
     """Tell members about a step, through the outbox (paced, never lost, never twice)."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     community = await community_store.get_community(db, election.community_id)
     assert community is not None
     people = [u for _m, u in await community_store.members(db, community.id)]
@@ -1112,7 +1112,7 @@ async def noop_tap(update: Update, context: Context) -> None:
 
 async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
     """Rebuild each running election's deadline job; deadlines passed while down run now."""
-    for election in await store.running_elections(app.bot_data["db"]):
+    for election in await store.running_elections(app.bot_data.db):
         _schedule(app, election)
 
 

@@ -181,7 +181,7 @@ def render(t: Translator, committee: Committee, changes: list[Change]) -> str:
 
 async def send_due(app: Application) -> int:  # type: ignore[type-arg]
     """Send every digest whose period has come; returns how many were queued."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     now = utcnow()
     sent = 0
     for digest in await store.all_digests(db):
@@ -212,13 +212,13 @@ async def _deliver(app: Application, community: Community, committee: Committee,
     if digest.to_chat and committee.chat_id:
         t = Translator(community.default_language, community.timezone)
         hold = quiet_until(utcnow(), community)
-        await outbox.enqueue(app.bot_data["db"], [
+        await outbox.enqueue(app.bot_data.db, [
             Message(chat_id=committee.chat_id, text=part, due_at=hold,
                     dedupe=f"{key}:chat:{index}")
             for index, part in enumerate(split_text(render(t, committee, changes)))])
         courier(app).wake()
         return
-    members = [u for _m, u in await committee_store.committee_members(app.bot_data["db"],
+    members = [u for _m, u in await committee_store.committee_members(app.bot_data.db,
                                                                       committee.id)]
 
     def text(t: Translator, _user: User) -> tuple[str, Any]:

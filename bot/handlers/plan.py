@@ -992,7 +992,7 @@ async def export_tap(update: Update, context: Context) -> None:
 async def remind_due(app: Application) -> None:  # type: ignore[type-arg]
     """Reminders to a task's responsible member: the day before it is due and the day after
     it was due, each once; and a weekly progress note to those who follow a plan."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     today = utcnow().date()
     for task, when in ([(t, "soon") for t in await store.tasks_due(db, today + timedelta(1))]
                        + [(t, "late") for t in await store.tasks_due(db, today - timedelta(1))]):
@@ -1023,7 +1023,7 @@ async def remind_due(app: Application) -> None:  # type: ignore[type-arg]
 
 async def _progress_note(app: Application, plan: Plan, week: str) -> None:  # type: ignore[type-arg]
     """Once a week, followers hear how the plan is going (the key makes it once)."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     community = await community_store.get_community(db, plan.community_id)
     following = await store.followers(db, plan.id)
     if community is None or not following:

@@ -397,7 +397,7 @@ async def cancel_building(update: Update, context: Context) -> int:
 
 
 async def _announce(app: Application, survey: Survey) -> None:  # type: ignore[type-arg]
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     community = await community_store.get_community(db, survey.community_id)
     assert community is not None
     people = [u for _m, u in await community_store.members(db, community.id)]
@@ -424,7 +424,7 @@ def _answer_button(t: Translator, survey: Survey) -> InlineKeyboardMarkup:
 
 async def _remind(app: Application, survey: Survey, key: str) -> int:  # type: ignore[type-arg]
     """A reminder to every member who has not finished the survey."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     community = await community_store.get_community(db, survey.community_id)
     assert community is not None
     done = await store.participants(db, survey.id)
@@ -445,7 +445,7 @@ async def _remind(app: Application, survey: Survey, key: str) -> int:  # type: i
 
 async def check_due(app: Application) -> None:  # type: ignore[type-arg]
     """Open scheduled surveys, remind a day before closing, close those whose time is up."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     opening, closing, reminding = await store.due(db, utcnow(), flow.REMIND_BEFORE)
     for survey_id in opening:
         if await store.set_status(db, survey_id, "open", was="scheduled"):
@@ -466,7 +466,7 @@ async def check_due(app: Application) -> None:  # type: ignore[type-arg]
 async def _tell_closed(app: Application, survey: Survey) -> None:  # type: ignore[type-arg]
     """Members hear that the survey closed and how many took part; coordinators also get
     the results. Answers themselves are not sent round: free text may be personal."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     community = await community_store.get_community(db, survey.community_id)
     if community is None:
         return

@@ -30,7 +30,7 @@ from telegram.ext import (
 )
 
 from bot.actor import Actor, actor
-from bot.app import Context, latest_only
+from bot.app import Context
 from bot.commands import Command
 from bot.flows import voting as flow
 from bot.flows.errors import Refused
@@ -283,7 +283,7 @@ def _edit_later(update: Update, context: Context,
             # thousands of which a vote burst would otherwise build and drop.
             await context.bot.do_api_request("editMessageText", api_kwargs=params)
 
-    latest_only(context.application).submit(("ballot", chat_id, message_id), job)
+    context.bot_data.latest_only.submit(("ballot", chat_id, message_id), job)
 
 
 
@@ -324,14 +324,11 @@ async def open_ballot(update: Update, context: Context) -> None:
 
 def _changed(context: Context, pid: int) -> None:
     """Marks live standings for an edit on the next tick (never one edit per tap)."""
-    context.bot_data.setdefault("standings_dirty", set()).add(pid)
+    context.bot_data.standings_dirty.add(pid)
 
 
 def _book(context: Context) -> StickerBook:
-    book = context.bot_data.get("sticker_book")
-    if book is None:
-        book = context.bot_data["sticker_book"] = StickerBook(context.db)
-    return book  # type: ignore[no-any-return]
+    return context.bot_data.stickers
 
 
 @refusals
@@ -597,18 +594,18 @@ async def standings_command(update: Update, context: Context) -> None:
     message = await _say(update, split_text(text)[0])
     await store.add_standings_message(context.db, prioritisation.id, message.chat_id,
                                       message.message_id)
-    context.bot_data.setdefault("standings_lang", {})[
+    context.bot_data.standings_lang[
         f"{message.chat_id}:{message.message_id}"] = t.lang
 
 
 async def refresh_standings(context: Context) -> None:
     """Job: edits live standings of votes that changed, at most once per tick per message."""
-    dirty: set[int] = context.bot_data.get("standings_dirty", set())
+    dirty = context.bot_data.standings_dirty
     if not dirty:
         return
     pids = list(dirty)
     dirty.clear()
-    languages: dict[str, str] = context.bot_data.get("standings_lang", {})
+    languages = context.bot_data.standings_lang
     for pid in pids:
         prioritisation = await store.get(context.db, pid)
         if prioritisation is None:
@@ -884,7 +881,7 @@ def _vote_button(t: Translator, prioritisation: Prioritisation) -> InlineKeyboar
 
 async def _announce(app: Application, prioritisation: Prioritisation) -> None:  # type: ignore[type-arg]
     """Tells every member where to vote, through the outbox (paced, and never lost)."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     community = await community_store.get_community(db, prioritisation.community_id)
     assert community is not None
 
@@ -992,7 +989,7 @@ async def close_and_announce(context: Context, pid: int) -> None:
     _book(context).forget(pid)
     prioritisation = await store.get(context.db, pid)
     assert prioritisation is not None
-    context.bot_data.setdefault("standings_dirty", set()).add(pid)
+    context.bot_data.standings_dirty.add(pid)
     community = await community_store.get_community(context.db, prioritisation.community_id)
     assert community is not None
     voted = set(await store.participants(context.db, prioritisation))
@@ -1105,7 +1102,7 @@ async def paper_counts(update: Update, context: Context) -> int:
 
 async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
     """Rebuilds closing jobs from the database; votes whose time passed while down close now."""
-    db = app.bot_data["db"]
+    db = app.bot_data.db
     for prioritisation in await store.open_with_deadline(db):
         _schedule_close(app, prioritisation)
         _schedule_reminder(app, prioritisation)

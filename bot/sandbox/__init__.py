@@ -113,8 +113,8 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     try:
         app = build_application(bot_config, db)
         processor, queue = app.update_processor, app.update_queue
-        background = app.bot_data["latest_only"]
-        courier = app.bot_data["courier"]
+        background = app.bot_data.latest_only
+        courier = app.bot_data.courier
         emu.busy_checks.append(
             lambda: getattr(processor, "active", 0) > 0 or not queue.empty() or background.busy
             or courier.busy
