@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import LANGUAGES, language_name
+from bot.callbacks import Button
+from bot.i18n import LANGUAGES, Translator, language_name
 
 
 def grid(buttons: Sequence[InlineKeyboardButton], per_row: int = 2) -> InlineKeyboardMarkup:
@@ -24,3 +27,55 @@ def choices(options: Sequence[tuple[str, str]], per_row: int = 2) -> InlineKeybo
 def language_keyboard() -> InlineKeyboardMarkup:
     """Every language in its own name; callback ``lang:<code>``."""
     return choices([(language_name(lang), f"lang:{lang}") for lang in LANGUAGES])
+
+
+# -- typed buttons -------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def button(label: str, data: Button) -> InlineKeyboardButton:
+    """An inline button carrying a typed button's packed data."""
+    return InlineKeyboardButton(label, callback_data=data.pack())
+
+
+def keyboard(*rows: Sequence[InlineKeyboardButton] | None) -> InlineKeyboardMarkup | None:
+    """A keyboard of the rows given (empty rows and None left out); None when none is left."""
+    kept = [list(row) for row in rows if row]
+    return InlineKeyboardMarkup(kept) if kept else None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list: the items shown, where it starts, and how many pages there are."""
+
+    items: list[T]
+    number: int  # from 0
+    pages: int
+    first: int  # position of items[0] in the whole list, from 0
+
+
+def page_of(items: Sequence[T], number: int, size: int) -> Page[T]:
+    """Page ``number`` of ``items`` (clamped to the pages there are)."""
+    pages = max(1, -(-len(items) // size))
+    number = min(max(number, 0), pages - 1)
+    start = number * size
+    return Page(list(items[start:start + size]), number, pages, start)
+
+
+def pager(t: Translator, page: Page[Any], to: Callable[[int], Button],
+          ) -> list[InlineKeyboardButton]:
+    """‹ Back · 2/5 · Next › under a paged list; empty when it all fits on one page.
+
+    ``to(n)`` is the button that shows page ``n``; the middle one shows the current page
+    again (a refresh).
+    """
+    if page.pages <= 1:
+        return []
+    row = []
+    if page.number > 0:
+        row.append(button(t._("‹ Back"), to(page.number - 1)))
+    row.append(button(f"{t.num(page.number + 1)}/{t.num(page.pages)}", to(page.number)))
+    if page.number < page.pages - 1:
+        row.append(button(t._("Next ›"), to(page.number + 1)))
+    return row

@@ -92,9 +92,11 @@ def update() -> None:
 
 
 def _write_if_changed(path: Path, content: bytes) -> bool:
-    """Write unless only the creation date differs: no churn in every catalog per run."""
+    """Write unless only the creation date or Babel's version differs: no churn in every
+    catalog per run (or per machine)."""
     def dateless(data: bytes) -> list[bytes]:
-        return [line for line in data.splitlines() if not line.startswith(b'"POT-Creation-Date')]
+        return [line for line in data.splitlines()
+                if not line.startswith((b'"POT-Creation-Date', b'"Generated-By'))]
 
     if path.exists() and dateless(path.read_bytes()) == dateless(content):
         return False

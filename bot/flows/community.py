@@ -10,7 +10,7 @@ from bot.flows.errors import Refused
 from bot.flows.onboarding import new_code
 from bot.i18n import N_
 from storage import community as store
-from storage.community import Community, Invite, Membership
+from storage.community import Community, Invite, Membership, User
 from storage.db import Database
 
 MAX_NAME = 100
@@ -77,3 +77,10 @@ def search_members(members: Sequence[tuple[Any, Any]], query: str,
     found = [(m, u) for m, u in members
              if needle in u.display_name.casefold() or needle in (u.username or "").casefold()]
     return found[:limit]
+
+
+async def find_members(db: Database, community_id: int, query: str, *,
+                       limit: int = 8) -> list[User]:
+    """Members of the community whose name or username contains ``query``, best first."""
+    return [user for _m, user in search_members(await store.members(db, community_id), query,
+                                                 limit=limit)]

@@ -20,6 +20,21 @@ DAY_HINT = N_("Please write the date as 2026-12-01 (or 1405-09-10 in the Solar H
               " calendar).")
 
 
+_CONTROLS = dict.fromkeys(
+    [c for c in range(0x20) if c not in (0x09, 0x0A)] + list(range(0x7F, 0xA0))
+    + [0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069])
+
+
+def clean(text: str) -> str:
+    """Typed text as the bot keeps it: control characters (but newline and tab) and
+    direction overrides that could disguise a name removed, outer whitespace trimmed.
+
+    Every text a person types reaches handlers through this function, so lengths and
+    emptiness are judged on what will really be stored and shown.
+    """
+    return text.translate(_CONTROLS).strip()
+
+
 def latin(text: str) -> str:
     """``text`` with Persian and Arabic-Indic digits (and decimal sign) made Latin."""
     return text.strip().translate(_DIGITS)

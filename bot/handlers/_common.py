@@ -1,20 +1,40 @@
-"""Small helpers every capability's handlers share: who may act, replies, refusals, notices."""
+"""What every capability's handlers share: one shape for a command, a tap and a notice.
+
+A handler is declared with the decorator for what it answers — :func:`command`, :func:`tap`
+(a member's button), :func:`guest_tap` (a button anyone may press) or :func:`on_message` —
+and receives a :class:`Turn`: who is acting (resolved once, role already checked), the
+parsed button if it was a tap, and how to answer. The decorator answers every button tap
+exactly once and turns a :class:`~bot.flows.errors.Refused` raised anywhere below — in the
+handler or in a flow — into the localized refusal (an alert for a tap, a reply otherwise),
+so a handler body reads as the rule it applies: parse, call a flow, render.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import Application
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
-from bot.actor import Actor, actor
-from bot.app import Context
+from bot.actor import Actor, Member, actor
+from bot.app import Context, MahfilApp
+from bot.callbacks import Button
 from bot.delivery import courier
+from bot.flows import typed
 from bot.flows.broadcast import MAX_CAPTION, quiet_until
 from bot.flows.errors import Refused
 from bot.i18n import N_, Translator
@@ -30,22 +50,258 @@ T = TypeVar("T")
 
 JOIN_FIRST = N_("Join a community first: open the invitation link your coordinator shared.")
 ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
+ONLY_COMMITTEE = N_("Only committee members and coordinators can do that.")
+ALERT_LIMIT = 200  # characters Telegram shows in the answer to a tap
+
+Role = Literal["resident", "committee", "coordinator", "admin"]
 
 
-async def member(update: Update, context: Context) -> Actor:
-    """The person behind the update, who must belong to a community (Refused otherwise)."""
-    who = await actor(update, context)
-    if who.community is None or not who.has_role("resident"):
+async def member(update: Update, context: Context, role: Role = "resident") -> Member:
+    """The person behind the update as a member of their current community, with at least
+    ``role`` there (Refused otherwise)."""
+    who = (await actor(update, context)).as_member()
+    if who is None:
         raise Refused(JOIN_FIRST)
-    return who
-
-
-async def coordinator(update: Update, context: Context) -> Actor:
-    """The person behind the update, who must coordinate their current community."""
-    who = await member(update, context)
-    if not who.is_coordinator:
+    if role == "coordinator" and not who.is_coordinator:
+        raise Refused(ONLY_COORDINATORS)
+    if role == "committee" and not who.has_role("committee"):
+        raise Refused(ONLY_COMMITTEE)
+    if role == "admin" and not who.is_admin:
         raise Refused(ONLY_COORDINATORS)
     return who
+
+
+async def coordinator(update: Update, context: Context) -> Member:
+    """The person behind the update, who must coordinate their current community."""
+    return await member(update, context, "coordinator")
+
+
+# -- turns: one update being handled -------------------------------------------------------
+
+W = TypeVar("W", bound=Actor)
+B = TypeVar("B", bound=Button)
+
+
+class Turn(Generic[W]):
+    """One update being handled: who sent it, and how to answer them."""
+
+    def __init__(self, update: Update, context: Context, who: W) -> None:
+        self.update = update
+        self.context = context
+        self.who = who
+
+    @property
+    def t(self) -> Translator:
+        return self.who.t
+
+    @property
+    def app(self) -> MahfilApp:
+        return self.context.application
+
+    @property
+    def args(self) -> list[str]:
+        """A command's words after the command itself."""
+        return list(self.context.args or [])
+
+    @property
+    def text(self) -> str:
+        """What the person wrote (a command's text after the command), cleaned."""
+        message = self.update.effective_message
+        raw = (message.text or message.caption or "") if message is not None else ""
+        if raw.startswith("/"):
+            raw = raw.partition(" ")[2] if " " in raw else ""
+        return typed.clean(raw)
+
+    async def say(self, text: str, markup: InlineKeyboardMarkup | None = None,
+                  **kwargs: Any) -> Message:
+        """A new message in the chat the update came from."""
+        chat = self.update.effective_chat
+        assert chat is not None
+        return await self.context.bot.send_message(chat.id, text, reply_markup=markup,
+                                                   **kwargs)
+
+    async def refuse(self, refused: Refused) -> None:
+        await self.say(self.t._(refused.message, **refused.values))
+
+
+class Tapped(Turn[W], Generic[B, W]):
+    """A button tap: the parsed button, and its query answered exactly once."""
+
+    def __init__(self, update: Update, context: Context, who: W, button: B) -> None:
+        super().__init__(update, context, who)
+        self.button = button
+        self.answered = False
+
+    async def answer(self, text: str | None = None, *, alert: bool = False) -> None:
+        """Stop the button's spinner, with a short notice or an alert. A second answer, or
+        one longer than Telegram shows, becomes a message instead."""
+        query = self.update.callback_query
+        assert query is not None
+        if self.answered or (text is not None and len(text) > ALERT_LIMIT):
+            if not self.answered:
+                await self._answer(None, alert=False)
+            if text:
+                await self.say(text)
+            return
+        await self._answer(text, alert=alert)
+
+    async def _answer(self, text: str | None, *, alert: bool) -> None:
+        query = self.update.callback_query
+        assert query is not None
+        self.answered = True
+        with contextlib.suppress(BadRequest):  # the query expired while we worked
+            await query.answer(text, show_alert=alert)
+
+    async def refuse(self, refused: Refused) -> None:
+        await self.answer(self.t._(refused.message, **refused.values), alert=True)
+
+    async def edit(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Show ``text`` in the tapped message; a double tap's "not modified" is fine, and a
+        message Telegram no longer has is sent anew."""
+        query = self.update.callback_query
+        assert query is not None
+        try:
+            await query.edit_message_text(text, reply_markup=markup)
+        except BadRequest as error:
+            if "not modified" in str(error).lower():
+                return
+            await self.say(text, markup)
+
+    async def edit_markup(self, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Change (or, with None, remove) the tapped message's buttons."""
+        query = self.update.callback_query
+        assert query is not None
+        with contextlib.suppress(BadRequest):
+            await query.edit_message_reply_markup(markup)
+
+
+Said = Turn[Member]  # a command or message from a member
+Tap = Tapped[B, Member]  # a member's tap
+GuestTap = Tapped[B, Actor]  # a tap by anyone, member or not
+
+
+@dataclass(frozen=True, slots=True)
+class Handling:
+    """A decorated handler: ``handler`` is what ``register(app)`` adds."""
+
+    callback: Callable[[Update, Context], Coroutine[Any, Any, None]]
+    handler: BaseHandler[Update, Context, None]
+
+
+def tap(kind: type[B], *, first: bool = False,
+        ) -> Callable[[Callable[[Tap[B]], Awaitable[None]]], Handling]:
+    """A handler for a member's tap on a ``kind`` button.
+
+    Before the body runs: the person is resolved, must be a member of their current
+    community with the role the kind declares, and the data must parse as ``kind`` —
+    otherwise they get the localized refusal and nothing else happens. Whatever happens,
+    the tap is answered once. ``first`` is for a hot path registered ahead of the other
+    handlers (a vote burst): once it has run, no later handler group looks at the update.
+    """
+    role: Role = kind.role if kind.role is not None else "resident"  # type: ignore[assignment]
+
+    def wrap(body: Callable[[Tap[B]], Awaitable[None]]) -> Handling:
+        @functools.wraps(body)
+        async def callback(update: Update, context: Context) -> None:
+            turn: Tapped[Any, Any] = Tapped(update, context, await actor(update, context), None)
+            try:
+                query = update.callback_query
+                assert query is not None
+                button = kind.parse(query.data or "")
+                who = await member(update, context, role)
+                turn = Tapped(update, context, who, button)
+                await body(turn)
+            except Refused as refused:
+                await turn.refuse(refused)
+            finally:
+                if not turn.answered:
+                    await turn.answer()
+            if first:
+                raise ApplicationHandlerStop
+
+        return Handling(callback, CallbackQueryHandler(callback, pattern=kind.pattern))
+
+    return wrap
+
+
+def guest_tap(kind: type[B]) -> Callable[[Callable[[GuestTap[B]], Awaitable[None]]],
+                                            Handling]:
+    """A handler for a tap anyone may make (a language, an invitation's steps)."""
+    if kind.role is not None:
+        raise TypeError(f"{kind.__name__} needs a role; use @tap")
+
+    def wrap(body: Callable[[GuestTap[B]], Awaitable[None]]) -> Handling:
+        @functools.wraps(body)
+        async def callback(update: Update, context: Context) -> None:
+            who = await actor(update, context)
+            turn: Tapped[Any, Actor] = Tapped(update, context, who, None)
+            try:
+                query = update.callback_query
+                assert query is not None
+                turn.button = kind.parse(query.data or "")
+                await body(turn)
+            except Refused as refused:
+                await turn.refuse(refused)
+            finally:
+                if not turn.answered:
+                    await turn.answer()
+
+        return Handling(callback, CallbackQueryHandler(callback, pattern=kind.pattern))
+
+    return wrap
+
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+@overload
+def command(name: str, *, role: None, chats: filters.BaseFilter = PRIVATE,
+            ) -> Callable[[Callable[[Turn[Actor]], Awaitable[None]]], Handling]: ...
+@overload
+def command(name: str, *, role: Role = "resident", chats: filters.BaseFilter = PRIVATE,
+            ) -> Callable[[Callable[[Said], Awaitable[None]]], Handling]: ...
+def command(name: str, *, role: Role | None = "resident", chats: filters.BaseFilter = PRIVATE,
+            ) -> Callable[[Callable[[Any], Awaitable[None]]], Handling]:
+    """A handler for ``/name`` (in private chats unless ``chats`` says otherwise), by a
+    member with at least ``role`` — or by anyone with ``role=None``."""
+
+    def wrap(body: Callable[[Any], Awaitable[None]]) -> Handling:
+        callback = _message_callback(body, role)
+        return Handling(callback, CommandHandler(name, callback, filters=chats))
+
+    return wrap
+
+
+@overload
+def on_message(accepts: filters.BaseFilter, *, role: None,
+               ) -> Callable[[Callable[[Turn[Actor]], Awaitable[None]]], Handling]: ...
+@overload
+def on_message(accepts: filters.BaseFilter, *, role: Role = "resident",
+               ) -> Callable[[Callable[[Said], Awaitable[None]]], Handling]: ...
+def on_message(accepts: filters.BaseFilter, *, role: Role | None = "resident",
+               ) -> Callable[[Callable[[Any], Awaitable[None]]], Handling]:
+    """A handler for messages that ``accepts`` lets through (a file sent to the bot)."""
+
+    def wrap(body: Callable[[Any], Awaitable[None]]) -> Handling:
+        callback = _message_callback(body, role)
+        return Handling(callback, MessageHandler(accepts, callback))
+
+    return wrap
+
+
+def _message_callback(body: Callable[[Any], Awaitable[None]], role: Role | None,
+                      ) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+    @functools.wraps(body)
+    async def callback(update: Update, context: Context) -> None:
+        base = await actor(update, context)
+        turn: Turn[Actor] = Turn(update, context, base)
+        try:
+            who = base if role is None else await member(update, context, role)
+            await body(Turn(update, context, who))
+        except Refused as refused:
+            await turn.refuse(refused)
+
+    return callback
 
 
 async def edit_message(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:

@@ -1,179 +1,414 @@
-"""A small form engine: several fields asked one at a time in a persistent conversation.
+"""Typed input, asked one field at a time: the forms of every capability.
 
-A form is a list of :class:`Field` — text, lines, a date, a percentage, a number, a member
-found by name, a choice of buttons, a photo — each checked as it comes, so a bad value gets
-a localized hint and is asked again, and nothing half-made is stored; a field's ``check``
-adds the capability's own rule (a due date after the start, say). What was given so far lives
-in ``user_data`` (persisted), so a restart resumes at the same field. When the last field is
-in, the form's finisher gets everything at once.
+Telegram has no form widget: the bot asks, the person types (or taps) an answer. A
+:class:`Form` is a list of :class:`Field` — text, lines, a date, a number, a member found by
+name, a choice of buttons, a photo, a file — asked in turn. Each value is checked as it
+comes, so a bad one gets a localized hint and the field is asked again, and nothing
+half-made is stored: when the last field is in, the form's finisher gets everything at once
+and calls the flow that applies the rules and writes.
+
+What was given so far lives in the person's ``user_data`` (persisted in SQLite), so a
+restart resumes at the same field. Every question has a number, and the buttons under it
+carry the form's nonce and that number: a button on an older message, or under a question
+already answered, never drives the current step — it gets "This button no longer works".
+
+One handler receives every typed text for the whole bot (:func:`receive`) and passes it to
+the form being filled, if any. PTB's ``ConversationHandler`` cannot be entered from a
+button without a ``CallbackQueryHandler`` keyed by chat alone — which is what let a button
+on an old message drive the current step — so forms keep their own state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import ConversationHandler
+from telegram import InlineKeyboardButton, Update
+from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
-from bot.actor import Actor, actor
+from bot.actor import Member
 from bot.app import Context
+from bot.callbacks import STALE, Button, Index, Key, button
 from bot.flows import typed
-from bot.flows.community import search_members
+from bot.flows.community import find_members
 from bot.flows.errors import Refused
-from bot.handlers._common import member, refusals, refuse, say
-from bot.i18n import N_
-from storage import community as community_store
+from bot.handlers._common import PRIVATE, Role, Said, Tap, Tapped, Turn, member, tap
+from bot.i18n import N_, Translator
+from bot.keyboards import keyboard
 
-NOT_AVAILABLE = N_("This is not available to you.")
-Check = Callable[[Context, Actor, dict[str, Any], Any], Awaitable[Any]]
-Finish = Callable[[Update, Context, Actor, dict[str, Any]], Awaitable[None]]
+STATE = "form"  # the user_data key of the form being filled
+SKIP = "-"
+
+Kind = Literal["text", "lines", "day", "moment", "percent", "number", "int", "member",
+               "choice", "photo", "document"]
+
+
+@button("form", "pick")
+class Pick(Button):
+    """A button under a question: the form it belongs to, the question, the value."""
+
+    nonce: Key
+    step: Index
+    value: Key
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    value: str  # letters, digits, _ and - (it travels in the button)
+    label: str  # already in the reader's language
+
+
+Check = Callable[["Filling", Any], Awaitable[Any]]
+Options = Callable[["Filling"], Awaitable[list[Option]]]
+Prompt = str | Callable[[Translator, dict[str, Any]], str]
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
+    """One question of a form.
+
+    ``kind`` says how a typed answer is read; ``labels`` (value → msgid, or digits) or
+    ``options`` give buttons — with a typed kind both are accepted (a deadline: "in a week"
+    or a typed date), with ``choice`` only buttons. ``parse`` replaces the kind's reading
+    with a flow's own (``flow.parse_problems``); ``check`` adds a rule that needs what was
+    given before (a due date after the start). ``when`` asks the field only if it says so.
+    """
+
     key: str
-    prompt: str  # msgid
-    kind: str  # text | lines | day | percent | number | member | choice | photo
+    prompt: Prompt  # a msgid, or (t, values) -> text
+    kind: Kind = "text"
     limit: int = 300
-    labels: dict[str, str] | None = None  # choice: value → msgid (or a number)
-    optional: bool = False  # a Skip button gives None
-    check: Check | None = None  # (context, who, form so far, value) → value, or Refused
+    labels: Mapping[str, str] | None = None
+    options: Options | None = None
+    optional: bool = False  # a Skip button (and /skip) give None
+    parse: Callable[[str], Any] | None = None
+    check: Check | None = None
+    when: Callable[[dict[str, Any]], bool] | None = None
+    echo: str | None = None  # after a tap: the question becomes this msgid ({choice})
 
 
-class Choose(Exception):
-    """Several members match a name: offer them as buttons."""
+class Filling:
+    """A form being filled: what its checks and finisher see."""
 
-    def __init__(self, options: list[tuple[str, str]]) -> None:
-        super().__init__("choose")
-        self.options = options
-
-
-class Forms:
-    """The forms of one capability, in the conversation state ``state``."""
-
-    def __init__(self, key: str, state: int, fields: dict[str, list[Field]]) -> None:
-        self.key = key
+    def __init__(self, form: Form, turn: Turn[Member], state: dict[str, Any]) -> None:
+        self.form = form
+        self.turn = turn
         self.state = state
-        self.fields = fields
-        self.finish: dict[str, Finish] = {}
-        self.fill = refusals(self._fill)
 
-    def _form(self, context: Context) -> dict[str, Any]:
-        return context.user_data.setdefault(self.key, {})  # type: ignore[union-attr, no-any-return]
+    @property
+    def who(self) -> Member:
+        return self.turn.who
 
-    async def begin(self, update: Update, context: Context, who: Actor, name: str,
-                    **ids: int) -> int:
-        """Start form ``name``; ``ids`` (a plan, a task…) reach its checks and finisher."""
-        form = self._form(context)
-        form.clear()
-        form.update(name=name, ids=ids, values={}, step=0)
-        if update.callback_query is not None:
-            await update.callback_query.answer()
-        return await self._ask(update, who, form)
+    @property
+    def t(self) -> Translator:
+        return self.turn.t
 
-    async def _ask(self, update: Update, who: Actor, form: dict[str, Any]) -> int:
-        field = self.fields[form["name"]][form["step"]]
-        t = who.t
-        rows = []
-        if field.kind == "choice" and field.labels:
-            rows = [[InlineKeyboardButton(t.num(int(label)) if label.isdigit() else t._(label),
-                                          callback_data=f"pf:{value}")]
-                    for value, label in field.labels.items()]
+    @property
+    def context(self) -> Context:
+        return self.turn.context
+
+    @property
+    def ids(self) -> dict[str, int]:
+        """What the form is about (a plan, a task…), given when it began."""
+        ids: dict[str, int] = self.state["ids"]
+        return ids
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The answers so far, by field key (dates as ISO text, skipped fields as None)."""
+        values: dict[str, Any] = self.state["values"]
+        return values
+
+
+Finish = Callable[[Filling], Awaitable[None]]
+FORMS: dict[str, Form] = {}
+
+
+class Form:
+    """A named form: its fields in order, who may fill it, and its finisher.
+
+    A form whose questions depend on earlier answers in ways ``when`` cannot say (a survey
+    being built: questions until the coordinator says done) overrides :meth:`next` and
+    :meth:`accept`.
+    """
+
+    def __init__(self, name: str, fields: list[Field], *, role: Role = "resident") -> None:
+        if name in FORMS:
+            raise ValueError(f"two forms are named {name!r}")
+        self.name = name
+        self.fields = {f.key: f for f in fields}
+        self.order = list(fields)
+        self.role = role
+        self._finish: Finish | None = None
+        FORMS[name] = self
+
+    def finisher(self, finish: Finish) -> Finish:
+        """Decorator: what to do with the complete form (call a flow, render)."""
+        self._finish = finish
+        return finish
+
+    async def next(self, filling: Filling) -> Field | None:
+        """The next field to ask, or None when the form is complete."""
+        values = filling.values
+        return next((f for f in self.order if f.key not in values
+                     and (f.when is None or f.when(values))), None)
+
+    def accept(self, filling: Filling, field: Field, value: Any) -> None:
+        """Keep ``value`` (already checked) as the answer to ``field``."""
+        stored = value.isoformat() if isinstance(value, date | datetime) else value
+        filling.values[field.key] = stored
+
+    async def begin(self, turn: Turn[Member], **ids: int) -> None:
+        """Start the form; ``ids`` (a plan, a task…) reach its checks and finisher. A form
+        being filled is dropped, as starting anything new would."""
+        await member(turn.update, turn.context, self.role)
+        state = {"name": self.name, "nonce": secrets.token_urlsafe(6), "step": 0,
+                 "field": None, "ids": ids, "values": {}}
+        _user_data(turn.context)[STATE] = state
+        await self._advance(Filling(self, turn, state))
+
+    async def _advance(self, filling: Filling) -> None:
+        """Ask the next field, or finish."""
+        nxt = await self.next(filling)
+        if nxt is not None:
+            filling.state["field"] = nxt.key
+            filling.state["step"] += 1
+            await self._ask(filling, nxt)
+            return
+        _user_data(filling.context).pop(STATE, None)
+        if self._finish is None:
+            raise RuntimeError(f"form {self.name!r} has no finisher")
+        try:
+            await self._finish(filling)
+        except Refused as refused:  # something changed meanwhile (e.g. a plan was closed)
+            await filling.turn.say(filling.t._(refused.message, **refused.values))
+
+    async def _ask(self, filling: Filling, field: Field) -> None:
+        t = filling.t
+        prompt = field.prompt(t, filling.values) if callable(field.prompt) else t._(field.prompt)
+        options = await self._options(filling, field)
+        rows = [[self._button(filling, option.label, option.value)] for option in options]
         if field.optional:
-            rows.append([InlineKeyboardButton(t._("Skip"), callback_data="pf:-")])
-        await say(update, t._(field.prompt) + "\n" + t._("(/cancel stops)"),
-                  reply_markup=InlineKeyboardMarkup(rows) if rows else None)
-        return self.state
-
-    async def _parse(self, update: Update, context: Context, who: Actor,
-                     field: Field) -> Any:
-        """The typed (or tapped) value of ``field``; Refused with a hint when it does not
-        fit."""
-        query = update.callback_query
-        message = update.effective_message
-        raw = (query.data or "")[3:] if query is not None else (
-            message.text or message.caption or "") if message is not None else ""
-        if query is not None and raw == "-":
-            if not field.optional:
-                raise Refused(NOT_AVAILABLE)
-            return None
-        if field.kind == "photo":
-            if message is None or not message.photo or query is not None:
-                raise Refused(N_("Please send a photo, or tap Skip."))
-            return message.photo[-1].file_id
-        if field.kind == "choice":
-            if query is None or field.labels is None or raw not in field.labels:
-                raise Refused(N_("Please choose with the buttons."))
-            return raw
-        if field.kind == "member":
-            return await self._member(context, who, raw, by_button=query is not None)
-        if query is not None:
-            raise Refused(NOT_AVAILABLE)
-        parse: dict[str, Callable[[str], Any]] = {
-            "text": lambda text: typed.words(text, field.limit),
-            "lines": lambda text: typed.lines(text, field.limit),
-            "percent": typed.to_percent, "number": typed.to_number, "day": typed.to_day}
-        return parse[field.kind](raw)
+            rows.append([self._button(filling, t._("Skip"), SKIP)])
+        await filling.turn.say(prompt + "\n" + t._("(/cancel stops)"), keyboard(*rows))
 
     @staticmethod
-    async def _member(context: Context, who: Actor, raw: str, *, by_button: bool) -> int:
-        """A tapped member's id (the field's check decides who may be chosen), or one
-        member found by name; several get buttons."""
-        assert who.community is not None
-        if by_button:
-            user_id = typed.to_int(raw)
+    async def _options(filling: Filling, field: Field) -> list[Option]:
+        if field.options is not None:
+            return await field.options(filling)
+        t = filling.t
+        return [Option(value, t.num(int(label)) if label.isdigit() else t._(label))
+                for value, label in (field.labels or {}).items()]
+
+    @staticmethod
+    def _button(filling: Filling, label: str, value: str) -> InlineKeyboardButton:
+        data = Pick(filling.state["nonce"], filling.state["step"], value)
+        return InlineKeyboardButton(label, callback_data=data.pack())
+
+    # -- answers ---------------------------------------------------------------------------
+
+    async def typed(self, filling: Filling, field: Field) -> None:
+        """A typed answer (text, photo or file) to ``field``."""
+        message = filling.turn.update.effective_message
+        assert message is not None
+        if field.kind == "photo":
+            if not message.photo:
+                raise Refused(N_("Please send a photo, or tap Skip."))
+            return await self._take(filling, field, message.photo[-1].file_id)
+        if field.kind == "document":
+            if message.document is None:
+                raise Refused(N_("Please send the file."))
+            return await self._take(filling, field, message.document.file_id)
+        if field.kind == "choice":
+            raise Refused(N_("Please choose with the buttons."))
+        text = filling.turn.text
+        if field.kind == "member":
+            return await self._take(filling, field, await self._member(filling, field, text))
+        await self._take(filling, field, self._read(filling, field, text))
+
+    async def tapped(self, filling: Filling, field: Field, value: str) -> None:
+        """A button under ``field``: Skip, one of its options, or a member offered."""
+        tap_ = filling.turn
+        assert isinstance(tap_, Tapped)
+        if value == SKIP:
+            if not field.optional:
+                raise Refused(STALE)
+            await tap_.answer()
+            return await self._take(filling, field, None)
+        if field.kind == "member":
+            user_id = typed.to_int(value)
             if user_id is None:
-                raise Refused(NOT_AVAILABLE)
-            return user_id
-        if not raw.strip():
+                raise Refused(STALE)
+            chosen: Any = user_id
+        else:
+            offered = {o.value: o.label for o in await self._options(filling, field)}
+            if value not in offered:
+                raise Refused(STALE)
+            chosen = value
+            if field.echo is not None:
+                await tap_.edit(filling.t._(field.echo, choice=offered[value]))
+        await tap_.answer()
+        await self._take(filling, field, chosen)
+
+    async def _take(self, filling: Filling, field: Field, value: Any) -> None:
+        if field.check is not None and value is not None:
+            value = await field.check(filling, value)
+        self.accept(filling, field, value)
+        await self._advance(filling)
+
+    @staticmethod
+    def _read(filling: Filling, field: Field, text: str) -> Any:
+        if field.parse is not None:
+            return field.parse(text)
+        readers: dict[str, Callable[[str], Any]] = {
+            "text": lambda raw: typed.words(raw, field.limit),
+            "lines": lambda raw: typed.lines(raw, field.limit),
+            "day": typed.to_day, "percent": typed.to_percent, "number": typed.to_number,
+            "moment": lambda raw: typed.to_moment(raw, filling.who.community.timezone),
+            "int": _whole,
+        }
+        return readers[field.kind](text)
+
+    async def _member(self, filling: Filling, field: Field, text: str) -> int:
+        """One member found by name; several are offered as buttons."""
+        name = " ".join(text.split())
+        if not name:
             raise Refused(N_("Please send a name."))
-        found = [u for _m, u in search_members(
-            await community_store.members(context.db, who.community.id),
-            " ".join(raw.split()), limit=9)]
+        found = await find_members(filling.context.db, filling.who.community.id, name,
+                                   limit=9)
         if len(found) == 1:
             return found[0].id
         if not found:
             raise Refused(N_("No member of the community has that name. Try part of the"
                              " name."))
-        raise Choose([(str(u.id), u.display_name) for u in found[:8]])
+        await filling.turn.say(filling.t._("Several members match. Which one?"), keyboard(
+            *[[self._button(filling, user.display_name, str(user.id))] for user in found[:8]]))
+        raise _Asked
 
-    async def _fill(self, update: Update, context: Context) -> int | None:
-        """A value for the field being asked (typed, a photo, or a button under it)."""
-        who = await member(update, context)
-        form = self._form(context)
-        if not form.get("name"):  # nothing being asked (an old button): say so
-            await refuse(update, who.t, NOT_AVAILABLE)
-            return ConversationHandler.END
-        field = self.fields[form["name"]][form["step"]]
-        try:
-            value = await self._parse(update, context, who, field)
-        except Choose as choose:
-            await say(update, who.t._("Several members match. Which one?"),
-                      reply_markup=InlineKeyboardMarkup([
-                          [InlineKeyboardButton(label, callback_data=f"pf:{option}")]
-                          for option, label in choose.options]))
-            return None
-        if field.check is not None and value is not None:
-            value = await field.check(context, who, form, value)
-        if update.callback_query is not None:
-            await update.callback_query.answer()
-        form["values"][field.key] = value.isoformat() if isinstance(value, date) else value
-        form["step"] += 1
-        if form["step"] < len(self.fields[form["name"]]):
-            return await self._ask(update, who, form)
-        name, ids, values = form["name"], dict(form["ids"]), dict(form["values"])
-        form.clear()
-        try:
-            await self.finish[name](update, context, who, {**ids, **values, "form": name})
-        except Refused as refused:  # something changed meanwhile (e.g. a plan was closed)
-            await say(update, who.t._(refused.message, **refused.values))
-        return ConversationHandler.END
 
-    async def cancel(self, update: Update, context: Context) -> int:
-        who = await actor(update, context)
-        self._form(context).clear()
-        await say(update, who.t._("Stopped. Nothing was changed."))
-        return ConversationHandler.END
+class _Asked(Exception):
+    """The answer needs one more choice (several members matched); nothing is kept yet."""
+
+
+def _whole(text: str) -> int:
+    number = typed.to_int(text)
+    if number is None:
+        raise Refused(N_("Please send a whole number."))
+    return number
+
+
+def _user_data(context: Context) -> dict[str, Any]:
+    assert context.user_data is not None
+    return context.user_data
+
+
+def filling(turn: Turn[Member]) -> tuple[Filling, Field] | None:
+    """The form this person is filling and the field being asked, if any."""
+    state = _user_data(turn.context).get(STATE)
+    form = FORMS.get(state.get("name", "")) if isinstance(state, dict) else None
+    if form is None or state is None:
+        return None
+    field_ = form.fields.get(state.get("field") or "")
+    if field_ is None:
+        return None
+    return Filling(form, turn, state), field_
+
+
+# -- the handlers every form shares ---------------------------------------------------------
+
+
+async def receive(update: Update, context: Context) -> None:
+    """Any typed text, photo or file in a private chat that no command took."""
+    from bot.handlers.fallback import stray_text
+
+    who = await member_or_none(update, context)
+    turn: Said | None = Turn(update, context, who) if who is not None else None
+    current = filling(turn) if turn is not None else None
+    if turn is None or current is None:
+        return await stray_text(update, context)
+    form_filling, field_ = current
+    try:
+        await member(update, context, form_filling.form.role)
+        await form_filling.form.typed(form_filling, field_)
+    except _Asked:
+        return
+    except Refused as refused:
+        await turn.say(turn.t._(refused.message, **refused.values))
+        if _still_asking(form_filling, field_):
+            await form_filling.form._ask(form_filling, field_)
+
+
+def _still_asking(form_filling: Filling, field_: Field) -> bool:
+    return bool(_user_data(form_filling.context).get(STATE) is form_filling.state
+                and form_filling.state.get("field") == field_.key)
+
+
+async def member_or_none(update: Update, context: Context) -> Member | None:
+    try:
+        return await member(update, context)
+    except Refused:
+        return None
+
+
+@tap(Pick)
+async def pick(turn: Tap[Pick]) -> None:
+    """A button under a question: only the current question of the current form."""
+    current = filling(turn)
+    chosen = turn.button
+    if current is None or current[0].state["nonce"] != chosen.nonce or (
+            current[0].state["step"] != chosen.step):
+        raise Refused(STALE)
+    form_filling, field_ = current
+    await member(turn.update, turn.context, form_filling.form.role)
+    try:
+        await form_filling.form.tapped(form_filling, field_, chosen.value)
+    except _Asked:
+        return
+
+
+async def cancel(update: Update, context: Context) -> None:
+    """``/cancel``: drop the form being filled — or say there was nothing to stop."""
+    from bot.actor import actor
+
+    who = await actor(update, context)
+    turn = Turn(update, context, who)
+    if _user_data(context).pop(STATE, None) is None:
+        await turn.say(who.t._("There is nothing to stop right now."))
+        return
+    await turn.say(who.t._("Stopped. Nothing was changed."))
+
+
+async def skip(update: Update, context: Context) -> None:
+    """``/skip``: the same as the Skip button, for an optional question."""
+    who = await member_or_none(update, context)
+    if who is None:
+        return await cancel_nothing(update, context)
+    turn: Said = Turn(update, context, who)
+    current = filling(turn)
+    if current is None or not current[1].optional:
+        await turn.say(who.t._("There is nothing to skip here."))
+        return
+    form_filling, field_ = current
+    try:
+        await form_filling.form._take(form_filling, field_, None)
+    except Refused as refused:
+        await turn.refuse(refused)
+
+
+async def cancel_nothing(update: Update, context: Context) -> None:
+    from bot.handlers.fallback import unknown_command
+
+    await unknown_command(update, context)
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    """Added by ``fallback`` after every capability's own handlers."""
+    app.add_handler(CommandHandler("cancel", cancel, filters=PRIVATE))
+    app.add_handler(CommandHandler("skip", skip, filters=PRIVATE))
+    app.add_handler(pick.handler)
+    app.add_handler(MessageHandler(PRIVATE & ~filters.COMMAND, receive))
+
+

@@ -12,7 +12,6 @@ from telegram.ext import (
     Application,
     ApplicationHandlerStop,
     CallbackQueryHandler,
-    CommandHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -100,12 +99,6 @@ async def unknown_command(update: Update, context: Context) -> None:
     )
 
 
-async def nothing_to_cancel(update: Update, context: Context) -> None:
-    who = await actor(update, context)
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(who.t._("There is nothing to stop right now."))
-
-
 async def stray_text(update: Update, context: Context) -> None:
     who = await actor(update, context)
     assert update.effective_message is not None
@@ -143,10 +136,11 @@ async def on_error(update: object, context: Context) -> None:
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
+    from bot.handlers import _forms
+
     app.add_handler(TypeHandler(Update, guard), group=-1)
+    _forms.register(app)  # /cancel, /skip, answers to questions, and stray text
     private = filters.ChatType.PRIVATE
-    app.add_handler(CommandHandler("cancel", nothing_to_cancel, filters=private))
     app.add_handler(MessageHandler(private & filters.COMMAND, unknown_command))
-    app.add_handler(MessageHandler(private & ~filters.COMMAND, stray_text))
     app.add_handler(CallbackQueryHandler(stale_button))
     app.add_error_handler(on_error)  # type: ignore[arg-type]

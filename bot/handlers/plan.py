@@ -43,7 +43,7 @@ from bot.handlers._common import (
     say,
     short,
 )
-from bot.handlers._forms import Field, Forms
+from bot.handlers._oldforms import Field, Forms
 from bot.i18n import N_, Translator, isolate
 from bot.messages import split_text
 from storage import brainstorm as brainstorm_store
