@@ -8,67 +8,20 @@ from ``language_code``), loads the current community and membership, and returns
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from telegram import Update
 
+from bot.flows.people import Actor, Member
 from bot.i18n import Translator, match_language
 from storage import community as store
-from storage.community import ROLE_RANK, Community, Membership, User
+from storage.community import Community, Membership, User
 from storage.db import Database
 
 if TYPE_CHECKING:
     from bot.app import Context
 
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Anyone who sends the bot an update, member or not."""
-
-    user: User
-    community: Community | None
-    membership: Membership | None
-    t: Translator
-    is_admin: bool  # listed in BOT_ADMINS
-
-    @property
-    def role(self) -> str | None:
-        if self.is_admin:
-            return "admin"
-        return self.membership.role if self.membership else None
-
-    def has_role(self, role: str) -> bool:
-        """At least ``role`` in the current community (admins and coordinators rank above)."""
-        mine = self.role
-        return mine is not None and ROLE_RANK[mine] >= ROLE_RANK[role]
-
-    @property
-    def is_coordinator(self) -> bool:
-        return self.has_role("coordinator") and (self.membership is not None or self.is_admin)
-
-    @property
-    def group(self) -> str | None:
-        """The stakeholder group this person joined with (None for an administrator)."""
-        return self.membership.stakeholder_group if self.membership is not None else None
-
-    def as_member(self) -> Member | None:
-        """This person as a member of their current community, if they are one."""
-        if self.community is None or not self.has_role("resident"):
-            return None
-        return Member(self.user, self.community, self.membership, self.t, self.is_admin)
-
-
-@dataclass(frozen=True, slots=True)
-class Member(Actor):
-    """Someone acting inside their current community, which is therefore never missing.
-
-    ``membership`` is None only for an administrator (``BOT_ADMINS``) acting in a community
-    they created without joining it: they may run it, but they are not counted as a member
-    and receive none of its messages.
-    """
-
-    community: Community
+__all__ = ["Actor", "Member", "People", "actor"]
 
 
 async def actor(update: Update, context: Context) -> Actor:

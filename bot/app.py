@@ -31,10 +31,10 @@ from telegram.request import BaseRequest
 from bot.commands import publish_default_commands
 from bot.config import Config
 from bot.handlers import handler_modules
+from bot.persistence import SQLitePersistence
 from bot.request import AiohttpRequest
 from bot.services import BotData
 from storage.db import Database
-from storage.persistence import SQLitePersistence
 
 log = logging.getLogger(__name__)
 GC_GEN0 = 50_000  # allocations between young-generation collections (see serve)

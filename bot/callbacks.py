@@ -40,12 +40,12 @@ from typing import (
     get_type_hints,
 )
 
-from bot.flows.errors import Refused
-from bot.i18n import N_
+from bot.flows.errors import STALE, Refused
 
 MAX_BYTES = 64  # Telegram's limit for callback data
 MAX_ID = 2**63 - 1  # SQLite's INTEGER
-STALE = N_("This button no longer works.")
+__all__ = ["KINDS", "STALE", "Amount", "Button", "ChatId", "Id", "Index", "Key", "Range",
+           "Word", "button"]
 
 _WORD = re.compile(r"[A-Za-z0-9_-]+")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]{0,18})")

@@ -8,7 +8,8 @@ from typing import Any, Generic, TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import Button
+from bot.callbacks import Button, Key
+from bot.callbacks import button as kind
 from bot.i18n import LANGUAGES, Translator, language_name
 
 
@@ -24,9 +25,16 @@ def choices(options: Sequence[tuple[str, str]], per_row: int = 2) -> InlineKeybo
                 per_row)
 
 
+@kind("account", "language", role=None)
+class Language(Button):
+    """A language chosen from /start or /language (anyone may tap it, member or not)."""
+
+    lang: Key
+
+
 def language_keyboard() -> InlineKeyboardMarkup:
-    """Every language in its own name; callback ``lang:<code>``."""
-    return choices([(language_name(lang), f"lang:{lang}") for lang in LANGUAGES])
+    """Every language in its own name."""
+    return grid([inline(language_name(lang), Language(lang)) for lang in LANGUAGES])
 
 
 # -- typed buttons -------------------------------------------------------------------------
@@ -34,7 +42,7 @@ def language_keyboard() -> InlineKeyboardMarkup:
 T = TypeVar("T")
 
 
-def button(label: str, data: Button) -> InlineKeyboardButton:
+def inline(label: str, data: Button) -> InlineKeyboardButton:
     """An inline button carrying a typed button's packed data."""
     return InlineKeyboardButton(label, callback_data=data.pack())
 
@@ -74,8 +82,8 @@ def pager(t: Translator, page: Page[Any], to: Callable[[int], Button],
         return []
     row = []
     if page.number > 0:
-        row.append(button(t._("‹ Back"), to(page.number - 1)))
-    row.append(button(f"{t.num(page.number + 1)}/{t.num(page.pages)}", to(page.number)))
+        row.append(inline(t._("‹ Back"), to(page.number - 1)))
+    row.append(inline(f"{t.num(page.number + 1)}/{t.num(page.pages)}", to(page.number)))
     if page.number < page.pages - 1:
-        row.append(button(t._("Next ›"), to(page.number + 1)))
+        row.append(inline(t._("Next ›"), to(page.number + 1)))
     return row

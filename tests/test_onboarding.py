@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.emulator import Person
-from bot.i18n import Translator
+from bot.i18n import Translator, isolate
 from bot.labels import GROUP_LABELS
 from storage import community as store
 from tests.harness import Harness
@@ -82,7 +82,10 @@ async def test_coordinator_joins_by_the_coordinator_link(harness: Harness) -> No
 
     await coordinator.send("/members")
     await harness.settle()
-    assert "۳" in coordinator.last["text"]  # admin, coordinator and resident
+    # The coordinator and the resident: the admin who created the community never joined it.
+    assert coordinator.last["text"].splitlines()[0] == Translator("fa").ngettext(
+        "{community}: {n} member", "{community}: {n} members", 2,
+        community=isolate("Green Street"))
     assert_in_language(coordinator, "fa")
 
     await resident.send("/members")
@@ -195,7 +198,9 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(harness: Harnes
         "That message is too long: at most {limit} characters, please.", limit=4096
     )
     for forged in ("join:group:pirates", "community:switch:999", "invite:rotate:resident",
-                   "lang:xx", "nonsense"):
+                   "lang:xx", "nonsense", f"onboarding:group:{invitation.resident_code}:pirates",
+                   "community:renew:resident", "account:language:xx",
+                   "onboarding:agree:nocode:activist", "community:switch:99999999999999999999"):
         await person.press(forged)
         await harness.settle()
         assert person.last_answer, f"{forged} was not answered"

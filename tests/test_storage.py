@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.persistence import SQLitePersistence
 from storage import community as store
 from storage.db import Database
-from storage.persistence import SQLitePersistence
 
 
 async def test_migrations_apply_once_and_record_the_version(tmp_path: Path) -> None:

@@ -5,9 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.flows.errors import STALE, Refused
+from bot.i18n import LANGUAGES
 from storage import community as store
 from storage import personal
 from storage.db import Database, to_db, utcnow
+
+
+async def set_language(db: Database, user_id: int, lang: str) -> None:
+    """The language this person reads the bot in, from now on (one of ours only)."""
+    if lang not in LANGUAGES:
+        raise Refused(STALE)
+    await store.set_language(db, user_id, lang)
 
 
 async def export(db: Database, user_id: int) -> bytes:

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.flows.errors import Refused
+from bot.flows.errors import STALE, Refused
 from bot.flows.onboarding import new_code
+from bot.flows.people import ONLY_ADMINS, Actor, Member, require
 from bot.i18n import N_
 from storage import community as store
-from storage.community import Community, Invite, Membership, User
+from storage.community import Community, Invite, Membership, StakeholderGroup, User
 from storage.db import Database
 
 MAX_NAME = 100
@@ -25,20 +26,63 @@ class Invites:
     coordinator: Invite
 
 
-async def create_community(
-    db: Database, name: str, *, created_by: int, language: str, timezone: str
-) -> tuple[Community, Invites]:
+async def create_community(db: Database, who: Actor, name: str, *, timezone: str,
+                           ) -> tuple[Community, Invites]:
+    """A new community, by an administrator, with its two invitation links.
+
+    The administrator steers it straight away (it becomes their current community) but
+    does not join it: they are counted as a member, and receive its messages, only once
+    they open one of its links like everyone else.
+    """
+    if not who.is_admin:
+        raise Refused(ONLY_ADMINS)
     name = " ".join(name.split())
     if not name:
         raise Refused(NAME_NEEDED)
     if len(name) > MAX_NAME:
         raise Refused(NAME_TOO_LONG, limit=MAX_NAME)
     community = await store.create_community(
-        db, name=name, default_language=language, timezone=timezone, created_by=created_by
-    )
-    # The admin who creates it can steer it straight away, without an invitation.
-    await store.join(db, community.id, created_by, role="admin", stakeholder_group=None)
-    return community, await invites(db, community.id, created_by=created_by)
+        db, name=name, default_language=who.user.language, timezone=timezone,
+        created_by=who.user.id)
+    await store.set_current_community(db, who.user.id, community.id)
+    return community, await invites(db, community.id, created_by=who.user.id)
+
+
+async def links(db: Database, who: Member) -> Invites:
+    """The invitation links of the coordinator's community (made if there are none)."""
+    require(who, "coordinator")
+    return await invites(db, who.community.id, created_by=who.user.id)
+
+
+async def renew_link(db: Database, who: Member, kind: str) -> Invites:
+    """A new link of ``kind`` for the coordinator's community; the old one stops working."""
+    require(who, "coordinator")
+    if kind not in ("resident", "coordinator"):
+        raise Refused(STALE)
+    await rotate(db, who.community.id, kind, by=who.user.id)
+    return await invites(db, who.community.id, created_by=who.user.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Who belongs to a community, counted: what /members shows coordinators."""
+
+    total: int
+    by_role: dict[str, int]
+    by_group: dict[str | None, int]
+    groups: list[StakeholderGroup]
+
+
+async def counts(db: Database, who: Member) -> Counts:
+    require(who, "coordinator")
+    found = await store.member_counts(db, who.community.id)
+    return Counts(found["total"], found["by_role"], found["by_group"],
+                  await store.stakeholder_groups(db, who.community.id))
+
+
+async def communities_of(db: Database, user_id: int) -> list[Community]:
+    """The communities this person belongs to, for /community."""
+    return [community for _m, community in await store.memberships_of(db, user_id)]
 
 
 async def invites(db: Database, community_id: int, *, created_by: int | None) -> Invites:

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.i18n import N_
+
+# What a forged, stale or no longer valid button (or choice) gets.
+STALE = N_("This button no longer works.")
+
 
 class Refused(Exception):
     """The request breaks a rule; nothing was changed."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bot.flows.errors import Refused
 from bot.i18n import N_
 from storage import community as store
-from storage.community import Community, Invite, Membership
+from storage.community import Community, Invite, Membership, StakeholderGroup
 from storage.db import Database
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -74,3 +74,35 @@ async def complete_join(
         stakeholder_group=group,
     )
     return membership, invitation.community, new
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What opening an invitation link leads to: the groups to choose from, or — for a
+    member who already chose one — the membership, renewed (the role never goes down)."""
+
+    invitation: Invitation
+    groups: list[StakeholderGroup]
+    membership: Membership | None
+
+
+async def open_link(db: Database, user_id: int, code: str) -> Opened:
+    """``/start <code>``: check the invitation; a member opening it again is joined again
+    (harmless), anyone else chooses a group next. Nothing is stored for a newcomer yet."""
+    invitation = await open_invitation(db, code)
+    existing = await store.get_membership(db, invitation.community.id, user_id)
+    if existing is not None and existing.stakeholder_group is not None:
+        membership, _community, _new = await complete_join(
+            db, user_id, code, existing.stakeholder_group)
+        return Opened(invitation, [], membership)
+    return Opened(invitation, await store.stakeholder_groups(db, invitation.community.id), None)
+
+
+async def choose_group(db: Database, code: str, group: str) -> tuple[Invitation,
+                                                                      StakeholderGroup]:
+    """The group a newcomer tapped, if the invitation still works and offers it."""
+    invitation = await open_invitation(db, code)
+    groups = {g.key: g for g in await store.stakeholder_groups(db, invitation.community.id)}
+    if group not in groups:
+        raise Refused(UNKNOWN_GROUP)
+    return invitation, groups[group]

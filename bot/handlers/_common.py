@@ -16,7 +16,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -37,7 +37,8 @@ from bot.delivery import courier
 from bot.flows import typed
 from bot.flows.broadcast import MAX_CAPTION, quiet_until
 from bot.flows.errors import Refused
-from bot.i18n import N_, Translator
+from bot.flows.people import Role, require
+from bot.i18n import Translator
 from bot.messages import split_text
 from storage import broadcast as outbox
 from storage import community as community_store
@@ -48,27 +49,13 @@ from storage.db import utcnow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-JOIN_FIRST = N_("Join a community first: open the invitation link your coordinator shared.")
-ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
-ONLY_COMMITTEE = N_("Only committee members and coordinators can do that.")
 ALERT_LIMIT = 200  # characters Telegram shows in the answer to a tap
-
-Role = Literal["resident", "committee", "coordinator", "admin"]
 
 
 async def member(update: Update, context: Context, role: Role = "resident") -> Member:
     """The person behind the update as a member of their current community, with at least
     ``role`` there (Refused otherwise)."""
-    who = (await actor(update, context)).as_member()
-    if who is None:
-        raise Refused(JOIN_FIRST)
-    if role == "coordinator" and not who.is_coordinator:
-        raise Refused(ONLY_COORDINATORS)
-    if role == "committee" and not who.has_role("committee"):
-        raise Refused(ONLY_COMMITTEE)
-    if role == "admin" and not who.is_admin:
-        raise Refused(ONLY_COORDINATORS)
-    return who
+    return require(await actor(update, context), role)
 
 
 async def coordinator(update: Update, context: Context) -> Member:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import Application
 
-from bot.actor import actor
-from bot.app import Context
-from bot.commands import Command, commands_for
+from bot.callbacks import Button, button
+from bot.commands import Command, commands_for, publish_user_commands
 from bot.flows import account as flow
-from bot.i18n import N_, isolate
-from bot.keyboards import grid, language_keyboard
+from bot.flows.people import Actor
+from bot.handlers._common import GuestTap, Turn, command, guest_tap
+from bot.i18n import N_, Translator, isolate, language_name
+from bot.keyboards import Language, grid, inline, language_keyboard
 from bot.labels import role_label
 
 COMMANDS = [
@@ -21,18 +21,37 @@ COMMANDS = [
 ]
 
 
-async def language(update: Update, context: Context) -> None:
-    who = await actor(update, context)
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(
-        who.t._("Choose your language:"), reply_markup=language_keyboard()
-    )
+@button("account", "forget", role=None)
+class Forget(Button):
+    """Delete my data (after /forgetme asked)."""
 
 
-async def help_command(update: Update, context: Context) -> None:
+@button("account", "keep", role=None)
+class Keep(Button):
+    """Keep my data (after /forgetme asked)."""
+
+
+@command("language", role=None)
+async def language(turn: Turn[Actor]) -> None:
+    await turn.say(turn.t._("Choose your language:"), language_keyboard())
+
+
+@guest_tap(Language)
+async def choose_language(turn: GuestTap[Language]) -> None:
+    """A language button, from /start or /language."""
+    who = turn.who
+    await flow.set_language(turn.context.db, who.user.id, turn.button.lang)
+    t = Translator(turn.button.lang, who.t.tz)
+    await turn.answer()
+    await turn.edit(t._("Language set to {language}.", language=language_name(t.lang))
+                    + "\n" + t._("Send /help to see what you can do."))
+    await publish_user_commands(turn.context.bot, who.user.id, t, who.role)
+
+
+@command("help", role=None)
+async def help_command(turn: Turn[Actor]) -> None:
     """The commands this person's role may use, in their language."""
-    who = await actor(update, context)
-    t = who.t
+    who, t = turn.who, turn.t
     lines = []
     if who.community is not None and who.role is not None:
         lines.append(t._("You are a {role} in {community}.", role=role_label(t, who.role),
@@ -44,64 +63,46 @@ async def help_command(update: Update, context: Context) -> None:
                          " coordinator shared."))
     lines.append("")
     lines.extend(t.command_line(c.name, t._(c.description)) for c in commands_for(who.role))
-    assert update.effective_message is not None
-    await update.effective_message.reply_text("\n".join(lines))
+    await turn.say("\n".join(lines))
 
 
-async def mydata(update: Update, context: Context) -> None:
-    who = await actor(update, context)
-    document = await flow.export(context.db, who.user.id)
-    assert update.effective_message is not None
-    await update.effective_message.reply_document(
-        document,
-        filename=f"mahfil-data-{who.user.id}.json",
-        caption=who.t._("This is everything Mahfil stores about you."),
-    )
+@command("mydata", role=None)
+async def mydata(turn: Turn[Actor]) -> None:
+    document = await flow.export(turn.context.db, turn.who.user.id)
+    chat = turn.update.effective_chat
+    assert chat is not None
+    await turn.context.bot.send_document(
+        chat.id, document, filename=f"mahfil-data-{turn.who.user.id}.json",
+        caption=turn.t._("This is everything Mahfil stores about you."))
 
 
-async def forgetme(update: Update, context: Context) -> None:
-    who = await actor(update, context)
-    t = who.t
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(
+@command("forgetme", role=None)
+async def forgetme(turn: Turn[Actor]) -> None:
+    t = turn.t
+    await turn.say(
         t._("Delete your data? You will leave every community. Counts others rely on (votes,"
             " supporters) stay, without your name. This cannot be undone."),
-        reply_markup=grid(
-            [
-                InlineKeyboardButton(t._("Delete my data"), callback_data="account:forget"),
-                InlineKeyboardButton(t._("Keep my data"), callback_data="account:keep"),
-            ]
-        ),
-    )
+        grid([inline(t._("Delete my data"), Forget()), inline(t._("Keep my data"), Keep())]))
 
 
-async def forget_confirmed(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None
-    who = await actor(update, context)
-    await flow.forget(context.db, who.user.id)
-    if context.user_data is not None:
-        context.user_data.clear()
-    context.application.drop_user_data(who.user.id)
-    await query.answer()
-    await query.edit_message_text(
-        who.t._("Your data was deleted. Goodbye! You can join again with an invitation link.")
-    )
+@guest_tap(Forget)
+async def forget_confirmed(turn: GuestTap[Forget]) -> None:
+    who = turn.who
+    await flow.forget(turn.context.db, who.user.id)
+    if turn.context.user_data is not None:
+        turn.context.user_data.clear()
+    turn.app.drop_user_data(who.user.id)
+    await turn.answer()
+    await turn.edit(who.t._("Your data was deleted. Goodbye! You can join again with an"
+                            " invitation link."))
 
 
-async def forget_cancelled(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None
-    who = await actor(update, context)
-    await query.answer()
-    await query.edit_message_text(who.t._("Nothing was deleted."))
+@guest_tap(Keep)
+async def forget_cancelled(turn: GuestTap[Keep]) -> None:
+    await turn.answer()
+    await turn.edit(turn.t._("Nothing was deleted."))
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    private = filters.ChatType.PRIVATE
-    app.add_handler(CommandHandler("language", language, filters=private))
-    app.add_handler(CommandHandler("help", help_command, filters=private))
-    app.add_handler(CommandHandler("mydata", mydata, filters=private))
-    app.add_handler(CommandHandler("forgetme", forgetme, filters=private))
-    app.add_handler(CallbackQueryHandler(forget_confirmed, pattern=r"^account:forget$"))
-    app.add_handler(CallbackQueryHandler(forget_cancelled, pattern=r"^account:keep$"))
+    app.add_handlers([h.handler for h in (language, choose_language, help_command, mydata,
+                                          forgetme, forget_confirmed, forget_cancelled)])

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from typing import Literal
 
-from bot.actor import Actor, actor
-from bot.app import Context
+from telegram import InlineKeyboardMarkup
+from telegram.ext import Application
+
+from bot.callbacks import Button, Id, button
 from bot.commands import Command, publish_user_commands
 from bot.flows import community as flow
-from bot.flows.errors import Refused
 from bot.flows.onboarding import deep_link
+from bot.flows.people import Actor
+from bot.handlers._common import GuestTap, Said, Tap, Turn, command, guest_tap, tap
 from bot.i18n import N_, Translator, isolate
-from bot.keyboards import choices, grid
+from bot.keyboards import grid, inline, keyboard
 from bot.labels import group_label, role_label
-from storage import community as store
 
 COMMANDS = [
     Command("community", N_("Switch between your communities"), "resident"),
@@ -23,176 +24,107 @@ COMMANDS = [
     Command("newcommunity", N_("Create a community"), "admin"),
 ]
 
-ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")
-ONLY_ADMINS = N_("Only administrators of this bot can create communities.")
+
+@button("community", "renew", role="coordinator")
+class Renew(Button):
+    """Make a new invitation link of this kind; the old one stops working."""
+
+    kind: Literal["resident", "coordinator"]
 
 
-async def _refuse(update: Update, t: Translator, message: str, **values: object) -> None:
-    if update.callback_query is not None:
-        await update.callback_query.answer(t._(message, **values), show_alert=True)
-    elif update.effective_message is not None:
-        await update.effective_message.reply_text(t._(message, **values))
+@button("community", "switch", role=None)
+class Switch(Button):
+    """Make this community the current one (its member's choice, checked by the flow)."""
+
+    community: Id
 
 
 def _links_text(t: Translator, bot_username: str, community: str, invites: flow.Invites) -> str:
-    return "\n\n".join(
-        [
-            t._("Invitation links for {community}:", community=isolate(community)),
-            t._("Residents: {link}", link=deep_link(bot_username, invites.resident.code)),
-            t._("Coordinators (share only with your team): {link}",
-                link=deep_link(bot_username, invites.coordinator.code)),
-        ]
-    )
+    return "\n\n".join([
+        t._("Invitation links for {community}:", community=isolate(community)),
+        t._("Residents: {link}", link=deep_link(bot_username, invites.resident.code)),
+        t._("Coordinators (share only with your team): {link}",
+            link=deep_link(bot_username, invites.coordinator.code)),
+    ])
 
 
-def _rotate_keyboard(t: Translator) -> InlineKeyboardMarkup:
-    return grid(
-        [
-            InlineKeyboardButton(t._("New resident link"), callback_data="invite:rotate:resident"),
-            InlineKeyboardButton(
-                t._("New coordinator link"), callback_data="invite:rotate:coordinator"
-            ),
-        ]
-    )
+def _renew_keyboard(t: Translator) -> InlineKeyboardMarkup:
+    return grid([inline(t._("New resident link"), Renew("resident")),
+                 inline(t._("New coordinator link"), Renew("coordinator"))])
 
 
-async def new_community(update: Update, context: Context) -> None:
-    who = await actor(update, context)
-    t = who.t
-    if not who.is_admin:
-        await _refuse(update, t, ONLY_ADMINS)
-        return
-    name = " ".join(context.args or [])
-    try:
-        community, invites = await flow.create_community(
-            context.db, name, created_by=who.user.id, language=who.user.language,
-            timezone=context.config.timezone,
-        )
-    except Refused as refused:
-        await _refuse(update, t, refused.message, **refused.values)
-        return
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(
-        t._("Community {community} created.", community=isolate(community.name))
-        + "\n\n"
-        + _links_text(t, context.bot.username, community.name, invites)
-    )
+@command("newcommunity", role=None)
+async def new_community(turn: Turn[Actor]) -> None:
+    community, invites = await flow.create_community(
+        turn.context.db, turn.who, turn.text, timezone=turn.context.config.timezone)
+    t = turn.t
+    await turn.say(t._("Community {community} created.", community=isolate(community.name))
+                   + "\n\n" + _links_text(t, turn.context.bot.username, community.name, invites))
 
 
-async def invite(update: Update, context: Context) -> None:
-    who = await actor(update, context)
-    if not _coordinates(who):
-        await _refuse(update, who.t, ONLY_COORDINATORS)
-        return
-    assert who.community is not None and update.effective_message is not None
-    invites = await flow.invites(context.db, who.community.id, created_by=who.user.id)
-    await update.effective_message.reply_text(
-        _links_text(who.t, context.bot.username, who.community.name, invites)
-        + "\n\n"
-        + who.t._("A new link makes the old one stop working."),
-        reply_markup=_rotate_keyboard(who.t),
-    )
+@command("invite", role="coordinator")
+async def invite(turn: Said) -> None:
+    invites = await flow.links(turn.context.db, turn.who)
+    t = turn.t
+    await turn.say(_links_text(t, turn.context.bot.username, turn.who.community.name, invites)
+                   + "\n\n" + t._("A new link makes the old one stop working."),
+                   _renew_keyboard(t))
 
 
-async def rotate(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    who = await actor(update, context)
-    kind = query.data.removeprefix("invite:rotate:")
-    if not _coordinates(who):
-        await _refuse(update, who.t, ONLY_COORDINATORS)
-        return
-    if kind not in ("resident", "coordinator"):
-        await query.answer(who.t._("This button no longer works."), show_alert=True)
-        return
-    assert who.community is not None
-    await flow.rotate(context.db, who.community.id, kind, by=who.user.id)
-    invites = await flow.invites(context.db, who.community.id, created_by=who.user.id)
-    await query.answer(who.t._("New link made; the old one no longer works."))
-    await query.edit_message_text(
-        _links_text(who.t, context.bot.username, who.community.name, invites)
-        + "\n\n"
-        + who.t._("A new link makes the old one stop working."),
-        reply_markup=_rotate_keyboard(who.t),  # type: ignore[arg-type]
-    )
+@tap(Renew)
+async def renew(turn: Tap[Renew]) -> None:
+    invites = await flow.renew_link(turn.context.db, turn.who, turn.button.kind)
+    t = turn.t
+    await turn.answer(t._("New link made; the old one no longer works."))
+    await turn.edit(_links_text(t, turn.context.bot.username, turn.who.community.name, invites)
+                    + "\n\n" + t._("A new link makes the old one stop working."),
+                    _renew_keyboard(t))
 
 
-async def members(update: Update, context: Context) -> None:
-    who = await actor(update, context)
-    if not _coordinates(who):
-        await _refuse(update, who.t, ONLY_COORDINATORS)
-        return
-    assert who.community is not None and update.effective_message is not None
-    t = who.t
-    counts = await store.member_counts(context.db, who.community.id)
+@command("members", role="coordinator")
+async def members(turn: Said) -> None:
+    counts = await flow.counts(turn.context.db, turn.who)
+    t = turn.t
     lines = [
-        t.ngettext("{community}: {n} member", "{community}: {n} members", counts["total"],
-                   community=isolate(who.community.name)),
+        t.ngettext("{community}: {n} member", "{community}: {n} members", counts.total,
+                   community=isolate(turn.who.community.name)),
         "",
         t._("<b>By role</b>"),
     ]
-    lines += [
-        f"• {role_label(t, role)}: {t.num(n)}" for role, n in sorted(counts["by_role"].items())
-    ]
+    lines += [f"• {role_label(t, role)}: {t.num(n)}" for role, n in sorted(counts.by_role.items())]
     lines += ["", t._("<b>By group</b>")]
-    for group in await store.stakeholder_groups(context.db, who.community.id):
-        lines.append(f"• {group_label(t, group)}: {t.num(counts['by_group'].get(group.key, 0))}")
-    if counts["by_group"].get(None):
-        lines.append(f"• {group_label(t, None)}: {t.num(counts['by_group'][None])}")
-    await update.effective_message.reply_text("\n".join(lines))
+    lines += [f"• {group_label(t, group)}: {t.num(counts.by_group.get(group.key, 0))}"
+              for group in counts.groups]
+    if counts.by_group.get(None):
+        lines.append(f"• {group_label(t, None)}: {t.num(counts.by_group[None])}")
+    await turn.say("\n".join(lines))
 
 
-async def community(update: Update, context: Context) -> None:
-    who = await actor(update, context)
-    t = who.t
-    assert update.effective_message is not None
-    mine = await store.memberships_of(context.db, who.user.id)
+@command("community", role=None)
+async def community(turn: Turn[Actor]) -> None:
+    t = turn.t
+    mine = await flow.communities_of(turn.context.db, turn.who.user.id)
     if not mine:
-        await update.effective_message.reply_text(
-            t._("You have not joined a community yet. Open the invitation link your"
-                " coordinator shared.")
-        )
+        await turn.say(t._("You have not joined a community yet. Open the invitation link your"
+                           " coordinator shared."))
         return
-    current = who.community.id if who.community else None
-    options = [
-        (("✓ " if c.id == current else "") + c.name, f"community:switch:{c.id}") for _, c in mine
-    ]
-    await update.effective_message.reply_text(
-        t._("Your communities. Tap one to make it your current community:"),
-        reply_markup=choices(options, per_row=1),
-    )
+    current = turn.who.community.id if turn.who.community else None
+    await turn.say(t._("Your communities. Tap one to make it your current community:"),
+                   keyboard(*[[inline(("✓ " if c.id == current else "") + c.name, Switch(c.id))]
+                              for c in mine]))
 
 
-async def switch(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    who = await actor(update, context)
-    raw = query.data.removeprefix("community:switch:")
-    try:
-        membership, chosen = await flow.switch(
-            context.db, who.user.id, int(raw) if raw.isdigit() else -1
-        )
-    except Refused as refused:
-        await _refuse(update, who.t, refused.message, **refused.values)
-        return
+@guest_tap(Switch)
+async def switch(turn: GuestTap[Switch]) -> None:
+    who = turn.who
+    membership, chosen = await flow.switch(turn.context.db, who.user.id, turn.button.community)
     t = Translator(who.user.language, chosen.timezone)
-    await query.answer()
-    await query.edit_message_text(
-        t._("Your current community is now {community}, where you are a {role}.",
-            community=isolate(chosen.name), role=role_label(t, membership.role))
-    )
-    await publish_user_commands(context.bot, who.user.id, t, membership.role)
-
-
-def _coordinates(who: Actor) -> bool:
-    return who.community is not None and who.membership is not None and who.is_coordinator
+    await turn.answer()
+    await turn.edit(t._("Your current community is now {community}, where you are a {role}.",
+                        community=isolate(chosen.name), role=role_label(t, membership.role)))
+    await publish_user_commands(turn.context.bot, who.user.id, t, membership.role)
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    private = filters.ChatType.PRIVATE
-    app.add_handler(CommandHandler("newcommunity", new_community, filters=private))
-    app.add_handler(CommandHandler("invite", invite, filters=private))
-    app.add_handler(CommandHandler("members", members, filters=private))
-    app.add_handler(CommandHandler("community", community, filters=private))
-    app.add_handler(CallbackQueryHandler(rotate, pattern=r"^invite:rotate:"))
-    app.add_handler(CallbackQueryHandler(switch, pattern=r"^community:switch:"))
+    app.add_handlers([h.handler for h in (new_community, invite, renew, members, community,
+                                          switch)])

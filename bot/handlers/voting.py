@@ -34,9 +34,9 @@ from bot.app import Context
 from bot.commands import Command
 from bot.flows import voting as flow
 from bot.flows.errors import Refused
+from bot.flows.people import ONLY_COORDINATORS
 from bot.flows.voting_book import StickerBook
 from bot.handlers._common import (
-    ONLY_COORDINATORS,
     callback_ints,
     callback_parts,
     coordinator,

@@ -86,7 +86,10 @@ async def _prepare(emu: Emulator, db: Database, sandbox: Sandbox) -> None:
         found: dict[int, str] = {}
         for user_id, _name, _lang, intended in PEOPLE:
             membership = await store.get_membership(db, community_id, user_id)
-            found[user_id] = membership.role if membership else f"{intended}, not joined"
+            if intended == "admin":  # runs the bot's communities without joining them
+                found[user_id] = membership.role if membership else "admin"
+            else:
+                found[user_id] = membership.role if membership else f"{intended}, not joined"
         return found
 
     sandbox.roles = roles

@@ -5,7 +5,8 @@ flow would lose on a restart, so they live in the same database as everything el
 are stored as JSON: whatever a handler keeps in ``user_data`` must be JSON-serialisable
 (ids, strings, numbers, lists, dicts), which keeps the rows readable and safe to load.
 ``bot_data`` and arbitrary callback data are not persisted: the bot keeps services, not
-state, in ``bot_data``, and uses plain callback strings checked on the server.
+state, in ``bot_data`` (``bot.services``), and buttons carry their own typed data
+(``bot.callbacks``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from copy import deepcopy
 from typing import Any
 
 from telegram.ext import BasePersistence, PersistenceInput
-from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 
 from storage.db import Database
+
+# PTB's own names for these shapes live in a private module; spelled out here.
+ConversationKey = tuple[int | str, ...]
+ConversationDict = dict[ConversationKey, object]
+CDCData = tuple[list[tuple[str, float, dict[str, Any]]], dict[str, str]]
 
 
 class SQLitePersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str, Any]]):
