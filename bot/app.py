@@ -96,7 +96,7 @@ def build_application(
     builder = builder.request(request if request is not None else AiohttpRequest())
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
-    app: MahfilApp = builder.build()  # type: ignore[assignment]
+    app: MahfilApp = builder.build()
     from bot.actor import People
     from bot.delivery import Courier  # the worker imports flows; build the app first
     from bot.flows.voting_book import StickerBook
@@ -225,7 +225,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 async with lock:
                     await coroutine
             finally:
-                if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+                if not lock.locked() and not lock._waiters:
                     self._locks.pop(user.id, None)
         finally:
             self.active -= 1

@@ -175,7 +175,7 @@ class Database:
 
         async with self._access() as conn:
             # aiosqlite runs ``run`` on its own thread, where the sqlite3 connection lives.
-            return await conn._execute(run, conn._conn)  # type: ignore[no-any-return]
+            return await conn._execute(run, conn._conn)  # type: ignore[no-untyped-call, no-any-return]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Database]:

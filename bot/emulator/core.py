@@ -88,7 +88,7 @@ class Chat:
     title: str | None = None
     user: Json | None = None
     messages: dict[int, Json] = field(default_factory=dict)
-    message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     members: set[int] = field(default_factory=set)
     reply_keyboard: list[list[str]] | None = None
 

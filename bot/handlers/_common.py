@@ -16,6 +16,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
 from telegram import InlineKeyboardMarkup, Message, Update
@@ -34,7 +35,7 @@ from bot.actor import Actor, Member, actor
 from bot.app import Context, MahfilApp
 from bot.callbacks import Button
 from bot.delivery import courier
-from bot.flows import typed
+from bot.flows import schedule, typed
 from bot.flows.broadcast import MAX_CAPTION, quiet_until
 from bot.flows.errors import Refused
 from bot.flows.people import Role, require
@@ -377,6 +378,20 @@ async def notify(app: Application, community: Community, people: Iterable[User],
     queued = await outbox.enqueue(app.bot_data.db, messages)
     courier_.wake()
     return queued
+
+
+def at(app: MahfilApp, name: str, when: datetime | None,
+       job: Callable[[Context], Coroutine[Any, Any, None]], data: int) -> None:
+    """Run ``job`` once at ``when`` (at once if it has passed), replacing any job of that
+    name; with ``when`` None only the old job goes. Jobs are rebuilt from the database at
+    start (each capability's ``on_startup``), so none is lost to a restart."""
+    queue = app.job_queue
+    if queue is None:
+        return
+    for old in queue.get_jobs_by_name(name):
+        old.schedule_removal()
+    if when is not None:
+        queue.run_once(job, when=schedule.not_before_now(when), data=data, name=name)
 
 
 def refusals(handler: Callable[[Update, Context], Coroutine[Any, Any, T]],

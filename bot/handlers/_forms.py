@@ -35,7 +35,8 @@ from bot.callbacks import STALE, Button, Index, Key, button
 from bot.flows import typed
 from bot.flows.community import find_members
 from bot.flows.errors import Refused
-from bot.handlers._common import PRIVATE, Role, Said, Tap, Tapped, Turn, member, tap
+from bot.flows.people import Role
+from bot.handlers._common import PRIVATE, Said, Tap, Tapped, Turn, member, tap
 from bot.i18n import N_, Translator
 from bot.keyboards import keyboard
 

@@ -134,7 +134,7 @@ class Forms:
             await community_store.members(context.db, who.community.id),
             " ".join(raw.split()), limit=9)]
         if len(found) == 1:
-            return found[0].id
+            return int(found[0].id)
         if not found:
             raise Refused(N_("No member of the community has that name. Try part of the"
                              " name."))

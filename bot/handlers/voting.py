@@ -369,8 +369,8 @@ async def pairwise_tap(update: Update, context: Context) -> None:
     try:
         pid, a_id, b_id, winner = _ints(callback_parts(update)[2:6])
         await _mine(who, context, pid)
-        prioritisation, _a = await flow.open_problem(context.db, pid, a_id, who.community.id)  # type: ignore[union-attr]
-        await flow.open_problem(context.db, pid, b_id, who.community.id)  # type: ignore[union-attr]
+        prioritisation, _a = await flow.open_problem(context.db, pid, a_id, who.community.id)
+        await flow.open_problem(context.db, pid, b_id, who.community.id)
         if a_id == b_id or winner not in (0, a_id, b_id):
             raise Refused(NOT_AVAILABLE)
         group = who.membership.stakeholder_group if who.membership else None
@@ -401,7 +401,7 @@ async def matrix_tap(update: Update, context: Context) -> None:
             raise Refused(NOT_AVAILABLE)
         await _mine(who, context, pid)
         prioritisation, _problem = await flow.open_problem(
-            context.db, pid, problem_id, who.community.id  # type: ignore[union-attr]
+            context.db, pid, problem_id, who.community.id
         )
         value = int(choice[1])
         group = who.membership.stakeholder_group if who.membership else None
@@ -633,7 +633,7 @@ async def refresh_standings(context: Context) -> None:
 async def setup_start(update: Update, context: Context) -> int:
     who = await coordinator(update, context)
     assert context.user_data is not None
-    context.user_data[SETUP] = {"community": who.community.id}  # type: ignore[union-attr]
+    context.user_data[SETUP] = {"community": who.community.id}
     await _say(update, who.t._("New priority vote. What is it about? Send a short title"
                                " (or /cancel)."))
     return TITLE
@@ -848,7 +848,7 @@ async def setup_confirm(update: Update, context: Context) -> int:
     assert query is not None
     t = who.t
     setup = context.user_data.pop(SETUP, None)  # type: ignore[union-attr]
-    if setup is None or setup.get("community") != who.community.id:  # type: ignore[union-attr]
+    if setup is None or setup.get("community") != who.community.id:
         await query.answer(t._("This button no longer works."), show_alert=True)
         return ConversationHandler.END
     if callback_parts(update)[1] == "no":
@@ -857,7 +857,7 @@ async def setup_confirm(update: Update, context: Context) -> int:
         return ConversationHandler.END
     closes = setup.get("closes")
     prioritisation = await store.create(
-        context.db, who.community.id, title=setup["title"], method=setup["method"],  # type: ignore[union-attr]
+        context.db, who.community.id, title=setup["title"], method=setup["method"],
         problems=setup["problems"], stickers=setup.get("stickers", 3),
         allow_stacking=setup.get("stacking", False),
         closes_at=datetime.fromisoformat(closes) if closes else None, created_by=who.user.id,
@@ -865,7 +865,7 @@ async def setup_confirm(update: Update, context: Context) -> int:
     await query.answer()
     await query.edit_message_reply_markup(None)
     _schedule_close(context.application, prioritisation)
-    recipients = await community_store.members(context.db, who.community.id)  # type: ignore[union-attr]
+    recipients = await community_store.members(context.db, who.community.id)
     await _say(update, t.ngettext(
         "The vote is open. Announcing it to {n} member…",
         "The vote is open. Announcing it to {n} members…", len(recipients)))
@@ -1017,7 +1017,7 @@ async def close_and_announce(context: Context, pid: int) -> None:
 @refusals
 async def close_command(update: Update, context: Context) -> None:
     who = await coordinator(update, context)
-    open_ = await store.list_for(context.db, who.community.id, status="open")  # type: ignore[union-attr]
+    open_ = await store.list_for(context.db, who.community.id, status="open")
     if not open_:
         await _say(update, who.t._("There is no open vote right now."))
         return
@@ -1047,7 +1047,7 @@ async def close_tap(update: Update, context: Context) -> None:
 @refusals
 async def paper_start(update: Update, context: Context) -> int:
     who = await coordinator(update, context)
-    sticker_votes = [p for p in await store.list_for(context.db, who.community.id)  # type: ignore[union-attr]
+    sticker_votes = [p for p in await store.list_for(context.db, who.community.id)
                      if p.method == "stickers"]
     if not sticker_votes:
         await _say(update, who.t._("There is no sticker vote to add paper stickers to."))
@@ -1077,7 +1077,7 @@ async def paper_counts(update: Update, context: Context) -> int:
     t = who.t
     pid = context.user_data.get(PAPER)  # type: ignore[union-attr]
     prioritisation = await store.get(context.db, pid) if pid else None
-    if prioritisation is None or prioritisation.community_id != who.community.id:  # type: ignore[union-attr]
+    if prioritisation is None or prioritisation.community_id != who.community.id:
         await _say(update, t._(NOT_AVAILABLE))
         return ConversationHandler.END
     problems = await store.problems(context.db, prioritisation.id)
