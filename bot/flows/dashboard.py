@@ -157,6 +157,12 @@ def _share(t: Translator, part: int, whole: int) -> str:
                percent=t.percent(part / whole if whole else 0))
 
 
+def _took_part(t: Translator, part: int, whole: int) -> str:
+    return t.ngettext("{n} of {whole} members took part ({percent}).",
+                      "{n} of {whole} members took part ({percent}).", whole, n=part,
+                      whole=whole, percent=t.percent(part / whole if whole else 0))
+
+
 def page_text(t: Translator) -> dict[str, str]:
     """The page's own words, in the viewer's language (the page has no catalog of its own)."""
     return {
@@ -167,7 +173,6 @@ def page_text(t: Translator) -> dict[str, str]:
         "members": t._("Members by stakeholder group"),
         "over_time": t._("Who took part, by group (share of the group's members)"),
         "events": t._("Surveys, votes and elections"),
-        "took_part": t._("took part"),
         "brainstorm": t._("Brainstorm board"),
         "results": t._("Vote results"),
         "timeline": t._("Tasks on a timeline"),
@@ -177,10 +182,9 @@ def page_text(t: Translator) -> dict[str, str]:
         "resources": t._("Resource map"),
         "actors": t._("Organisations and people that matter"),
         "overdue": t._("overdue"),
-        "today": t._("today"),
+        "chat_only": t._("Ranking from chat stickers only:"),
         "csv": t._("Download CSV"),
         "xlsx": t._("Download XLSX"),
-        "answers": t._("answers"),
         "no_step": t._("The step the community is in appears here once the participation"
                        " cycle is set up."),
     }
@@ -256,7 +260,7 @@ async def participation(db: Database, v: Viewer) -> Json:
             "kind": e.kind, "kind_label": t._(EVENT_KINDS[e.kind]), "title": e.title,
             "date": t.date(e.at),
             "took_part": sum(e.by_group.values()),
-            "summary": _share(t, sum(e.by_group.values()), total),
+            "summary": _took_part(t, sum(e.by_group.values()), total),
             "groups": [{"label": _group_name(t, by_key, key),
                         "text": _share(t, e.by_group.get(key, 0), members[key])}
                        for key in keys],
@@ -347,7 +351,7 @@ async def _vote(db: Database, t: Translator, p: Prioritisation, voters: int,
         "id": p.id, "title": p.title, "method": p.method,
         "method_label": t._(METHOD_LABELS[p.method]),
         "status": t._("open") if p.is_open else t._("closed"),
-        "voters": voters, "voters_text": _share(t, voters, members),
+        "voters": voters, "voters_text": _took_part(t, voters, members),
         "labels": [s.problem.title for s in standings], "series": series,
         "rows": rows, "winner": _winner(t, outcome.winners),
         "chat_only": _chat_only(t, problems, standings, voters),

@@ -66,9 +66,15 @@ function el(tag, className, text) {
   return node;
 }
 
+// add() appends children and returns the parent; put() appends one and returns it.
 function add(parent, ...children) {
   for (const child of children) if (child) parent.appendChild(child);
   return parent;
+}
+
+function put(parent, child) {
+  parent.appendChild(child);
+  return child;
 }
 
 function card(title, subtitle) {
@@ -145,6 +151,12 @@ function percentFormat() {
   return new Intl.NumberFormat(state.lang, { style: "percent", maximumFractionDigits: 0 });
 }
 
+// Axis numbers in the page's language (Chart.js writes a plain "0" whatever the locale).
+function numberTicks(percent) {
+  const format = percent ? percentFormat() : new Intl.NumberFormat(state.lang);
+  return { callback: (value) => format.format(value), precision: percent ? undefined : 0 };
+}
+
 function chartBox(parent, name, height) {
   const box = el("div", "chart");
   box.style.height = height + "px";
@@ -164,6 +176,7 @@ function draw(canvas, config) {
   options.responsive = true;
   options.maintainAspectRatio = false;
   options.animation = false;
+  options.layout = { padding: { left: 8, right: 8, top: 8 } };
   options.plugins = Object.assign({
     legend: { rtl, textDirection: state.dir, labels: { boxWidth: 12 } },
   }, options.plugins || {});
@@ -181,7 +194,6 @@ function barChart(parent, name, labels, series, { stacked = false, percent = fal
   const rtl = state.dir === "rtl";
   const canvas = chartBox(parent, name, 60 + 30 * Math.max(labels.length, 1) +
     (series.length > 1 ? 24 : 0));
-  const format = percent ? percentFormat() : null;
   draw(canvas, {
     type: "bar",
     data: {
@@ -194,8 +206,7 @@ function barChart(parent, name, labels, series, { stacked = false, percent = fal
     options: {
       indexAxis: "y",
       scales: {
-        x: { reverse: rtl, stacked, beginAtZero: true,
-             ticks: format ? { callback: (v) => format.format(v) } : { precision: 0 } },
+        x: { reverse: rtl, stacked, beginAtZero: true, ticks: numberTicks(percent) },
         y: { position: rtl ? "right" : "left", stacked },
       },
       plugins: {
@@ -211,7 +222,6 @@ function barChart(parent, name, labels, series, { stacked = false, percent = fal
 function lineChart(parent, name, labels, series, { percent = false, levels = [] } = {}) {
   const rtl = state.dir === "rtl";
   const canvas = chartBox(parent, name, 240);
-  const format = percent ? percentFormat() : null;
   draw(canvas, {
     type: "line",
     data: {
@@ -227,10 +237,9 @@ function lineChart(parent, name, labels, series, { percent = false, levels = [] 
     },
     options: {
       scales: {
-        x: { reverse: rtl, ticks: { autoSkip: true, maxRotation: 0 } },
+        x: { reverse: rtl, offset: true, ticks: { autoSkip: true, maxRotation: 0 } },
         y: { position: rtl ? "right" : "left", beginAtZero: percent,
-             max: percent ? 1 : undefined,
-             ticks: format ? { callback: (v) => format.format(v) } : {} },
+             max: percent ? 1 : undefined, ticks: numberTicks(percent) },
       },
     },
   });
@@ -266,7 +275,7 @@ function timelineChart(parent, timeline) {
     type: "bar",
     plugins: [todayLine],
     data: {
-      labels: tasks.map((t) => cut(t.title, 18) + " — " + cut(t.who, 12)),
+      labels: tasks.map((t) => cut(t.title, 16)),
       datasets: [
         { label: state.text.timeline, data: tasks.map((t) => [t.start, t.end]),
           backgroundColor: tasks.map((t) => (t.overdue ? danger + "55" : colour(0) + "40")),
@@ -316,22 +325,22 @@ function groupTable(groups) {
 const SECTIONS = {
   participation(view, data) {
     if (data.members) {
-      const box = add(view, card(state.text.members, data.total_text));
+      const box = put(view, card(state.text.members, data.total_text));
       barChart(box, "members", data.members.labels, data.members.series);
     }
-    const over = add(view, card(state.text.over_time));
+    const over = put(view, card(state.text.over_time));
     if (data.events.length) {
       lineChart(over, "participation", data.over_time.labels, data.over_time.series,
         { percent: true });
     } else {
       empty(over);
     }
-    const events = add(view, card(state.text.events));
+    const events = put(view, card(state.text.events));
     for (const event of data.events) {
-      const item = add(events, el("article", "event"));
+      const item = put(events, el("article", "event"));
       add(item, el("p", "hint", event.kind_label + " · " + event.date),
-        el("h3", "", event.title), el("p", "summary", event.summary + " " + state.text.took_part));
-      const details = add(item, el("details"));
+        el("h3", "", event.title), el("p", "summary", event.summary));
+      const details = put(item, el("details"));
       add(details, el("summary", "", state.text.members), groupTable(event.groups));
     }
     if (!data.events.length) empty(events);
@@ -339,30 +348,30 @@ const SECTIONS = {
 
   priorities(view, data) {
     for (const vote of data.votes) {
-      const box = add(view, card(vote.title, vote.method_label + " · " + vote.status));
-      add(box, el("p", "summary", vote.voters_text + " " + state.text.took_part));
+      const box = put(view, card(vote.title, vote.method_label + " · " + vote.status));
+      add(box, el("p", "summary", vote.voters_text));
       barChart(box, "vote-" + vote.id, vote.labels, vote.series,
         { stacked: vote.series.length > 1 });
       add(box, el("p", "winner", vote.winner));
-      const ranking = add(box, el("ol", "ranking"));
+      const ranking = put(box, el("ol", "ranking"));
       for (const row of vote.rows) {
-        const item = add(ranking, el("li"));
+        const item = put(ranking, el("li"));
         add(item, el("span", "rank", row.rank), el("span", "", row.title),
           el("span", "num", row.score));
       }
       if (vote.chat_only) {
-        const details = add(box, el("details"));
-        add(details, el("summary", "", vote.series[0].label));
-        const online = add(details, el("ol", "ranking"));
+        const details = put(box, el("details"));
+        add(details, el("summary", "", state.text.chat_only));
+        const online = put(details, el("ol", "ranking"));
         for (const row of vote.chat_only) {
-          add(add(online, el("li")), el("span", "rank", row.rank), el("span", "", row.title),
+          add(put(online, el("li")), el("span", "rank", row.rank), el("span", "", row.title),
             el("span", "num", row.score));
         }
       }
     }
-    if (!data.votes.length) empty(add(view, card(state.text.results)));
+    if (!data.votes.length) empty(put(view, card(state.text.results)));
     const board = data.brainstorm;
-    const box = add(view, card(state.text.brainstorm, board ? board.status : ""));
+    const box = put(view, card(state.text.brainstorm, board ? board.status : ""));
     if (board && board.labels.length) {
       add(box, el("p", "prompt", board.prompt));
       barChart(box, "brainstorm", board.labels, board.series);
@@ -374,17 +383,17 @@ const SECTIONS = {
 
   plan(view, data) {
     for (const plan of data.plans) {
-      const box = add(view, card(plan.problem, plan.status));
-      const bar = add(box, el("div", "progress"));
-      const fill = add(bar, el("div", "fill"));
+      const box = put(view, card(plan.problem, plan.status));
+      const bar = put(box, el("div", "progress"));
+      const fill = put(bar, el("div", "fill"));
       fill.style.width = Math.max(0, Math.min(100, plan.progress)) + "%";
       add(box, el("p", "summary", plan.progress_text));
       add(box, el("h3", "", state.text.timeline));
       if (plan.timeline.tasks.length) {
         timelineChart(box, plan.timeline);
-        const list = add(box, el("ul", "tasks"));
+        const list = put(box, el("ul", "tasks"));
         for (const task of plan.timeline.tasks) {
-          const item = add(list, el("li", task.overdue ? "overdue" : ""));
+          const item = put(list, el("li", task.overdue ? "overdue" : ""));
           add(item, el("strong", "", task.title), el("span", "hint", " — " + task.who));
           add(item, el("div", "hint", task.text +
             (task.overdue ? " · " + state.text.overdue : "")));
@@ -395,21 +404,21 @@ const SECTIONS = {
       add(box, el("h3", "", state.text.tree));
       add(box, problemTree(plan));
     }
-    if (!data.plans.length) empty(add(view, card(state.text.timeline)));
-    const resources = add(view, card(state.text.resources));
+    if (!data.plans.length) empty(put(view, card(state.text.timeline)));
+    const resources = put(view, card(state.text.resources));
     for (const kind of data.resources) {
       add(resources, el("h3", "", kind.label));
-      const list = add(resources, el("ul", "plain"));
+      const list = put(resources, el("ul", "plain"));
       for (const item of kind.items) {
-        add(add(list, el("li")), el("span", "", item.text), el("span", "hint", " — " + item.who));
+        add(put(list, el("li")), el("span", "", item.text), el("span", "hint", " — " + item.who));
       }
     }
     if (!data.resources.length) empty(resources);
     if (data.actors.length) {
-      const actors = add(view, card(state.text.actors));
-      const list = add(actors, el("ul", "plain"));
+      const actors = put(view, card(state.text.actors));
+      const list = put(actors, el("ul", "plain"));
       for (const a of data.actors) {
-        add(add(list, el("li")), el("strong", "", a.name), el("div", "hint", a.text),
+        add(put(list, el("li")), el("strong", "", a.name), el("div", "hint", a.text),
           el("div", "", a.role));
       }
     }
@@ -417,40 +426,40 @@ const SECTIONS = {
 
   indicators(view, data) {
     for (const indicator of data.indicators) {
-      const box = add(view, card(indicator.name, indicator.plan));
+      const box = put(view, card(indicator.name, indicator.plan));
       add(box, el("p", "summary", indicator.text));
       lineChart(box, "indicator", indicator.labels, indicator.series);
       add(box, el("p", "", indicator.latest));
     }
-    if (!data.indicators.length) empty(add(view, card(state.text.title)));
+    if (!data.indicators.length) empty(put(view, card(state.text.title)));
   },
 
   surveys(view, data) {
     for (const survey of data.surveys) {
-      const box = add(view, card(survey.title, survey.status));
+      const box = put(view, card(survey.title, survey.status));
       add(box, el("p", "summary", survey.responses));
-      const actions = add(box, el("div", "actions"));
+      const actions = put(box, el("div", "actions"));
       for (const kind of ["csv", "xlsx"]) {
-        const button = add(actions, el("button", "", state.text[kind]));
+        const button = put(actions, el("button", "", state.text[kind]));
         button.type = "button";
         button.dataset.export = kind;
         button.addEventListener("click", () => download(
           "surveys/" + survey.id + "/export." + kind, "survey-" + survey.id + "." + kind, button));
       }
-      const details = add(box, el("details"));
+      const details = put(box, el("details"));
       add(details, el("summary", "", state.text.members), groupTable(survey.groups));
       for (const q of survey.questions) {
-        const item = add(box, el("article", "question"));
+        const item = put(box, el("article", "question"));
         add(item, el("h3", "", q.prompt), el("p", "hint", q.answered));
         if (q.series.length) barChart(item, "question", q.labels, q.series);
         if (q.mean) add(item, el("p", "", q.mean));
         if (q.texts.length) {
-          const list = add(item, el("ul", "quotes"));
+          const list = put(item, el("ul", "quotes"));
           for (const text of q.texts) add(list, el("li", "", text));
         }
       }
     }
-    if (!data.surveys.length) empty(add(view, card(state.text.title)));
+    if (!data.surveys.length) empty(put(view, card(state.text.title)));
   },
 };
 
@@ -460,7 +469,7 @@ function problemTree(plan) {
   function branches(nodes, className) {
     const list = el("ul", className);
     for (const node of nodes) {
-      const item = add(list, el("li"));
+      const item = put(list, el("li"));
       add(item, el("span", "node", node.text));
       if (node.children.length) add(item, branches(node.children, ""));
     }
@@ -528,7 +537,7 @@ async function start() {
   }
   const tabs = $("tabs");
   for (const section of overview.sections) {
-    const tab = add(tabs, el("button", "tab", section.label));
+    const tab = put(tabs, el("button", "tab", section.label));
     tab.type = "button";
     tab.dataset.section = section.key;
     tab.addEventListener("click", () => show(section.key));
