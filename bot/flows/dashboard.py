@@ -518,23 +518,22 @@ def _option_labels(t: Translator, q: Question, default: str) -> list[str]:
     return []
 
 
-def summaries(survey: Survey, counted: Iterable[tuple[int, str, int]],
-              texts: Iterable[tuple[int, str, int]]) -> list[Summary]:
+def summaries(survey: Survey, counted: Iterable[tuple[int, str | None, int]],
+              texts: dict[int, list[str]]) -> list[Summary]:
     """Per-question summaries, as ``bot.flows.survey.summarise`` makes them, from counts per
-    stored answer value instead of every response (a survey may have 100,000)."""
+    stored answer value instead of every response (a survey may have 100,000). ``texts``:
+    some stored values of each free-text question."""
     per_value: dict[int, list[tuple[Any, int]]] = {}
     for question_id, value, n in counted:
-        per_value.setdefault(question_id, []).append((json.loads(value), n))
-    free: dict[int, tuple[int, list[str]]] = {}
-    for question_id, value, total in texts:
-        free.setdefault(question_id, (total, []))[1].append(str(json.loads(value)))
+        per_value.setdefault(question_id, []).append(
+            (None if value is None else json.loads(value), n))
     found = []
     for q in survey.questions:
         given = per_value.get(q.id, [])
         answered = sum(n for _value, n in given)
         if q.kind == "text":
-            total, shown = free.get(q.id, (0, []))
-            found.append(Summary(q, total, texts=shown))
+            found.append(Summary(q, answered, texts=[str(json.loads(v))
+                                                     for v in texts.get(q.id, [])]))
         elif q.kind == "scale":
             counts = [sum(n for value, n in given if int(value) == k) for k in SCALE]
             mean = sum(k * c for k, c in zip(SCALE, counts, strict=True)) / answered \
@@ -568,7 +567,8 @@ async def surveys(db: Database, v: Viewer) -> Json:
     for s in await _surveys(db, cid):
         done = taking_part.get(s.id, {})
         counted = await store.survey_answer_counts(db, s.id)
-        texts = await store.survey_texts(db, s.id, MAX_TEXTS)
+        texts = {q.id: await store.survey_texts(db, s.id, q.id, MAX_TEXTS)
+                 for q in s.questions if q.kind == "text"}
         responses = await store.finished_count(db, s.id)
         questions = []
         for summary in summaries(s, counted, texts):
@@ -602,26 +602,36 @@ async def surveys(db: Database, v: Viewer) -> Json:
 async def survey_file(db: Database, v: Viewer, survey_id: int, kind: str,
                       ) -> tuple[bytes, str, str]:
     """A survey's responses as CSV or XLSX (the chat's export, ``bot.flows.survey_export``):
-    (content, file name, media type). The file is built in a worker thread."""
+    (content, file name, media type). The responses are read and the file is built in
+    worker threads: an export of 100,000 responses holds neither the event loop nor the
+    bot's database connection."""
     require(v, "surveys")
     survey = await survey_store.get(db, survey_id)
     if survey is None or survey.community_id != v.community.id or kind not in ("csv", "xlsx"):
         raise Refused(NO_SUCH_SURVEY)
     t, community = v.t, v.community
-    responses = await survey_store.finished_responses(db, survey.id)
-    people: dict[int, tuple[str, str]] = {}
-    if not survey.anonymous:
-        people = {u.id: (u.display_name, group_label(t, m.stakeholder_group, html=False))
-                  for m, u in await community_store.members(db, community.id)}
+    named = None if survey.anonymous else community.id
+    if db.path == ":memory:":  # no second connection to an in-memory database
+        responses = await survey_store.finished_responses(db, survey.id)
+        members = {u.id: (u.display_name, m.stakeholder_group)
+                   for m, u in await community_store.members(db, community.id)} if named else {}
+    else:
+        responses, members = await asyncio.to_thread(store.read_for_export, db.path,
+                                                     survey.id, named)
     headings = {"number": t._("Response"), "name": t._("Name"), "group": t._("Group"),
                 "language": t._("Language")}
     titles = {"responses": t._("Responses"), "summary": t._("Summary"), "mean": t._("Average")}
     yes_no = (t._("No"), t._("Yes"))
     default = community.default_language
 
+    def person(user_id: int) -> tuple[str, str]:
+        if user_id not in members:
+            return "", ""
+        name, group = members[user_id]
+        return name, group_label(t, group, html=False)
+
     def build() -> bytes:
-        rows = export.table(survey, responses, t.lang, default, headings,
-                            lambda user_id: people.get(user_id, ("", "")), yes_no)
+        rows = export.table(survey, responses, t.lang, default, headings, person, yes_no)
         if kind == "csv":
             return export.to_csv(rows)
         return export.to_xlsx(rows, summarise(survey, responses), t.lang, default, titles,
