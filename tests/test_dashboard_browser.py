@@ -1,8 +1,9 @@
 """The dashboard in Debian's Chromium at a phone's size (360×740), in Persian, Hebrew and
 English: charts drawn with the expected series, right-to-left layout for fa and he, Persian
 digits in fa. Telegram's script cannot load here (no internet), which is the point: the page
-renders without it. Screenshots go to ``DASHBOARD_SCREENSHOTS`` (the README's picture is
-made with ``DASHBOARD_SCREENSHOTS=docs``), else to the test's temporary folder.
+renders without it. The phone-sized screenshot of each language goes to
+``DASHBOARD_SCREENSHOTS`` (the README's pictures: ``DASHBOARD_SCREENSHOTS=docs``), else to
+the test's temporary folder, where whole-page shots of every section are saved too.
 
 The sandbox's own dashboard panel is driven at the end, with no configuration at all.
 """
@@ -146,6 +147,7 @@ async def test_the_dashboard_on_a_phone(harness: Harness, browser: Browser, lang
                  admins=harness.config.admins), "127.0.0.1", 0)
     shots = Path(os.environ.get("DASHBOARD_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
+    pages = tmp_path  # every section, the whole page: to look at when a layout changes
     try:
         page = await browser.new_page(viewport=PHONE, device_scale_factor=2)
         blocked: list[str] = []
@@ -170,7 +172,7 @@ async def test_the_dashboard_on_a_phone(harness: Harness, browser: Browser, lang
         groups_with_members = len(set(GROUPS)) + 2  # and the coordinator's NGOs, the admin's none
         charts = await _series(page)
         assert charts == [["members", 1], ["participation", 1 + groups_with_members]]
-        await page.screenshot(path=str(shots / f"dashboard-{lang}-participation.png"),
+        await page.screenshot(path=str(pages / f"dashboard-{lang}-participation.png"),
                               full_page=True)
 
         await _open(page, "priorities")
@@ -184,18 +186,18 @@ async def test_the_dashboard_on_a_phone(harness: Harness, browser: Browser, lang
         await expect(page.locator(".ranking li").first).to_contain_text(
             TEXTS[lang]["problems"][1])  # type: ignore[index]
         await page.screenshot(path=str(shots / f"dashboard-{lang}.png"))
-        await page.screenshot(path=str(shots / f"dashboard-{lang}-priorities.png"),
+        await page.screenshot(path=str(pages / f"dashboard-{lang}-priorities.png"),
                               full_page=True)
 
         await _open(page, "plan")
         assert await _series(page) == [["timeline", 2]]
         await expect(page.locator("ul.tasks li.overdue")).to_have_count(1)
         await expect(page.locator(".tree .trunk")).to_have_text(str(TEXTS[lang]["plan"]))
-        await page.screenshot(path=str(shots / f"dashboard-{lang}-plan.png"), full_page=True)
+        await page.screenshot(path=str(pages / f"dashboard-{lang}-plan.png"), full_page=True)
 
         await _open(page, "indicators")
         assert await _series(page) == [["indicator", 3]]
-        await page.screenshot(path=str(shots / f"dashboard-{lang}-indicators.png"),
+        await page.screenshot(path=str(pages / f"dashboard-{lang}-indicators.png"),
                               full_page=True)
 
         await _open(page, "surveys")
@@ -204,7 +206,7 @@ async def test_the_dashboard_on_a_phone(harness: Harness, browser: Browser, lang
             await page.locator("button[data-export=xlsx]").click()
         download = await waiting.value
         assert download.suggested_filename.endswith(".xlsx")
-        await page.screenshot(path=str(shots / f"dashboard-{lang}-surveys.png"),
+        await page.screenshot(path=str(pages / f"dashboard-{lang}-surveys.png"),
                               full_page=True)
         if lang == "fa":
             text = await page.locator("#view").inner_text()

@@ -148,7 +148,10 @@ function renderChat(chat) {
   menu.hidden = !chat.menu_button;
   if (chat.menu_button) {
     menu.textContent = chat.menu_button.text;
-    menu.onclick = () => openWebApp(chat.menu_button.url, chat.menu_button.text);
+    menu.onclick = (event) => {
+      event.preventDefault();
+      openWebApp(chat.menu_button.url, chat.menu_button.text);
+    };
   }
   if (atBottom || list.dataset.user !== String(state.current)) list.scrollTop = list.scrollHeight;
   list.dataset.user = String(state.current);
