@@ -5,15 +5,19 @@ over the harness's database with people who joined through the bot."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.emulator import Person
+from bot.config import Config
+from bot.emulator import Emulator, Person
 from bot.webapp.auth import InitDataError, init_data_for, sign, verify
 from bot.webapp.server import Settings, create_app
 from storage import plan as plan_store
@@ -327,3 +331,43 @@ async def test_dashboard_command_without_webapp_url_says_what_to_set(
         harness: Harness, town: Town) -> None:
     await step(harness, town.coordinator, "/dashboard", send=True)
     assert "WEBAPP_URL" in town.coordinator.texts()[-1]
+
+
+async def test_dashboard_command_gives_the_button_and_coordinators_the_menu_button(
+        harness: Harness, town: Town) -> None:
+    url = "https://bot.example.org/dashboard/"
+    harness.app.bot_data["webapp_url"] = url  # as WEBAPP_URL would
+    await step(harness, town.coordinator, "/dashboard", send=True)
+    [[button]] = town.coordinator.last["reply_markup"]["inline_keyboard"]
+    assert button["web_app"] == {"url": url}
+    assert button["text"] == tr(town.coordinator, "Open the dashboard")
+    assert harness.emu.menu_buttons[town.coordinator.id] == {
+        "type": "web_app", "text": tr(town.coordinator, "Dashboard"), "web_app": {"url": url}}
+    await step(harness, town.maryam, "/dashboard", send=True)
+    [[button]] = town.maryam.last["reply_markup"]["inline_keyboard"]
+    assert button["web_app"] == {"url": url}
+    assert town.maryam.id not in harness.emu.menu_buttons  # residents keep the command menu
+
+
+async def test_serve_starts_the_dashboard_when_webapp_url_is_set(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emu = Emulator()
+    config = Config(token=emu.token, api_url="http://emulator/bot",
+                    file_url="http://emulator/file/bot",
+                    database_path=tmp_path / "mahfil.sqlite3",
+                    webapp_url="https://bot.example.org/board/", webapp_listen="127.0.0.1",
+                    webapp_port=port)
+    harness = Harness(emu=emu, database_path=config.database_path, config=config)
+    await harness.start()
+    try:
+        async with ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/board/") as response:
+                assert response.status == 200
+                assert "static/app.js" in await response.text()
+            async with session.get(f"http://127.0.0.1:{port}/board/api/overview") as response:
+                assert response.status == 401
+    finally:
+        await harness.stop()
+        await emu.close()
