@@ -55,6 +55,16 @@ TEXTS = {
            "options": ["Roads", "Lighting"], "prompt": "What makes life hard here?"},
 }
 GROUPS = ["activist", "vulnerable", "business", "activist", "media", "vulnerable"]
+LIGHT = {"bg_color": "#ffffff", "text_color": "#000000", "button_color": "#3390ec",
+         "button_text_color": "#ffffff", "secondary_bg_color": "#f4f4f5",
+         "hint_color": "#707579", "link_color": "#3390ec"}
+DARK = {"bg_color": "#212121", "text_color": "#ffffff", "button_color": "#8774e1",
+        "button_text_color": "#ffffff", "secondary_bg_color": "#0f0f0f",
+        "section_bg_color": "#212121", "hint_color": "#aaaaaa", "link_color": "#8774e1"}
+
+
+def _rgb(colour: str) -> str:
+    return "rgb({}, {}, {})".format(*(int(colour[i:i + 2], 16) for i in (1, 3, 5)))
 
 
 async def _community(harness: Harness, lang: str) -> tuple[int, dict[str, object]]:
@@ -160,13 +170,15 @@ async def test_the_dashboard_on_a_phone(harness: Harness, browser: Browser, lang
             await route.abort()
 
         await page.route("https://telegram.org/**", offline)
-        theme = {"bg_color": "#ffffff", "text_color": "#000000", "button_color": "#3390ec",
-                 "secondary_bg_color": "#f4f4f5", "hint_color": "#707579"}
+        # Hebrew in Telegram's night theme, the others in its day theme.
+        theme = DARK if lang == "he" else LIGHT
         fragment = urlencode({"tgWebAppData": init_data_for(user, harness.config.token or ""),
                               "tgWebAppThemeParams": json.dumps(theme)})
         await page.goto(f"{server.base}/dashboard/#{fragment}")
         await expect(page.locator("body")).to_have_attribute("data-ready", "participation")
         assert blocked, "the page asks for telegram-web-app.js, as Telegram requires"
+        background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == _rgb(theme["secondary_bg_color"])
         direction = await page.evaluate("document.documentElement.dir")
         assert direction == ("ltr" if lang == "en" else "rtl")
         groups_with_members = len(set(GROUPS)) + 2  # and the coordinator's NGOs, the admin's none
