@@ -371,3 +371,21 @@ async def test_serve_starts_the_dashboard_when_webapp_url_is_set(tmp_path: Path)
     finally:
         await harness.stop()
         await emu.close()
+
+
+async def test_one_time_download_links_for_telegrams_download_file(
+        town: Town, client: TestClient) -> None:  # type: ignore[type-arg]
+    path = f"/dashboard/api/surveys/{town.survey.id}/link.csv"
+    code, _body, _ = await _get(client, path, _auth(town.maryam))
+    assert code == 403  # residents get no link
+    code, body, _ = await _get(client, path, _auth(town.coordinator))
+    link = json.loads(body)
+    assert code == 200 and link["name"] == f"survey-{town.survey.id}.csv"
+    response = await client.get(f"/dashboard/{link['path']}")
+    assert response.status == 200
+    assert "Lights" in (await response.read()).decode("utf-8-sig")
+    assert response.headers["Cache-Control"] == "no-store"
+    code, body, _ = await _get(client, f"/dashboard/{link['path']}")
+    assert code == 404 and "Lights" not in body  # once only
+    code, _body, _ = await _get(client, "/dashboard/download/guessed-token")
+    assert code == 404

@@ -7,6 +7,8 @@ Routes, under a prefix (the path of ``WEBAPP_URL``, ``/dashboard`` by default):
 ``/api/overview``                language, direction, community, role, sections, page words
 ``/api/section/<name>``          one section's figures (``bot.flows.dashboard.SECTIONS``)
 ``/api/surveys/<id>/export.<k>`` a survey's CSV or XLSX (coordinators)
+``/api/surveys/<id>/link.<k>``   a one-time download link for Telegram's ``downloadFile``
+``/download/<token>``            that link
 
 Every API request carries Telegram's ``initData`` in ``Authorization: tma <initData>``; it is
 checked against the bot token (``bot.webapp.auth``) and then the person's role in the
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +68,20 @@ class Settings:
 
 
 SETTINGS = web.AppKey("settings", Settings)
+LINK_SECONDS = 300  # how long a download link lives (Telegram fetches it at once)
+MAX_LINKS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    user_id: int
+    community_id: int
+    survey_id: int
+    kind: str
+    expires: float
+
+
+LINKS = web.AppKey("links", dict[str, _Link])
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -99,6 +117,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get(f"{prefix}/api/overview", _overview)
     app.router.add_get(prefix + "/api/section/{name}", _section)
     app.router.add_get(prefix + r"/api/surveys/{survey:\d+}/export.{kind:csv|xlsx}", _export)
+    app.router.add_get(prefix + r"/api/surveys/{survey:\d+}/link.{kind:csv|xlsx}", _link)
+    app.router.add_get(prefix + "/download/{token}", _download)
+    app[LINKS] = {}
     return app
 
 
@@ -211,6 +232,48 @@ async def _export(request: web.Request) -> web.Response:
             request.match_info["kind"])
     except Refused as refused:
         raise _refused(v, refused) from None
+    return web.Response(body=data, headers={
+        "Content-Type": media,
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+    })
+
+
+async def _link(request: web.Request) -> web.Response:
+    """A one-time address for the export, for ``Telegram.WebApp.downloadFile``.
+
+    Telegram's apps fetch the file themselves and cannot send initData with it, so the
+    page asks for a link first (with initData, role checked) and gets a random token that
+    works once, for five minutes, and only for this person, survey and format; the role is
+    checked again when it is used.
+    """
+    v = await _viewer(request)
+    survey_id, kind = int(request.match_info["survey"]), request.match_info["kind"]
+    try:
+        flow.require(v, "surveys")
+    except Refused as refused:
+        raise _refused(v, refused) from None
+    links = request.app[LINKS]
+    now = time.monotonic()
+    for stale in [token for token, link in links.items() if link.expires < now]:
+        del links[stale]
+    while len(links) >= MAX_LINKS:  # a bound on memory, whatever a client does
+        del links[next(iter(links))]
+    token = secrets.token_urlsafe(32)
+    links[token] = _Link(v.user.id, v.community.id, survey_id, kind, now + LINK_SECONDS)
+    return _json({"path": f"download/{token}", "name": f"survey-{survey_id}.{kind}"})
+
+
+async def _download(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    link = request.app[LINKS].pop(request.match_info["token"], None)
+    if link is None or link.expires < time.monotonic():
+        raise web.HTTPNotFound()
+    try:
+        v = await flow.viewer(settings.db, link.user_id, admins=settings.admins,
+                              community_id=link.community_id)
+        data, name, media = await flow.survey_file(settings.db, v, link.survey_id, link.kind)
+    except Refused:
+        raise web.HTTPForbidden() from None
     return web.Response(body=data, headers={
         "Content-Type": media,
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",

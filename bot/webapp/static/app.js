@@ -118,6 +118,12 @@ async function api(path) {
 async function download(path, name, button) {
   button.disabled = true;
   try {
+    if (TG && TG.downloadFile && TG.isVersionAtLeast && TG.isVersionAtLeast("8.0")) {
+      // Telegram's apps download the file themselves: ask for a one-time link first.
+      const link = await api(path.replace("/export.", "/link."));
+      TG.downloadFile({ url: new URL(link.path, location.href).href, file_name: link.name });
+      return;
+    }
     const response = await fetch(apiUrl(path), {
       headers: { Authorization: "tma " + state.initData }, cache: "no-store",
       credentials: "omit",
