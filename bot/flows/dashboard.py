@@ -335,13 +335,13 @@ async def _vote(db: Database, t: Translator, p: Prioritisation, voters: int,
         pairs = await store.pairwise_counts(db, p.id)
         # Bradley–Terry iterates in Python: off the event loop, so chat updates go on.
         outcome = await asyncio.to_thread(
-            lambda: voting_rules.pairwise_outcome(problems, _expand(pairs), voters))  # type: ignore[arg-type]
+            lambda: voting_rules.pairwise_outcome(problems, _expand(pairs), voters))
         series = [_series(t._("Share of the preference (%)"),
                           [s.score for s in outcome.standings])]
     else:
         rated = await store.matrix_counts(db, p.id)
         outcome = await asyncio.to_thread(
-            lambda: voting_rules.matrix_outcome(problems, _expand(rated), voters))  # type: ignore[arg-type]
+            lambda: voting_rules.matrix_outcome(problems, _expand(rated), voters))
         series = [_series(t._("Mean score (1 to 5)"),
                           [round(s.score, 2) for s in outcome.standings])]
     standings = outcome.standings
