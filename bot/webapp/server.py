@@ -41,7 +41,6 @@ from bot.flows import dashboard as flow
 from bot.flows.errors import Refused
 from bot.i18n import Translator, match_language
 from bot.webapp.auth import InitDataError, WebAppUser, verify
-from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ class Settings:
     """What the server needs to know; ``sandbox`` drops Telegram's script (no internet) and
     lets the sandbox's own page (``frame_origin``) show the dashboard in a frame."""
 
-    db: Database
+    db: flow.Database  # the server reaches storage only through bot.flows
     token: str
     admins: frozenset[int]
     default_locale: str = "en"
@@ -310,7 +309,7 @@ class DashboardServer:
         await self._runner.cleanup()
 
 
-async def serve_dashboard(db: Database, config: Config) -> DashboardServer:
+async def serve_dashboard(db: flow.Database, config: Config) -> DashboardServer:
     """The production dashboard: under ``WEBAPP_URL``'s path, on WEBAPP_LISTEN:WEBAPP_PORT.
 
     A TLS proxy in front forwards ``WEBAPP_URL`` here (Telegram opens Mini Apps only over
