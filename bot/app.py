@@ -295,14 +295,29 @@ async def serve(
         await app.start()
         courier = app.bot_data.courier
         await courier.start()
+        dashboard = await _start_dashboard(app, config)
         if ready is not None:
             ready.set()
         try:
             await stop.wait()
         finally:
+            if dashboard is not None:
+                await dashboard.stop()
             await courier.stop()
             await app.bot_data.latest_only.close()
             if app.updater.running:
                 await app.updater.stop()
             if app.running:
                 await app.stop()
+
+
+async def _start_dashboard(app: MahfilApp, config: Config) -> Any:
+    """The dashboard Mini App's web server (issue 20), when ``WEBAPP_URL`` is set.
+
+    The sandbox serves its own (``bot_data.webapp_url``), so it is not started twice.
+    """
+    if not config.webapp_url or app.bot_data.webapp_url is not None:
+        return None
+    from bot.webapp.server import serve_dashboard
+
+    return await serve_dashboard(app.bot_data.db, config)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -39,6 +39,10 @@ class Config:
     webhook_port: int = 8443
     sandbox_port: int = 8080
     paid_broadcasts: bool = False
+    # The dashboard Mini App (issue 20): its public https address, and where it listens.
+    webapp_url: str | None = None
+    webapp_listen: str = "0.0.0.0"
+    webapp_port: int = 8444
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -111,6 +115,8 @@ class Config:
         if raw_paid not in ("yes", "no", "true", "false", "1", "0"):
             raise ConfigError(f"BOT_PAID_BROADCASTS must be yes or no; got {raw_paid!r}")
 
+        webapp_url, webapp_port = _webapp(get)
+
         return cls(
             token=token,
             paid_broadcasts=raw_paid in ("yes", "true", "1"),
@@ -125,6 +131,9 @@ class Config:
             webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",
             webhook_port=port,
             sandbox_port=int(raw_sandbox),
+            webapp_url=webapp_url,
+            webapp_listen=get("WEBAPP_LISTEN") or "0.0.0.0",
+            webapp_port=webapp_port,
         )
 
 
@@ -133,3 +142,14 @@ def _check_url(name: str, value: str, *, https: bool = False) -> None:
     schemes = ("https",) if https else ("http", "https")
     if parsed.scheme not in schemes or not parsed.netloc:
         raise ConfigError(f"{name} must be an {' or '.join(schemes)} URL; got {value!r}")
+
+
+def _webapp(get: Callable[[str], str | None]) -> tuple[str | None, int]:
+    """WEBAPP_URL (Telegram opens Mini Apps only over https) and WEBAPP_PORT."""
+    url = get("WEBAPP_URL")
+    if url is not None:
+        _check_url("WEBAPP_URL", url, https=True)
+    raw_port = get("WEBAPP_PORT") or "8444"
+    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        raise ConfigError(f"WEBAPP_PORT must be a port number; got {raw_port!r}")
+    return url, int(raw_port)

@@ -28,7 +28,9 @@ class BotData:
     latest_only: LatestOnly  # background redraws, newest only (ballots, progress)
     courier: Courier  # the outbox's delivery worker
     stickers: StickerBook  # open sticker votes in memory, written in group commits
+    webapp_url: str | None  # the dashboard's address when the sandbox serves it itself
 
     def __init__(self) -> None:
+        self.webapp_url = None
         self.standings_dirty: set[int] = set()  # votes whose live standings need an edit
         self.standings_lang: dict[str, str] = {}  # "chat:message" -> language of standings

@@ -62,3 +62,25 @@ def test_bad_value_names_the_variable(name: str, value: str) -> None:
 def test_webhook_needs_a_secret() -> None:
     with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
         Config.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://a.example/h"})
+
+
+# -- the dashboard Mini App (issue 20) -------------------------------------------------------
+
+
+def test_webapp_defaults_and_values() -> None:
+    config = Config.from_env({"TELEGRAM_BOT_TOKEN": TOKEN})
+    assert config.webapp_url is None and config.webapp_port == 8444
+    config = Config.from_env({"TELEGRAM_BOT_TOKEN": TOKEN,
+                              "WEBAPP_URL": "https://bot.example.org/dashboard/",
+                              "WEBAPP_LISTEN": "127.0.0.1", "WEBAPP_PORT": "9000"})
+    assert config.webapp_url == "https://bot.example.org/dashboard/"
+    assert (config.webapp_listen, config.webapp_port) == ("127.0.0.1", 9000)
+
+
+@pytest.mark.parametrize(("name", "value"), [("WEBAPP_URL", "http://bot.example.org/"),
+                                             ("WEBAPP_URL", "bot.example.org"),
+                                             ("WEBAPP_PORT", "70000"),
+                                             ("WEBAPP_PORT", "port")])
+def test_bad_webapp_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, name: value})

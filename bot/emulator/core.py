@@ -148,6 +148,7 @@ class Emulator:
         self.files: dict[str, StoredFile] = {}
         self.commands: dict[tuple[str, str], list[Json]] = {}
         self.settings: dict[str, Any] = {}
+        self.menu_buttons: dict[int, Json] = {}  # setChatMenuButton, per private chat
         self.webhook: Json = {"url": ""}
         self.callback_queries: dict[str, CallbackQuery] = {}
         self.stats: Counter[str] = Counter()
@@ -594,7 +595,23 @@ class Emulator:
         return True
 
     async def _m_setchatmenubutton(self, params: Json, files: dict[str, StoredFile]) -> bool:
+        # Kept per chat (a web_app menu button opens the dashboard in the sandbox).
+        button = params.get("menu_button") or {"type": "default"}
+        if button.get("type") == "web_app" and not (button.get("web_app") or {}).get("url"):
+            raise bad_request("web app URL is required")
+        chat_id = _int(params.get("chat_id"))
+        if chat_id is None:
+            self.settings["menu_button"] = button
+        else:
+            self._chat(chat_id)
+            self.menu_buttons[chat_id] = button
+        self._touch()
         return True
+
+    async def _m_getchatmenubutton(self, params: Json, files: dict[str, StoredFile]) -> Json:
+        chat_id = _int(params.get("chat_id"))
+        default: Json = self.settings.get("menu_button") or {"type": "commands"}
+        return self.menu_buttons.get(chat_id, default) if chat_id is not None else default
 
     async def _m_setmydescription(self, params: Json, files: dict[str, StoredFile]) -> bool:
         self.settings[f"description:{params.get('language_code', '')}"] = params.get(

@@ -20,6 +20,7 @@ from bot.flows.onboarding import deep_link
 from bot.i18n import Translator
 from bot.labels import GROUP_LABELS
 from bot.sandbox.web import DemoPerson, Sandbox, handlers
+from bot.webapp.server import DashboardServer, Settings
 from storage import community as store
 from storage.db import Database
 
@@ -81,6 +82,9 @@ async def _prepare(emu: Emulator, db: Database, sandbox: Sandbox) -> None:
     for problem in DEMO_PROBLEMS:
         await _act(emu, coordinator, "/problem")
         await _act(emu, coordinator, problem)
+    # A plan for the dashboard to show, and the coordinator's menu button that opens it.
+    await _act(emu, coordinator, f"/newplan {DEMO_PROBLEMS[1]}")
+    await _act(emu, coordinator, "/dashboard")
 
     async def roles() -> dict[int, str]:
         found: dict[int, str] = {}
@@ -113,8 +117,11 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         database_path=path, admins=config.admins | {ADMIN_ID}, webhook_url=None,
     )
     db = await Database.open(path)
+    dashboard = await _serve_dashboard(db, emu, bot_config, server.base)
+    sandbox.webapp_base = f"{dashboard.base}/dashboard"
     try:
         app = build_application(bot_config, db)
+        app.bot_data.webapp_url = f"{sandbox.webapp_base}/"
         processor, queue = app.update_processor, app.update_queue
         background = app.bot_data.latest_only
         courier = app.bot_data.courier
@@ -142,5 +149,20 @@ async def run(config: Config, stop: asyncio.Event) -> None:
         await bot
     finally:
         await emu.close()
+        await dashboard.stop()
         await server.stop()
         await db.close()
+
+
+async def _serve_dashboard(db: Database, emu: Emulator, config: Config,
+                           chat_origin: str) -> DashboardServer:
+    """The dashboard Mini App on a free port of 127.0.0.1, signed with the sandbox's token.
+
+    The same aiohttp application as in production (``bot.webapp.server``), without
+    Telegram's script (no internet here); the web chat at ``chat_origin`` shows it in a
+    panel (a frame), as Telegram's web client does.
+    """
+    settings = Settings(db=db, token=emu.token, admins=config.admins,
+                        default_locale=config.default_locale, sandbox=True,
+                        frame_origin=chat_origin)
+    return await DashboardServer.start(settings, "127.0.0.1", 0)

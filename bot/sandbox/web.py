@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from tornado.web import RequestHandler, StaticFileHandler
 
@@ -25,6 +25,12 @@ from bot.emulator import Emulator, Person
 from bot.emulator.core import Json
 
 STATIC = Path(__file__).with_name("static")
+#: Telegram's light theme, as a Mini App receives it in ``themeParams``.
+SANDBOX_THEME = {"bg_color": "#ffffff", "text_color": "#000000", "hint_color": "#707579",
+                 "link_color": "#3390ec", "button_color": "#3390ec",
+                 "button_text_color": "#ffffff", "secondary_bg_color": "#f4f4f5",
+                 "section_bg_color": "#ffffff", "accent_text_color": "#3390ec",
+                 "destructive_text_color": "#e53935"}
 
 #: Telegram's HTML subset (https://core.telegram.org/bots/api#html-style); nothing else passes.
 _ALLOWED = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre",
@@ -125,6 +131,8 @@ class Sandbox:
     #: (``[{"kind", "url"}]``), read from the database each time so rotated links show.
     roles: Callable[[], Awaitable[dict[int, str]]] | None = None
     invites: Callable[[], Awaitable[list[Json]]] | None = None
+    #: The dashboard Mini App's address (``http://127.0.0.1:<port>/dashboard``), if served.
+    webapp_base: str | None = None
 
     def find(self, user_id: int) -> Person | None:
         return next((d.person for d in self.people if d.person.id == user_id), None)
@@ -144,7 +152,29 @@ class Sandbox:
             "language": person.language_code,
             "messages": [self.message_json(m) for m in chat.messages.values()],
             "reply_keyboard": chat.reply_keyboard or [],
+            "menu_button": self._menu_button(person.id),
         }
+
+    def _menu_button(self, user_id: int) -> Json | None:
+        button = self.emu.menu_buttons.get(user_id) or {}
+        if button.get("type") != "web_app":
+            return None
+        return {"text": button.get("text", ""), "url": button["web_app"]["url"]}
+
+    def web_app_launch(self, person: Person, url: str) -> str | None:
+        """``url`` (a web_app button's) opened by ``person``, as Telegram opens a Mini App:
+        signed initData and theme colours in the fragment. Only the sandbox's own dashboard."""
+        if self.webapp_base is None or not url.startswith(self.webapp_base + "/"):
+            return None
+        from bot.webapp.auth import init_data_for
+
+        user = {k: v for k, v in self.emu.users[person.id].items() if k != "is_bot"}
+        fragment = urlencode({
+            "tgWebAppData": init_data_for(user, self.emu.token),
+            "tgWebAppVersion": "8.0", "tgWebAppPlatform": "web",
+            "tgWebAppThemeParams": json.dumps(SANDBOX_THEME),
+        })
+        return f"{url.split('#')[0]}#{fragment}"
 
     def message_json(self, message: Json) -> Json:
         from_bot = message.get("from", {}).get("id") == self.emu.bot_id
@@ -159,6 +189,8 @@ class Sandbox:
         for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
             data["keyboard"].append([
                 {"text": b["text"], "url": b["url"]} if "url" in b
+                else {"text": b["text"], "web_app": b["web_app"].get("url", "")}
+                if "web_app" in b
                 else {"text": b["text"], "data": b.get("callback_data", "")}
                 for b in row
             ])
@@ -261,6 +293,20 @@ class ChangesHandler(_Json):
         self.reply({"version": version, "people": await self.sandbox.people_json()})
 
 
+class WebAppHandler(_Json):
+    async def post(self) -> None:
+        """A tap on a web_app button (or the menu button): the address to show in the panel."""
+        data = self.body()
+        person = self.person(data.get("user_id"))
+        url = data.get("url")
+        launch = (self.sandbox.web_app_launch(person, url)
+                  if person is not None and isinstance(url, str) else None)
+        if launch is None:
+            self.reply({"error": "not the sandbox's dashboard"}, 400)
+            return
+        self.reply({"url": launch})
+
+
 class FileHandler(_Json):
     async def get(self, file_id: str) -> None:
         stored = self.sandbox.emu.files.get(file_id)
@@ -291,4 +337,5 @@ def handlers(sandbox: Sandbox) -> list[Any]:
         (r"/sandbox/api/tap", TapHandler, args),
         (r"/sandbox/api/changes", ChangesHandler, args),
         (r"/sandbox/file/([^/]+)", FileHandler, args),
+        (r"/sandbox/api/webapp", WebAppHandler, args),
     ]

@@ -61,6 +61,15 @@ function keyboard(rows, message) {
     const line = document.createElement("div");
     line.className = "row";
     for (const button of row) {
+      if (button.web_app !== undefined) {
+        const el = document.createElement("button");
+        el.type = "button";
+        el.className = "web-app";
+        el.textContent = button.text;
+        el.addEventListener("click", () => openWebApp(button.web_app, button.text));
+        line.appendChild(el);
+        continue;
+      }
       if (button.url) {
         const a = document.createElement("a");
         a.href = button.url;
@@ -135,6 +144,15 @@ function renderChat(chat) {
     el.addEventListener("click", () => send(label));
     reply.appendChild(el);
   }
+  const menu = $("menu-button");
+  menu.hidden = !chat.menu_button;
+  if (chat.menu_button) {
+    menu.textContent = chat.menu_button.text;
+    menu.onclick = (event) => {
+      event.preventDefault();
+      openWebApp(chat.menu_button.url, chat.menu_button.text);
+    };
+  }
   if (atBottom || list.dataset.user !== String(state.current)) list.scrollTop = list.scrollHeight;
   list.dataset.user = String(state.current);
 }
@@ -145,6 +163,7 @@ async function refresh() {
 }
 
 function choose(id) {
+  if (id !== state.current) $("webapp").hidden = true;  // the panel belongs to one person
   state.current = id;
   location.hash = String(id);
   renderPeople();
@@ -157,6 +176,20 @@ async function send(text) {
   await api("send", { user_id: state.current, text });
   refresh();
 }
+
+// A Mini App (web_app button or menu button) opens in a panel beside the chat, launched as
+// Telegram launches it: the server signs initData for the person chatting.
+async function openWebApp(url, title) {
+  const result = await api("webapp", { user_id: state.current, url });
+  $("webapp-title").textContent = title;
+  $("webapp-frame").src = result.url;
+  $("webapp").hidden = false;
+}
+
+$("webapp-close").addEventListener("click", () => {
+  $("webapp").hidden = true;
+  $("webapp-frame").src = "about:blank";
+});
 
 // Invitation links (https://t.me/<bot>?start=CODE) open inside the sandbox as /start CODE.
 document.addEventListener("click", (event) => {
