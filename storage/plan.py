@@ -111,10 +111,17 @@ class Evaluation:
     at: datetime
 
 
+def _moment(text: str) -> datetime:
+    """A timestamp column that is NOT NULL, back as an aware datetime."""
+    moment = from_db(text)
+    assert moment is not None  # the column is NOT NULL
+    return moment
+
+
 def _plan(row: aiosqlite.Row) -> Plan:
     return Plan(id=row["id"], community_id=row["community_id"], problem=row["problem"],
                 status=row["status"], created_by=row["created_by"],
-                created_at=from_db(row["created_at"]))  # type: ignore[arg-type]
+                created_at=_moment(row["created_at"]))
 
 
 def _task(row: aiosqlite.Row) -> Task:
@@ -231,9 +238,12 @@ async def resources(db: Database, community_id: int) -> list[Resource]:
                      description=r["description"]) for r in rows]
 
 
-async def withdraw_resource(db: Database, resource_id: int, user_id: int) -> bool:
-    return await db.execute_rowcount("DELETE FROM resources WHERE id = ? AND user_id = ?",
-                                     (resource_id, user_id)) == 1
+async def withdraw_resource(db: Database, community_id: int, resource_id: int,
+                            user_id: int) -> bool:
+    """Only the person who offered it, in the community it was offered to."""
+    return await db.execute_rowcount(
+        "DELETE FROM resources WHERE id = ? AND user_id = ? AND community_id = ?",
+        (resource_id, user_id, community_id)) == 1
 
 
 async def add_actor(db: Database, community_id: int, created_by: int, name: str, sector: str,
@@ -320,7 +330,7 @@ async def _log(db: Database, task_id: int, actor_id: int, changes: dict[str, Any
 async def history(db: Database, task_id: int) -> list[Change]:
     rows = await db.fetchall("SELECT * FROM task_log WHERE task_id = ? ORDER BY id",
                              (task_id,))
-    return [Change(actor_id=r["actor_id"], at=from_db(r["at"]),  # type: ignore[arg-type]
+    return [Change(actor_id=r["actor_id"], at=_moment(r["at"]),
                    changes=json.loads(r["changes"])) for r in rows]
 
 
@@ -343,7 +353,7 @@ async def updates(db: Database, task_id: int) -> list[Update]:
                              (task_id,))
     return [Update(id=r["id"], task_id=r["task_id"], author_id=r["author_id"], text=r["text"],
                    progress=r["progress"], photo=r["photo"],
-                   at=from_db(r["at"])) for r in rows]  # type: ignore[arg-type]
+                   at=_moment(r["at"])) for r in rows]
 
 
 # -- indicators ------------------------------------------------------------------------------
@@ -402,7 +412,7 @@ async def evaluation(db: Database, plan_id: int) -> Evaluation | None:
         return None
     return Evaluation(reached=row["reached"], rating=row["rating"], worked=row["worked"],
                       next=json.loads(row["next"]),
-                      at=from_db(row["at"]))  # type: ignore[arg-type]
+                      at=_moment(row["at"]))
 
 
 # -- personal data ---------------------------------------------------------------------------

@@ -1,15 +1,24 @@
 """Plan rules without Telegram: the tree's outline, progress roll-up, indicators' progress,
-and what people type for numbers and dates in any language and calendar."""
+what people type for numbers and dates in any language and calendar, and who may change
+what (the flows decide it, on a real database, with no handler in between)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.flows import plan as flow
 from bot.flows import typed
 from bot.flows.errors import Refused
+from bot.flows.people import ONLY_COORDINATORS, Member
+from bot.i18n import Translator
+from storage import community as community_store
+from storage import plan as store
+from storage.db import Database
 from storage.plan import Indicator, Reading, Task, TreeItem
 
 
@@ -66,7 +75,7 @@ def test_indicator_progress_both_directions() -> None:
 def test_typed_numbers_and_dates() -> None:
     assert typed.to_day("۱۴۰۵-۰۹-۱۰") == date(2026, 12, 1)
     assert typed.to_day("2026/12/01") == date(2026, 12, 1)
-    for wrong in ("tomorrow", "2026-13-01", "1405-13-40", ""):
+    for wrong in ("tomorrow", "2026-13-01", "1405-13-40", "", "99999999999999999999-01-01"):
         with pytest.raises(Refused):
             typed.to_day(wrong)
     assert typed.to_percent("۴۰") == 40 and typed.to_percent("100%") == 100
@@ -81,3 +90,116 @@ def test_typed_numbers_and_dates() -> None:
     with pytest.raises(Refused):
         flow.check_schedule(date(2026, 12, 1), date(2026, 11, 30))
     assert typed.lines("a\n\n b \n", 10) == ["a", "b"]
+
+
+def test_a_task_marked_done_is_done_entirely() -> None:
+    assert flow.status_changes("done") == {"status": "done", "progress": 100}
+    assert flow.status_changes("blocked") == {"status": "blocked"}
+    with pytest.raises(Refused) as refused:
+        flow.status_changes("finished")
+    assert refused.value.message == flow.NOT_AVAILABLE
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "plan.sqlite3")
+    yield database
+    await database.close()
+
+
+async def _member(db: Database, user_id: int, community_id: int, role: str) -> Member:
+    user = await community_store.upsert_user(db, user_id, first_name=f"P{user_id}",
+                                             last_name=None, username=None, language="en")
+    membership, _new = await community_store.join(db, community_id, user.id, role=role,
+                                                  stakeholder_group="activist")
+    community = await community_store.get_community(db, community_id)
+    assert community is not None
+    return Member(user, community, membership, Translator("en"), False)
+
+
+async def _refusal(call: Awaitable[Any]) -> str:
+    with pytest.raises(Refused) as refused:
+        await call
+    return refused.value.message
+
+
+async def test_flows_check_scope_permission_and_state(db: Database) -> None:
+    """Who may change what: the boundary of the community first (a foreign id is refused
+    like a missing one), then the role or the person's own task, then the plan's state."""
+    here = await community_store.create_community(db, name="Here", default_language="en",
+                                                  timezone="UTC", created_by=None)
+    there = await community_store.create_community(db, name="There", default_language="en",
+                                                   timezone="UTC", created_by=None)
+    cora = await _member(db, 1, here.id, "coordinator")
+    rhea = await _member(db, 2, here.id, "resident")
+    elsewhere = await _member(db, 1, there.id, "coordinator")  # Cora, in the other one
+    cora = await _member(db, 1, here.id, "coordinator")  # and back here
+    plan = await flow.new_plan(db, cora, "Dark streets")
+    assert await _refusal(flow.new_plan(db, rhea, "Mine")) == ONLY_COORDINATORS
+    assert await _refusal(flow.new_plan(db, cora, "  ")) == flow.PROBLEM_NEEDED
+    theirs = await flow.new_plan(db, elsewhere, "Their streets")
+    day = date(2026, 12, 1)
+    assigned = await flow.add_task(db, cora, plan.id, title="Fix the lamps",
+                                   responsible_id=rhea.user.id, starts_on=day, due_on=day)
+    assert assigned.person is not None and assigned.person.id == rhea.user.id
+    task = assigned.task
+
+    # Scope: another community's plan is refused exactly like one that does not exist.
+    for plan_id in (theirs.id, 9_999_999):
+        assert await _refusal(flow.overview(db, cora, plan_id)) == flow.NOT_AVAILABLE
+        assert await _refusal(flow.can_add_task(db, cora, plan_id)) == flow.NOT_AVAILABLE
+    assert await _refusal(flow.add_task(
+        db, cora, plan.id, title="x", responsible_id=999, starts_on=day,
+        due_on=day)) == flow.NOT_A_MEMBER
+    their_offer = await store.add_resource(db, there.id, cora.user.id, "skill", "Carpentry")
+    assert await _refusal(flow.withdraw(db, cora, their_offer)) == flow.NOT_AVAILABLE
+    assert [r.id for r in (await flow.resource_map(db, elsewhere)).mine] == [their_offer]
+
+    # Permission: editors edit, the responsible person answers and reports.
+    assert await _refusal(flow.set_status(db, rhea, task.id, "done")) == flow.ONLY_EDITORS
+    assert await _refusal(flow.answer_task(db, cora, task.id, True)) == flow.ONLY_RESPONSIBLE
+    assert await _refusal(flow.post_update(db, cora, task.id, "Done", 50, None)) == \
+        flow.ONLY_RESPONSIBLE
+    view = await flow.task_view(db, rhea, task.id)
+    assert (view.may_answer, view.may_report, view.may_edit) == (True, True, False)
+    view = await flow.task_view(db, cora, task.id)
+    assert (view.may_answer, view.may_report, view.may_edit) == (False, False, True)
+    answered = await flow.answer_task(db, rhea, task.id, True)
+    assert answered.task.accepted is True
+    assert answered.creator is not None and answered.creator.id == cora.user.id
+    reported = await flow.post_update(db, rhea, task.id, "Half the lamps", 50, None)
+    assert (reported.task.progress, reported.task.status, reported.number) == (
+        50, "in_progress", 1)
+    assert (await flow.set_status(db, cora, task.id, "done")).progress == 100
+    edited = await flow.edit_task(db, cora, task.id, responsible_id=cora.user.id)
+    assert edited.task.accepted is None and edited.person is not None
+    assert (await flow.edit_task(db, cora, task.id, progress=80)).person is None
+    assert await _refusal(flow.edit_task(db, cora, task.id, due_on=date(2026, 11, 1))) == \
+        "The due date cannot be before the start date."
+
+    # The tree: residents propose, editors place at once; only editors curate.
+    assert await flow.propose(db, rhea, plan.id, "cause", "No money") == (plan, False)
+    _plan, placed = await flow.propose(db, cora, plan.id, "cause", "No lamps")
+    assert placed is True
+    (waiting,) = (await flow.proposals(db, cora, plan.id)).items
+    assert await _refusal(flow.curate(db, rhea, waiting.id, "accept")) == flow.ONLY_EDITORS
+    assert await _refusal(flow.propose(db, rhea, plan.id, "root", "x")) == flow.NOT_AVAILABLE
+
+    # State: an evaluated plan takes no more changes.
+    await flow.evaluate(db, cora, plan.id, reached="partly", rating=4, worked="Together",
+                        next_steps=["More lamps"])
+    assert await _refusal(flow.set_status(db, cora, task.id, "blocked")) == flow.CLOSED
+    assert await _refusal(flow.can_add_task(db, cora, plan.id)) == flow.CLOSED
+    assert await _refusal(flow.can_evaluate(db, cora, plan.id)) == flow.CLOSED
+    assert (await flow.overview(db, cora, plan.id)).may_add_task is False
+    history = await flow.history(db, cora, task.id)
+    assert [sorted(c.changes) for c in history.changes] == [
+        ["created"], ["accepted"], ["progress", "status"], ["progress", "status"],
+        ["accepted", "responsible_id"], ["progress"]]
+    assert history.names == {1: "P1", 2: "P2"}
+
+
+def test_tasks_are_recalled_the_day_before_and_the_day_after_they_are_due() -> None:
+    from bot.flows import schedule
+
+    assert schedule.due_days(date(2026, 12, 1)) == (date(2026, 12, 2), date(2026, 11, 30))

@@ -8,7 +8,7 @@ once, not skipped.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from storage.db import utcnow
 
@@ -27,3 +27,9 @@ def not_before_now(moment: datetime, now: datetime | None = None) -> datetime:
     """``moment``, or a moment from now if it has already passed."""
     soon = (now or utcnow()) + AT_ONCE
     return max(moment, soon)
+
+
+def due_days(today: date) -> tuple[date, date]:
+    """The due dates whose tasks are recalled to their responsible person today: tomorrow's
+    (a day before, as for every deadline) and, if still not done, yesterday's."""
+    return today + REMIND_BEFORE, today - REMIND_BEFORE

@@ -73,7 +73,7 @@ def to_day(text: str) -> date:
         if year < 1700:
             return jdatetime.date(year, month, day).togregorian()  # type: ignore[no-any-return]
         return date(year, month, day)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a year too large for C
         raise Refused(DAY_HINT) from None
 
 
