@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -109,19 +109,11 @@ async def of_community(db: Database, community_id: int,
     return [await _survey(db, r) for r in rows]
 
 
-async def due(db: Database, now: datetime, remind_before: timedelta,
-              ) -> tuple[list[int], list[int], list[int]]:
-    """Surveys whose time has come: (to open, to close, to remind about before closing)."""
-    opening = [r["id"] for r in await db.fetchall(
-        "SELECT id FROM surveys WHERE status = 'scheduled' AND opens_at <= ?", (to_db(now),))]
-    closing = [r["id"] for r in await db.fetchall(
-        "SELECT id FROM surveys WHERE status = 'open' AND closes_at IS NOT NULL"
-        " AND closes_at <= ?", (to_db(now),))]
-    reminding = [r["id"] for r in await db.fetchall(
-        "SELECT id FROM surveys WHERE status = 'open' AND reminded = 0"
-        " AND closes_at IS NOT NULL AND closes_at > ? AND closes_at <= ?",
-        (to_db(now), to_db(now + remind_before)))]
-    return opening, closing, reminding
+async def unclosed(db: Database) -> list[Survey]:
+    """Surveys still to open or to close, in every community: their jobs after a start."""
+    rows = await db.fetchall("SELECT * FROM surveys WHERE status IN ('scheduled', 'open')"
+                             " ORDER BY id")
+    return [await _survey(db, r) for r in rows]
 
 
 async def mark_reminded(db: Database, survey_id: int) -> bool:
@@ -220,6 +212,12 @@ async def finish(db: Database, survey: Survey, response: Response) -> None:
 async def participants(db: Database, survey_id: int) -> set[int]:
     return {r["user_id"] for r in await db.fetchall(
         "SELECT user_id FROM survey_participants WHERE survey_id = ?", (survey_id,))}
+
+
+async def took_part(db: Database, survey_id: int, user_id: int) -> bool:
+    """Whether this person has finished the survey (one indexed row, not the whole list)."""
+    return await db.fetchval("SELECT 1 FROM survey_participants WHERE survey_id = ?"
+                             " AND user_id = ?", (survey_id, user_id)) is not None
 
 
 async def finished_responses(db: Database, survey_id: int) -> list[Response]:
