@@ -61,10 +61,11 @@ def _question(row: aiosqlite.Row) -> Question:
 async def _survey(db: Database, row: aiosqlite.Row) -> Survey:
     questions = [_question(q) for q in await db.fetchall(
         "SELECT * FROM survey_questions WHERE survey_id = ? ORDER BY position", (row["id"],))]
+    opens_at = from_db(row["opens_at"])
+    assert opens_at is not None  # NOT NULL in the schema
     return Survey(id=row["id"], community_id=row["community_id"], title=json.loads(row["title"]),
                   intro=json.loads(row["intro"]), anonymous=bool(row["anonymous"]),
-                  status=row["status"],
-                  opens_at=from_db(row["opens_at"]),  # type: ignore[arg-type]
+                  status=row["status"], opens_at=opens_at,
                   closes_at=from_db(row["closes_at"]), created_by=row["created_by"],
                   questions=questions)
 
@@ -148,14 +149,6 @@ async def response_of(db: Database, survey_id: int, user_id: int) -> Response | 
     return Response(id=row["id"], survey_id=survey_id, respondent_id=user_id,
                     language=row["language"], position=row["position"],
                     finished=bool(row["finished"]), answers=await _answers(db, row["id"]))
-
-
-async def in_progress(db: Database, user_id: int, community_id: int) -> int | None:
-    """The survey of the community whose response this person touched last."""
-    return await db.fetchval(  # type: ignore[no-any-return]
-        "SELECT r.survey_id FROM survey_responses r JOIN surveys s ON s.id = r.survey_id"
-        " WHERE r.respondent_id = ? AND s.community_id = ? AND s.status = 'open'"
-        " ORDER BY r.updated_at DESC LIMIT 1", (user_id, community_id))
 
 
 async def start(db: Database, survey_id: int, user_id: int, language: str) -> Response:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.flows import survey as flow
 from bot.flows.errors import Refused
 from bot.flows.survey import SpecError
+from bot.flows.typed import to_int
 from storage.db import utcnow
 from storage.survey import Question, Response, Survey
 
@@ -78,7 +80,7 @@ def test_typed_multilingual_text_and_options() -> None:
         flow.options_from_lines("only one", "en")
     with pytest.raises(Refused):
         flow.texts_from_lines("x" * 501, "en")
-    assert flow.to_int("۳") == 3 and flow.to_int("٤") == 4 and flow.to_int("three") is None
+    assert to_int("۳") == 3 and to_int("٤") == 4 and to_int("three") is None
     assert flow.parse_when("۲۰۲۶-۱۲-۰۱ ۱۸:۰۰", "Asia/Tehran").hour == 18
     with pytest.raises(Refused):
         flow.parse_when("next week", "UTC")
@@ -130,8 +132,8 @@ def test_summaries() -> None:
     survey = Survey(id=1, community_id=1, title={"en": "S"}, intro={}, anonymous=False,
                     status="open", opens_at=utcnow(), closes_at=None, created_by=None,
                     questions=questions)
-    answers = [{1: 0, 2: [0, 2], 3: 5, 4: True, 5: "hi"}, {1: 2, 2: [2], 3: 2, 4: False},
-               {1: 0, 3: 4, 4: True}]
+    answers: list[dict[int, Any]] = [{1: 0, 2: [0, 2], 3: 5, 4: True, 5: "hi"},
+                                     {1: 2, 2: [2], 3: 2, 4: False}, {1: 0, 3: 4, 4: True}]
     responses = [Response(id=i, survey_id=1, respondent_id=i, language="en", position=5,
                           finished=True, answers=a) for i, a in enumerate(answers)]
     single, multiple, scale, yesno, text = flow.summarise(survey, responses)
