@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -61,10 +61,11 @@ def _question(row: aiosqlite.Row) -> Question:
 async def _survey(db: Database, row: aiosqlite.Row) -> Survey:
     questions = [_question(q) for q in await db.fetchall(
         "SELECT * FROM survey_questions WHERE survey_id = ? ORDER BY position", (row["id"],))]
+    opens_at = from_db(row["opens_at"])
+    assert opens_at is not None  # NOT NULL in the schema
     return Survey(id=row["id"], community_id=row["community_id"], title=json.loads(row["title"]),
                   intro=json.loads(row["intro"]), anonymous=bool(row["anonymous"]),
-                  status=row["status"],
-                  opens_at=from_db(row["opens_at"]),  # type: ignore[arg-type]
+                  status=row["status"], opens_at=opens_at,
                   closes_at=from_db(row["closes_at"]), created_by=row["created_by"],
                   questions=questions)
 
@@ -109,19 +110,11 @@ async def of_community(db: Database, community_id: int,
     return [await _survey(db, r) for r in rows]
 
 
-async def due(db: Database, now: datetime, remind_before: timedelta,
-              ) -> tuple[list[int], list[int], list[int]]:
-    """Surveys whose time has come: (to open, to close, to remind about before closing)."""
-    opening = [r["id"] for r in await db.fetchall(
-        "SELECT id FROM surveys WHERE status = 'scheduled' AND opens_at <= ?", (to_db(now),))]
-    closing = [r["id"] for r in await db.fetchall(
-        "SELECT id FROM surveys WHERE status = 'open' AND closes_at IS NOT NULL"
-        " AND closes_at <= ?", (to_db(now),))]
-    reminding = [r["id"] for r in await db.fetchall(
-        "SELECT id FROM surveys WHERE status = 'open' AND reminded = 0"
-        " AND closes_at IS NOT NULL AND closes_at > ? AND closes_at <= ?",
-        (to_db(now), to_db(now + remind_before)))]
-    return opening, closing, reminding
+async def unclosed(db: Database) -> list[Survey]:
+    """Surveys still to open or to close, in every community: their jobs after a start."""
+    rows = await db.fetchall("SELECT * FROM surveys WHERE status IN ('scheduled', 'open')"
+                             " ORDER BY id")
+    return [await _survey(db, r) for r in rows]
 
 
 async def mark_reminded(db: Database, survey_id: int) -> bool:
@@ -156,14 +149,6 @@ async def response_of(db: Database, survey_id: int, user_id: int) -> Response | 
     return Response(id=row["id"], survey_id=survey_id, respondent_id=user_id,
                     language=row["language"], position=row["position"],
                     finished=bool(row["finished"]), answers=await _answers(db, row["id"]))
-
-
-async def in_progress(db: Database, user_id: int, community_id: int) -> int | None:
-    """The survey of the community whose response this person touched last."""
-    return await db.fetchval(  # type: ignore[no-any-return]
-        "SELECT r.survey_id FROM survey_responses r JOIN surveys s ON s.id = r.survey_id"
-        " WHERE r.respondent_id = ? AND s.community_id = ? AND s.status = 'open'"
-        " ORDER BY r.updated_at DESC LIMIT 1", (user_id, community_id))
 
 
 async def start(db: Database, survey_id: int, user_id: int, language: str) -> Response:
@@ -220,6 +205,12 @@ async def finish(db: Database, survey: Survey, response: Response) -> None:
 async def participants(db: Database, survey_id: int) -> set[int]:
     return {r["user_id"] for r in await db.fetchall(
         "SELECT user_id FROM survey_participants WHERE survey_id = ?", (survey_id,))}
+
+
+async def took_part(db: Database, survey_id: int, user_id: int) -> bool:
+    """Whether this person has finished the survey (one indexed row, not the whole list)."""
+    return await db.fetchval("SELECT 1 FROM survey_participants WHERE survey_id = ?"
+                             " AND user_id = ?", (survey_id, user_id)) is not None
 
 
 async def finished_responses(db: Database, survey_id: int) -> list[Response]:

@@ -4,14 +4,16 @@ answers that fit each kind of question, and the summaries."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.flows import survey as flow
 from bot.flows.errors import Refused
 from bot.flows.survey import SpecError
+from bot.flows.typed import to_int
 from storage.db import utcnow
 from storage.survey import Question, Response, Survey
 
@@ -78,7 +80,7 @@ def test_typed_multilingual_text_and_options() -> None:
         flow.options_from_lines("only one", "en")
     with pytest.raises(Refused):
         flow.texts_from_lines("x" * 501, "en")
-    assert flow.to_int("۳") == 3 and flow.to_int("٤") == 4 and flow.to_int("three") is None
+    assert to_int("۳") == 3 and to_int("٤") == 4 and to_int("three") is None
     assert flow.parse_when("۲۰۲۶-۱۲-۰۱ ۱۸:۰۰", "Asia/Tehran").hour == 18
     with pytest.raises(Refused):
         flow.parse_when("next week", "UTC")
@@ -103,15 +105,24 @@ def test_answers_must_fit_the_question() -> None:
     with pytest.raises(Refused):
         flow.typed_value(_question("single", 3), "Roads")
     single, yesno = _question("single", 3), _question("yesno")
-    assert flow.choice_value(single, "2") == 2 and flow.choice_value(yesno, "0") is False
-    for forged in ("3", "-1", "x"):
+    assert flow.choice_value(single, 2) == 2 and flow.choice_value(yesno, 0) is False
+    assert flow.choice_value(yesno, 1) is True and flow.choice_value(_question("scale"), 5) == 5
+    for forged in (3, -1, 2**63 - 1):
         with pytest.raises(Refused):
             flow.choice_value(single, forged)
-    multiple = _question("multiple", 4, max_choices=2)
-    assert flow.toggled(multiple, [0], "3") == [0, 3]
-    assert flow.toggled(multiple, [0, 3], "0") == [3]
+    for forged in (0, 6):
+        with pytest.raises(Refused):
+            flow.choice_value(_question("scale"), forged)
     with pytest.raises(Refused):
-        flow.toggled(multiple, [0, 3], "1")
+        flow.choice_value(yesno, 2)
+    multiple = _question("multiple", 4, max_choices=2)
+    assert flow.toggled(multiple, [0], 3) == [0, 3]
+    assert flow.toggled(multiple, [0, 3], 0) == [3]
+    with pytest.raises(Refused):
+        flow.toggled(multiple, [0, 3], 1)
+    for forged in (4, -1):
+        with pytest.raises(Refused):
+            flow.toggled(multiple, [], forged)
 
 
 def test_summaries() -> None:
@@ -121,8 +132,8 @@ def test_summaries() -> None:
     survey = Survey(id=1, community_id=1, title={"en": "S"}, intro={}, anonymous=False,
                     status="open", opens_at=utcnow(), closes_at=None, created_by=None,
                     questions=questions)
-    answers = [{1: 0, 2: [0, 2], 3: 5, 4: True, 5: "hi"}, {1: 2, 2: [2], 3: 2, 4: False},
-               {1: 0, 3: 4, 4: True}]
+    answers: list[dict[int, Any]] = [{1: 0, 2: [0, 2], 3: 5, 4: True, 5: "hi"},
+                                     {1: 2, 2: [2], 3: 2, 4: False}, {1: 0, 3: 4, 4: True}]
     responses = [Response(id=i, survey_id=1, respondent_id=i, language="en", position=5,
                           finished=True, answers=a) for i, a in enumerate(answers)]
     single, multiple, scale, yesno, text = flow.summarise(survey, responses)
@@ -134,3 +145,21 @@ def test_summaries() -> None:
     assert flow.bar(4, 10) == "▓▓▓▓░░░░░░" and flow.bar(0, 0) == "░" * 10
     assert flow.pick({"en": "E", "fa": "F"}, "kk", "fa") == "F"
     assert flow.pick({"en": "E"}, "kk", "fa") == "E"
+
+
+def _survey(opens: datetime, closes: datetime | None) -> Survey:
+    return Survey(id=1, community_id=1, title={"en": "S"}, intro={}, anonymous=False,
+                  status="open", opens_at=opens, closes_at=closes, created_by=None,
+                  questions=[])
+
+
+def test_reminder_a_day_before_closing_or_half_way() -> None:
+    """The rhythm votes and elections keep (bot/flows/schedule.py)."""
+    opens = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    assert flow.reminder_at(_survey(opens, opens + timedelta(days=14))) == (
+        opens + timedelta(days=13))
+    assert flow.reminder_at(_survey(opens, opens + timedelta(hours=10))) == (
+        opens + timedelta(hours=5))
+    assert flow.reminder_at(_survey(opens, None)) is None
+    assert flow.closing_after(opens, 7) == opens + timedelta(days=7)
+    assert flow.closing_after(opens, 0) is None

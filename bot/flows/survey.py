@@ -1,9 +1,16 @@
 """Survey rules: what a survey may contain (built in chat or read from a file), what counts as
-an answer to each kind of question, where answering goes next, and the result summaries.
+an answer to each kind of question, where answering goes next, who may see results, and
+when a survey opens, reminds and closes.
 
 A survey's texts are ``{language: text}``; a person reads their language, else the
 community's default, else any the author gave. Everything here is plain data — the handler
 renders it; the file reader reports faults as :class:`SpecError` with the line and field.
+
+Every change a person asks for is one function here, ``verb(db, who, …)``: it checks that
+the survey belongs to ``who``'s community (a missing or foreign id is refused the same way),
+the role, that the survey is open and the question the button was under is the one the
+person is on — and only then writes. Buttons carry ids, never state, so each of these checks
+runs again on every tap.
 """
 
 from __future__ import annotations
@@ -20,12 +27,21 @@ from typing import Any
 
 import yaml
 
+from bot.flows import schedule
 from bot.flows.errors import Refused
+from bot.flows.people import Member, require
 from bot.flows.typed import to_int, to_moment
 from bot.i18n import LANGUAGES, N_
+from storage import community as community_store
 from storage import survey as store
+from storage.community import Community as Community
+from storage.community import Membership as Membership
+from storage.community import User as User
 from storage.db import Database, utcnow
-from storage.survey import Question, Response, Survey, Texts
+from storage.survey import Question as Question
+from storage.survey import Response as Response
+from storage.survey import Survey as Survey
+from storage.survey import Texts as Texts
 
 KINDS = ("text", "single", "multiple", "scale", "yesno")
 MAX_TITLE = 200
@@ -36,9 +52,17 @@ MAX_QUESTIONS = 30
 MAX_ANSWER = 4000
 MAX_FILE = 200_000
 SCALE = range(1, 6)
-REMIND_BEFORE = timedelta(days=1)  # those who have not answered hear a day before closing
+RECENT = 10  # surveys /surveyresults offers
 NOT_AVAILABLE = N_("This survey is not available to you.")
 CLOSED = N_("This survey has closed; answers can no longer be given or changed.")
+NOT_OPEN_YET = N_("This survey has not opened yet.")
+ALREADY = N_("That answer is already recorded; go on from the newest question.")
+NOT_ANSWERING = N_("You are not in the middle of a survey. /surveys lists the open ones.")
+NEEDS_ANSWER = N_("This question needs an answer.")
+STILL_NEEDED = N_("Question {n} still needs an answer.")
+ANSWERED_ANONYMOUSLY = N_("You have answered this anonymous survey. Its answers are not linked"
+                          " to you, so they cannot be changed.")
+TOO_LARGE = N_("The file is too large (at most {n} KB).")
 
 
 def pick(texts: Texts, lang: str, default: str) -> str:
@@ -163,8 +187,7 @@ def check_dates(opens_at: datetime | None, closes_at: datetime | None) -> None:
 def read_file(name: str, data: bytes, default_language: str, timezone: str) -> Spec:
     """A survey described in YAML or JSON; faults raise :class:`SpecError`."""
     if len(data) > MAX_FILE:
-        raise SpecError(N_("The file is too large (at most {n} KB)."), path="", line=None,
-                        n=MAX_FILE // 1000)
+        raise SpecError(TOO_LARGE, path="", line=None, n=MAX_FILE // 1000)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -330,22 +353,228 @@ def _question(read: _Reader, item: Any, path: str) -> dict[str, Any]:
     return question
 
 
-# -- publishing and the scheduler ------------------------------------------------------------
+def closing_after(opens_at: datetime | None, days: int) -> datetime | None:
+    """A closing time ``days`` after the opening (or now); 0 days: closed by hand."""
+    return (opens_at or utcnow()) + timedelta(days=days) if days else None
 
 
-async def publish(db: Database, community_id: int, author: int, spec: Spec) -> Survey:
+def check_upload(size: int | None) -> None:
+    """A survey file is read whole, so a very large one is refused before it is fetched."""
+    if (size or 0) > MAX_FILE:
+        raise Refused(TOO_LARGE, n=MAX_FILE // 1000)
+
+
+def spec_from_file(who: Member, name: str, data: bytes) -> Spec:
+    """A coordinator's survey file, read with the community's language and time zone."""
+    require(who, "coordinator")
+    return read_file(name, data, who.community.default_language, who.community.timezone)
+
+
+# -- publishing, closing and the scheduler -----------------------------------------------------
+
+
+async def _survey(db: Database, who: Member, survey_id: int) -> Survey:
+    """The survey, if it belongs to ``who``'s community; a missing id reads the same."""
+    survey = await store.get(db, survey_id)
+    if survey is None or survey.community_id != who.community.id:
+        raise Refused(NOT_AVAILABLE)
+    return survey
+
+
+async def publish(db: Database, who: Member, spec: Spec) -> Survey:
+    """Store the survey a coordinator built or sent: open at once, or scheduled."""
+    require(who, "coordinator")
     check_dates(spec.opens_at, spec.closes_at)
     if not spec.questions:
         raise Refused(N_("Add at least one question first."))
-    return await store.create(db, community_id, author, title=spec.title, intro=spec.intro,
-                              anonymous=spec.anonymous, opens_at=spec.opens_at,
-                              closes_at=spec.closes_at, questions=spec.questions)
+    return await store.create(db, who.community.id, who.user.id, title=spec.title,
+                              intro=spec.intro, anonymous=spec.anonymous,
+                              opens_at=spec.opens_at, closes_at=spec.closes_at,
+                              questions=spec.questions)
 
 
-async def close(db: Database, survey: Survey) -> bool:
-    """Close an open survey, or cancel one not yet open; False if it was already closed."""
+async def close(db: Database, who: Member, survey_id: int) -> Survey:
+    """Close an open survey, or cancel one not yet open, by hand. Returns the survey as it
+    was (its status says whether members are to hear that it closed)."""
+    require(who, "coordinator")
+    survey = await _survey(db, who, survey_id)
+    if not await _close(db, survey):
+        raise Refused(CLOSED)
+    return survey
+
+
+async def _close(db: Database, survey: Survey) -> bool:
+    """False if it was already closed (by hand, or by its time, a moment ago)."""
     return survey.status != "closed" and await store.set_status(db, survey.id, "closed",
                                                                 was=survey.status)
+
+
+async def pending(db: Database) -> list[Survey]:
+    """Every survey still to open or to close, in every community (rebuilt after a start)."""
+    return await store.unclosed(db)
+
+
+def reminder_at(survey: Survey) -> datetime | None:
+    """When those who have not answered hear about it: the rhythm votes and elections keep."""
+    return schedule.reminder_time(survey.opens_at, survey.closes_at)
+
+
+SLACK = timedelta(seconds=5)  # a job may fire a moment before the clock says it is due
+
+
+async def open_due(db: Database, survey_id: int) -> Survey | None:
+    """A scheduled survey whose time has come, now open; None if nothing was to be done."""
+    survey = await store.get(db, survey_id)
+    if survey is None or survey.status != "scheduled" or survey.opens_at > utcnow() + SLACK:
+        return None
+    if not await store.set_status(db, survey_id, "open", was="scheduled"):
+        return None
+    return await store.get(db, survey_id)
+
+
+async def remind_due(db: Database, survey_id: int) -> Audience | None:
+    """Those who have not answered a survey about to close — once per survey."""
+    survey = await store.get(db, survey_id)
+    now = utcnow()
+    when = reminder_at(survey) if survey is not None else None
+    if (survey is None or survey.status != "open" or survey.closes_at is None
+            or survey.closes_at <= now or when is None or when > now + SLACK):
+        return None
+    if not await store.mark_reminded(db, survey_id):
+        return None
+    return await reminder(db, survey)
+
+
+async def close_due(db: Database, survey_id: int) -> Survey | None:
+    """An open survey whose closing time has passed, now closed."""
+    survey = await store.get(db, survey_id)
+    if (survey is None or survey.status != "open" or survey.closes_at is None
+            or survey.closes_at > utcnow() + SLACK):
+        return None
+    return survey if await _close(db, survey) else None
+
+
+# -- who hears about a survey --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who is told about a survey: its community's members (or some of them); on closing,
+    which of them coordinate and how many took part."""
+
+    survey: Survey
+    community: Community
+    people: list[User]
+    coordinators: frozenset[int] = frozenset()
+    took_part: int = 0
+
+
+async def _members(db: Database, survey: Survey) -> tuple[Community, list[tuple[Membership,
+                                                                              User]]]:
+    community = await community_store.get_community(db, survey.community_id)
+    assert community is not None  # a survey goes with its community (ON DELETE CASCADE)
+    return community, await community_store.members(db, community.id)
+
+
+async def announcement(db: Database, survey: Survey) -> Audience:
+    """Every member hears that a survey opened."""
+    community, members = await _members(db, survey)
+    return Audience(survey, community, [u for _m, u in members])
+
+
+async def reminder(db: Database, survey: Survey) -> Audience:
+    """The members who have not finished the survey."""
+    community, members = await _members(db, survey)
+    done = await store.participants(db, survey.id)
+    return Audience(survey, community, [u for _m, u in members if u.id not in done])
+
+
+async def closing(db: Database, survey: Survey) -> Audience:
+    """Every member hears that it closed and how many took part; coordinators get results."""
+    community, members = await _members(db, survey)
+    return Audience(survey, community, [u for _m, u in members],
+                    frozenset(u.id for m, u in members if m.is_coordinator),
+                    len(await store.participants(db, survey.id)))
+
+
+async def remind(db: Database, who: Member, survey_id: int) -> tuple[Audience, str]:
+    """A coordinator's reminder to those who have not answered, with the key that lets it
+    go out once a day at most, whoever asks."""
+    require(who, "coordinator")
+    survey = await _survey(db, who, survey_id)
+    ensure_open(survey)
+    return await reminder(db, survey), f"survey-nudge:{survey.id}:{utcnow().date().isoformat()}"
+
+
+# -- results, for coordinators ---------------------------------------------------------------
+
+
+async def recent(db: Database, who: Member) -> list[Survey]:
+    """The community's latest surveys, newest first, whatever their status."""
+    require(who, "coordinator")
+    return (await store.of_community(db, who.community.id))[:RECENT]
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """How much of one stakeholder group took part."""
+
+    group: str | None
+    took_part: int
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    survey: Survey
+    took_part: int
+    members: int
+    groups: list[Share]  # the largest group first
+    summaries: list[Summary]
+
+
+async def results(db: Database, who: Member, survey_id: int) -> Results:
+    """Responses against members, participation by group, and each question's summary."""
+    require(who, "coordinator")
+    survey = await _survey(db, who, survey_id)
+    responses = await store.finished_responses(db, survey.id)
+    done = await store.participants(db, survey.id)
+    members = await community_store.members(db, who.community.id)
+    groups = Counter(m.stakeholder_group for m, _u in members)
+    taking_part = Counter(m.stakeholder_group for m, u in members if u.id in done)
+    return Results(survey, len(done), len(members),
+                   [Share(group, taking_part[group], count)
+                    for group, count in groups.most_common()],
+                   summarise(survey, responses))
+
+
+async def missing(db: Database, who: Member, survey_id: int) -> list[tuple[Membership, User]]:
+    """The members who have not finished the survey."""
+    require(who, "coordinator")
+    survey = await _survey(db, who, survey_id)
+    done = await store.participants(db, survey.id)
+    return [(m, u) for m, u in await community_store.members(db, who.community.id)
+            if u.id not in done]
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """What an export file holds: the counted responses and, for named surveys, who gave
+    them (name and stakeholder group key by user id; nothing for anonymous ones)."""
+
+    survey: Survey
+    responses: list[Response]
+    people: dict[int, tuple[str, str | None]]
+
+
+async def export(db: Database, who: Member, survey_id: int) -> Export:
+    require(who, "coordinator")
+    survey = await _survey(db, who, survey_id)
+    responses = await store.finished_responses(db, survey.id)
+    people = {} if survey.anonymous else {
+        u.id: (u.display_name, m.stakeholder_group)
+        for m, u in await community_store.members(db, who.community.id)}
+    return Export(survey, responses, people)
 
 
 # -- answering -------------------------------------------------------------------------------
@@ -359,32 +588,123 @@ class Progress:
     question: Question | None
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What a person sees after an answer: the question they are on now — or, past the
+    last one, that their response was counted (``finished``). ``missing`` is the number of
+    a required question found unanswered at the end: they are taken back to it."""
+
+    survey: Survey
+    progress: Progress
+    finished: bool = False
+    missing: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An open survey as /surveys shows it to one person."""
+
+    survey: Survey
+    answered: bool
+    at: int | None  # the question a response in progress is on (0-based)
+
+
 def ensure_open(survey: Survey) -> None:
     if survey.status != "open":
-        raise Refused(CLOSED if survey.status == "closed"
-                      else N_("This survey has not opened yet."))
+        raise Refused(CLOSED if survey.status == "closed" else NOT_OPEN_YET)
 
 
-async def begin(db: Database, survey: Survey, user_id: int, language: str) -> Progress:
+async def open_surveys(db: Database, who: Member) -> list[Listed]:
+    """The community's open surveys, and how far this person is in each."""
+    listed = []
+    for survey in await store.of_community(db, who.community.id, ("open",)):
+        answered = await store.took_part(db, survey.id, who.user.id)
+        response = None if answered else await store.response_of(db, survey.id, who.user.id)
+        listed.append(Listed(survey, answered, response.position if response else None))
+    return listed
+
+
+async def begin(db: Database, who: Member, survey_id: int) -> Step:
     """Start, resume where the person stopped, or (named surveys) go over one's answers."""
+    survey = await _survey(db, who, survey_id)
     ensure_open(survey)
-    if user_id in await store.participants(db, survey.id) and survey.anonymous:
-        raise Refused(N_("You have answered this anonymous survey. Its answers are not linked"
-                         " to you, so they cannot be changed."))
-    response = await store.start(db, survey.id, user_id, language)
+    if survey.anonymous and await store.took_part(db, survey.id, who.user.id):
+        raise Refused(ANSWERED_ANONYMOUSLY)
+    response = await store.start(db, survey.id, who.user.id, who.t.lang)
     if response.finished and response.position >= len(survey.questions):
         await store.move(db, response.id, 0)  # going over one's answers from the start
-        response = await store.start(db, survey.id, user_id, language)
-    return _at(survey, response)
+    return await _step(db, survey, who.user.id)
 
 
-def _at(survey: Survey, response: Response) -> Progress:
-    position = response.position
-    question = survey.questions[position] if position < len(survey.questions) else None
-    return Progress(response, question)
+async def where(db: Database, who: Member, survey_id: int) -> Step | None:
+    """The question this person is on in the survey, if they are answering it now."""
+    try:
+        survey = await _survey(db, who, survey_id)
+        progress = await _current(db, survey, who.user.id)
+    except Refused:
+        return None
+    return Step(survey, progress) if progress.question is not None else None
 
 
-async def current(db: Database, survey: Survey, user_id: int) -> Progress:
+async def choose(db: Database, who: Member, survey_id: int, question_id: int,
+                 value: int) -> Step:
+    """A tapped choice, number on the scale, or yes/no; then the next question."""
+    survey, progress = await _on(db, who, survey_id, question_id)
+    assert progress.question is not None
+    return await _answer(db, survey, progress, choice_value(progress.question, value))
+
+
+async def tick(db: Database, who: Member, survey_id: int, question_id: int,
+               option: int) -> Step:
+    """Multiple choice: pick or unpick an option; the person stays on the question."""
+    survey, progress = await _on(db, who, survey_id, question_id)
+    question = progress.question
+    assert question is not None
+    chosen = toggled(question, list(progress.response.answers.get(question.id, [])), option)
+    try:
+        await store.answer(db, progress.response.id, question.id, chosen or None,
+                           question.position)
+    except sqlite3.IntegrityError:  # the survey closed a moment ago
+        raise Refused(CLOSED) from None
+    return await _step(db, survey, who.user.id)
+
+
+async def go_on(db: Database, who: Member, survey_id: int, question_id: int) -> Step:
+    """"Next" (or "Done" after ticking): keep the answer given and go on."""
+    survey, progress = await _on(db, who, survey_id, question_id)
+    question = progress.question
+    assert question is not None
+    if question.id not in progress.response.answers and question.required:
+        raise Refused(NEEDS_ANSWER)
+    await store.move(db, progress.response.id, question.position + 1)
+    return await _step(db, survey, who.user.id)
+
+
+async def skip(db: Database, who: Member, survey_id: int, question_id: int) -> Step:
+    """Leave an optional question unanswered (a required one is refused)."""
+    survey, progress = await _on(db, who, survey_id, question_id)
+    return await _answer(db, survey, progress, None)
+
+
+async def back(db: Database, who: Member, survey_id: int, question_id: int) -> Step:
+    """The question before (the first one stays)."""
+    survey, progress = await _on(db, who, survey_id, question_id)
+    assert progress.question is not None
+    await store.move(db, progress.response.id, max(progress.question.position - 1, 0))
+    return await _step(db, survey, who.user.id)
+
+
+async def answer_typed(db: Database, who: Member, survey_id: int, text: str) -> Step:
+    """What a person typed, for the question they are on; a hint when it does not fit."""
+    step = await where(db, who, survey_id)
+    if step is None:
+        raise Refused(NOT_ANSWERING)
+    assert step.progress.question is not None
+    value = typed_value(step.progress.question, text)
+    return await _answer(db, step.survey, step.progress, value)
+
+
+async def _current(db: Database, survey: Survey, user_id: int) -> Progress:
     """The question a person is on; Refused when they are not answering this survey."""
     ensure_open(survey)
     response = await store.response_of(db, survey.id, user_id)
@@ -393,15 +713,31 @@ async def current(db: Database, survey: Survey, user_id: int) -> Progress:
     return _at(survey, response)
 
 
-def choice_value(question: Question, raw: str) -> Any:
+async def _on(db: Database, who: Member, survey_id: int,
+              question_id: int) -> tuple[Survey, Progress]:
+    """The survey and where the person is, if the button was under that very question."""
+    survey = await _survey(db, who, survey_id)
+    progress = await _current(db, survey, who.user.id)
+    if progress.question is None or progress.question.id != question_id:
+        # A double tap, or a button of an earlier message: nothing changes.
+        raise Refused(ALREADY)
+    return survey, progress
+
+
+def _at(survey: Survey, response: Response) -> Progress:
+    position = response.position
+    question = survey.questions[position] if position < len(survey.questions) else None
+    return Progress(response, question)
+
+
+def choice_value(question: Question, value: int) -> int | bool:
     """A tapped button's value for a single choice, scale or yes/no question."""
-    number = to_int(raw)
-    if question.kind == "single" and number is not None and number < len(question.options):
-        return number
-    if question.kind == "scale" and number in SCALE:
-        return number
-    if question.kind == "yesno" and raw in ("0", "1"):
-        return raw == "1"
+    if question.kind == "single" and 0 <= value < len(question.options):
+        return value
+    if question.kind == "scale" and value in SCALE:
+        return value
+    if question.kind == "yesno" and value in (0, 1):
+        return value == 1
     raise Refused(NOT_AVAILABLE)
 
 
@@ -424,83 +760,55 @@ def typed_value(question: Question, text: str) -> Any:
     raise Refused(N_("Please answer with the buttons under the question."))
 
 
-def toggled(question: Question, chosen: list[int], raw: str) -> list[int]:
+def toggled(question: Question, chosen: list[int], option: int) -> list[int]:
     """Multiple choice: tap to pick or unpick; more than the maximum is refused."""
-    number = to_int(raw)
-    if question.kind != "multiple" or number is None or number >= len(question.options):
+    if question.kind != "multiple" or not 0 <= option < len(question.options):
         raise Refused(NOT_AVAILABLE)
-    if number in chosen:
-        return [c for c in chosen if c != number]
+    if option in chosen:
+        return [c for c in chosen if c != option]
     if len(chosen) >= (question.max_choices or len(question.options)):
         raise Refused(N_("You can choose at most {n}. Untick one first."),
                       n=question.max_choices or len(question.options))
-    return sorted([*chosen, number])
+    return sorted([*chosen, option])
 
 
-async def answer(db: Database, survey: Survey, progress: Progress, value: Any) -> Progress:
+async def _answer(db: Database, survey: Survey, progress: Progress, value: Any) -> Step:
     """Record the answer to the current question and go to the next."""
     question = progress.question
     assert question is not None
     if value is None or value == []:
         if question.required:
-            raise Refused(N_("This question needs an answer."))
+            raise Refused(NEEDS_ANSWER)
         value = None
     try:
         await store.answer(db, progress.response.id, question.id, value,
                            question.position + 1)
     except sqlite3.IntegrityError:  # the survey closed a moment ago
         raise Refused(CLOSED) from None
-    return await _after(db, survey, progress.response.respondent_id)
+    assert progress.response.respondent_id is not None
+    return await _step(db, survey, progress.response.respondent_id)
 
 
-async def tick(db: Database, survey: Survey, progress: Progress, raw: str) -> Progress:
-    """Multiple choice: pick or unpick an option; the person stays on the question."""
-    question = progress.question
-    assert question is not None
-    chosen = toggled(question, list(progress.response.answers.get(question.id, [])), raw)
-    try:
-        await store.answer(db, progress.response.id, question.id, chosen or None,
-                           question.position)
-    except sqlite3.IntegrityError:
-        raise Refused(CLOSED) from None
-    return await _after(db, survey, progress.response.respondent_id)
-
-
-async def keep(db: Database, survey: Survey, progress: Progress) -> Progress:
-    """Go on without changing the answer already given ("Next")."""
-    question = progress.question
-    assert question is not None
-    if question.id not in progress.response.answers and question.required:
-        raise Refused(N_("This question needs an answer."))
-    await store.move(db, progress.response.id, question.position + 1)
-    return await _after(db, survey, progress.response.respondent_id)
-
-
-async def back(db: Database, survey: Survey, progress: Progress) -> Progress:
-    position = progress.question.position if progress.question else len(survey.questions)
-    await store.move(db, progress.response.id, max(position - 1, 0))
-    return await _after(db, survey, progress.response.respondent_id)
-
-
-async def _after(db: Database, survey: Survey, user_id: int | None) -> Progress:
-    assert user_id is not None
+async def _step(db: Database, survey: Survey, user_id: int) -> Step:
+    """Where the person is now; past the last question their response is counted — or,
+    with a required question unanswered (only a lost update leaves one), they go back to it."""
     response = await store.response_of(db, survey.id, user_id)
     assert response is not None
-    return _at(survey, response)
-
-
-async def complete(db: Database, survey: Survey, progress: Progress) -> None:
-    """Past the last question: count the response (required questions all answered)."""
+    progress = _at(survey, response)
+    if progress.question is not None:
+        return Step(survey, progress)
     ensure_open(survey)
-    missing = [q for q in survey.questions
-               if q.required and q.id not in progress.response.answers]
-    if missing:
-        await store.move(db, progress.response.id, missing[0].position)
-        raise Refused(N_("Question {n} still needs an answer."), n=missing[0].position + 1)
+    unanswered = [q for q in survey.questions if q.required and q.id not in response.answers]
+    if unanswered:
+        await store.move(db, response.id, unanswered[0].position)
+        moved = await store.response_of(db, survey.id, user_id)
+        assert moved is not None
+        return Step(survey, _at(survey, moved), missing=unanswered[0].position + 1)
     try:
-        await store.finish(db, survey, progress.response)
+        await store.finish(db, survey, response)
     except sqlite3.IntegrityError:
         raise Refused(CLOSED) from None
+    return Step(survey, progress, finished=True)
 
 
 # -- results ---------------------------------------------------------------------------------

@@ -136,6 +136,8 @@ class Form:
     :meth:`accept`.
     """
 
+    stopped = N_("Stopped. Nothing was changed.")  # what /cancel says; a form may say more
+
     def __init__(self, name: str, fields: list[Field], *, role: Role = "resident") -> None:
         if name in FORMS:
             raise ValueError(f"two forms are named {name!r}")
@@ -162,12 +164,14 @@ class Form:
         stored = value.isoformat() if isinstance(value, date | datetime) else value
         filling.values[field.key] = stored
 
-    async def begin(self, turn: Turn[Member], **ids: int) -> None:
+    async def begin(self, turn: Turn[Member], *, values: Mapping[str, Any] | None = None,
+                    **ids: int) -> None:
         """Start the form; ``ids`` (a plan, a task…) reach its checks and finisher. A form
-        being filled is dropped, as starting anything new would."""
+        being filled is dropped, as starting anything new would. ``values`` are answers
+        known before it starts (a survey read from a file): only what they leave is asked."""
         await member(turn.update, turn.context, self.role)
         state = {"name": self.name, "nonce": secrets.token_urlsafe(6), "step": 0,
-                 "field": None, "ids": ids, "values": {}}
+                 "field": None, "ids": ids, "values": dict(values or {})}
         _user_data(turn.context)[STATE] = state
         await self._advance(Filling(self, turn, state))
 
@@ -376,10 +380,12 @@ async def cancel(update: Update, context: Context) -> None:
 
     who = await actor(update, context)
     turn = Turn(update, context, who)
-    if _user_data(context).pop(STATE, None) is None:
+    state = _user_data(context).pop(STATE, None)
+    if state is None:
         await turn.say(who.t._("There is nothing to stop right now."))
         return
-    await turn.say(who.t._("Stopped. Nothing was changed."))
+    form = FORMS.get(state.get("name", "")) if isinstance(state, dict) else None
+    await turn.say(who.t._(form.stopped if form is not None else Form.stopped))
 
 
 async def skip(update: Update, context: Context) -> None:

@@ -2,54 +2,59 @@
 /surveys lets residents answer one question at a time, /surveyresults shows coordinators the
 summaries, who has not answered, and CSV/XLSX exports.
 
-Where a person is in a survey lives in SQLite (the response's position), so leaving, coming
-back or a restart resumes at the same question; the two conversations (building, answering)
-are persistent too, so typed input after a restart still reaches the right step.
+Building is a form (``survey.build``): what was given so far is in the coordinator's
+persisted ``user_data``, and its buttons carry the form's nonce and step, so a button of an
+older message never drives the current step. Answering needs no such state: where a person
+is in a survey lives in SQLite (the response's position), every answer button carries its
+survey and question, and the flow checks them again — a button under an earlier question is
+refused. Typed answers reach the form ``survey.answer``, begun whenever a question is shown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
-from collections import Counter
-from datetime import timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram.ext import filters
 
-from bot.actor import Actor, actor
-from bot.app import Context
+from bot.app import Context, MahfilApp
+from bot.callbacks import STALE, Button, Id, Index, button
 from bot.commands import Command
 from bot.flows import survey as flow
-from bot.flows import survey_export as export
+from bot.flows import survey_export as exports
 from bot.flows.errors import Refused
-from bot.flows.survey import Progress, Spec, SpecError, Summary, pick
-from bot.handlers._common import (
-    callback_ints,
-    callback_parts,
-    coordinator,
-    edit_message,
-    member,
-    notify,
-    refusals,
-    say,
-    short,
+from bot.flows.survey import (
+    Audience,
+    Community,
+    Question,
+    Spec,
+    SpecError,
+    Step,
+    Summary,
+    Survey,
+    User,
 )
+from bot.handlers import _forms as forms
+from bot.handlers._common import (
+    Said,
+    Tap,
+    Tapped,
+    Turn,
+    at,
+    command,
+    notify,
+    on_message,
+    short,
+    tap,
+)
+from bot.handlers._forms import Field, Filling, Form
 from bot.i18n import N_, Translator, is_rtl, isolate, language_name
+from bot.keyboards import inline, keyboard
 from bot.labels import group_label
 from bot.messages import split_text
-from storage import community as community_store
-from storage import survey as store
-from storage.community import Community, User
-from storage.db import utcnow
-from storage.survey import Question, Survey
 
 COMMANDS = [
     Command("surveys", N_("Answer the open surveys"), "resident"),
@@ -57,248 +62,309 @@ COMMANDS = [
     Command("surveyresults", N_("Survey results, reminders and exports"), "coordinator"),
 ]
 
-# Building: one state per thing asked.
-TITLE, INTRO, KIND, PROMPT, OPTIONS, MAX, REQUIRED, ANONYMOUS, OPENS, CLOSES, PREVIEW = range(11)
-ANSWERING = 20
-DRAFT = "survey_draft"
-TICK = 30  # seconds between looks for surveys to open, close or remind about
 KIND_LABELS = {"text": N_("Free text"), "single": N_("Single choice"),
                "multiple": N_("Multiple choice"), "scale": N_("Scale 1–5"),
                "yesno": N_("Yes / no")}
+CHOICES = ("single", "multiple")
+CLOSING_DAYS = {"week": 7, "fortnight": 14, "hand": 0}
 FILE_TYPES = ("yaml", "yml", "json")
+STATUS = {"scheduled": N_("scheduled"), "open": N_("open"), "closed": N_("closed")}
 
 
-def _draft(context: Context) -> dict[str, Any]:
-    return context.user_data.setdefault(DRAFT, {})  # type: ignore[union-attr, no-any-return]
+# -- buttons -------------------------------------------------------------------------------
 
 
-def _text(update: Update) -> str:
-    message = update.effective_message
-    return (message.text or "") if message is not None else ""
+@button("survey", "answer")
+class Answer(Button):
+    """Start a survey, resume it where one stopped, or go over one's answers."""
+
+    survey: Id
 
 
-def _ints(parts: list[str]) -> list[int]:
-    return callback_ints(parts, flow.NOT_AVAILABLE)
+@button("survey", "choose")
+class Choose(Button):
+    """A single choice (the option's index), a number on the scale, or yes (1) / no (0)."""
+
+    survey: Id
+    question: Id
+    value: Index
 
 
-async def _survey(who: Actor, context: Context, survey_id: int) -> Survey:
-    """The survey, if it belongs to this person's community."""
-    assert who.community is not None
-    survey = await store.get(context.db, survey_id)
-    if survey is None or survey.community_id != who.community.id:
-        raise Refused(flow.NOT_AVAILABLE)
-    return survey
+@button("survey", "tick")
+class Tick(Button):
+    """Multiple choice: pick or unpick the option."""
+
+    survey: Id
+    question: Id
+    option: Index
+
+
+@button("survey", "next")
+class Next(Button):
+    """Keep the answer given and go on ("Next ›", or "Done" after ticking)."""
+
+    survey: Id
+    question: Id
+
+
+@button("survey", "skip")
+class Skip(Button):
+    """Leave an optional question unanswered."""
+
+    survey: Id
+    question: Id
+
+
+@button("survey", "back")
+class Back(Button):
+    """The question before."""
+
+    survey: Id
+    question: Id
+
+
+@button("survey", "results", role="coordinator")
+class ShowResults(Button):
+    survey: Id
+
+
+@button("survey", "missing", role="coordinator")
+class NotAnswered(Button):
+    """Who has not answered yet."""
+
+    survey: Id
+
+
+@button("survey", "remind", role="coordinator")
+class Remind(Button):
+    survey: Id
+
+
+@button("survey", "close", role="coordinator")
+class Close(Button):
+    """Close an open survey, or cancel a scheduled one."""
+
+    survey: Id
+
+
+@button("survey", "export", role="coordinator")
+class Export(Button):
+    survey: Id
+    format: Literal["csv", "xlsx"]
 
 
 def _pick(t: Translator, texts: dict[str, str], community: Community) -> str:
-    return pick(texts, t.lang, community.default_language)
+    return flow.pick(texts, t.lang, community.default_language)
 
 
 # == building a survey ======================================================================
 
 
-@refusals
-async def new_command(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    _draft(context).clear()
-    await say(update, who.t._(
-        "New survey. Send its title.\nTo give a text in several languages, write one line"
-        " per language, e.g.\n<code>fa: …</code>\n<code>en: …</code>\n/cancel stops."))
-    return TITLE
+TITLE = Field("title", N_(
+    "New survey. Send its title.\nTo give a text in several languages, write one line"
+    " per language, e.g.\n<code>fa: …</code>\n<code>en: …</code>\n/cancel stops."))
+INTRO = Field("intro", N_("Send a short introduction residents see first, or /skip."),
+              optional=True)
+KIND = Field("kind", N_("Question {n}: what kind?"), kind="choice")
+PROMPT = Field("prompt", N_("Send the question (one line per language if you like)."))
+OPTIONS = Field("options", N_(
+    "Send the options, one per line — or, in several languages, one line per"
+    " language with the options separated by “;”:\n<code>en: Roads; Lighting</code>"))
+MAX = Field("max", N_("At most how many options may a person choose? Send a number from 1"
+                      " to {n}."), kind="int")
+REQUIRED = Field("required", N_("Must everyone answer this question?"), kind="choice",
+                 labels={"required": N_("Required"), "optional": N_("Optional")})
+ANONYMOUS = Field("anonymous", N_("Should answers be anonymous? Anonymous answers are stored"
+                                  " with no link to the person."), kind="choice",
+                  labels={"named": N_("Named answers"), "anonymous": N_("Anonymous")})
+OPENS = Field("opens", N_("When does it open? Tap “Open now” or send a date and time"
+                          " (2026-12-01 18:00)."), kind="moment",
+              labels={"now": N_("Open now")})
+CLOSES = Field("closes", N_("When does it close? Tap a choice or send a date and time."),
+               kind="moment", labels={"week": N_("In a week"), "fortnight": N_("In two weeks"),
+                                      "hand": N_("I will close it by hand")})
+PREVIEW = Field("preview", N_("Preview — nothing is published yet."), kind="choice",
+                labels={"publish": N_("Publish"), "discard": N_("Discard")})
+ECHO = {"required": N_("Required"), "optional": N_("Optional"), "named": N_("Named answers"),
+        "anonymous": N_("Anonymous"), "now": N_("Opens now.")}
 
 
-@refusals
-async def title_text(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    title = flow.texts_from_lines(_text(update), who.t.lang, flow.MAX_TITLE)
-    _draft(context).update(Spec(title=title).to_json())
-    await say(update, who.t._("Send a short introduction residents see first, or /skip."))
-    return INTRO
+class Builder(Form):
+    """The survey builder: title, introduction, then questions until the coordinator says
+    done (each: kind, text, options, a maximum for multiple choice, required or not), then
+    anonymous or named, opening, closing, and the preview with Publish and Discard.
+
+    The questions repeat, so :meth:`next` reads what was given instead of a fixed order. A
+    typed answer that does not fit gets its hint and the question stays as it is; a survey
+    file gives everything at once and goes straight to the preview.
+    """
+
+    stopped = N_("Stopped. Nothing was published.")
+
+    async def next(self, filling: Filling) -> Field | None:
+        given = filling.values
+        if "title" not in given:
+            return TITLE
+        if "intro" not in given:
+            return INTRO
+        if not given.get("done"):
+            question = given.get("question")
+            if question is None:
+                return KIND
+            if "prompt" not in question:
+                return PROMPT
+            if question["kind"] in CHOICES and not question["options"]:
+                return OPTIONS
+            if question["kind"] == "multiple" and question["max_choices"] is None:
+                return MAX
+            return REQUIRED
+        for field in (ANONYMOUS, OPENS, CLOSES, PREVIEW):
+            if _GIVES[field.key] not in given:
+                return field
+        return None
+
+    def accept(self, filling: Filling, field: Field, value: Any) -> None:
+        given = filling.values
+        question: dict[str, Any] = given.get("question") or {}
+        key = field.key
+        if key == "title":
+            given.update(title=value, questions=[])
+        elif key == "intro":
+            given["intro"] = value
+        elif key == "kind":
+            if value == "done":
+                given["done"] = True
+            elif value == "undo":
+                given["questions"].pop()
+            else:
+                given["question"] = {"kind": value, "options": [], "max_choices": None}
+        elif key in ("prompt", "options", "max"):
+            question[_GIVES[key]] = value
+        elif key == "required":
+            question["required"] = value
+            given["questions"].append(question)
+            given["question"] = None
+            given["done"] = len(given["questions"]) >= flow.MAX_QUESTIONS
+        else:
+            given[_GIVES[key]] = value.isoformat() if isinstance(value, datetime) else value
+
+    async def _ask(self, filling: Filling, field: Field) -> None:
+        t, turn = filling.t, filling.turn
+        assert isinstance(field.prompt, str)
+        if field is PREVIEW:
+            return await _preview(filling)
+        if field is KIND:
+            count = len(filling.values["questions"])
+            rows = [[self._button(filling, t._(label), kind)]
+                    for kind, label in KIND_LABELS.items()]
+            if count:
+                rows.append([self._button(filling, t._("↶ Remove the last question"), "undo"),
+                             self._button(filling, t._("Done adding questions"), "done")])
+            await turn.say(t._(field.prompt, n=count + 1), keyboard(*rows))
+            return
+        if field is MAX:
+            prompt = t._(field.prompt, n=len(filling.values["question"]["options"]))
+        else:
+            prompt = t._(field.prompt)
+        buttons = [self._button(filling, t._(label), value)
+                   for value, label in (field.labels or {}).items()]
+        rows = [buttons[:2], buttons[2:]]
+        await turn.say(prompt, keyboard(*rows))
+
+    async def typed(self, filling: Filling, field: Field) -> None:
+        """Typed text for the field asked; a hint if it does not fit (the field stays)."""
+        try:
+            value = _read(filling, field, filling.turn.text)
+        except Refused as refused:
+            await filling.turn.say(filling.t._(refused.message, **refused.values))
+            return
+        await self._take(filling, field, value)
+
+    async def tapped(self, filling: Filling, field: Field, value: str) -> None:
+        """A button under the question asked: the tapped message shows what was chosen."""
+        turn = filling.turn
+        assert isinstance(turn, Tapped)
+        t, given = filling.t, filling.values
+        if field is KIND:
+            await _kind_tapped(turn, given, value)
+            return await self._take(filling, field, value)
+        if field.labels is None or value not in field.labels:
+            raise Refused(STALE)
+        if field is CLOSES:
+            opens = given.get("opens_at")
+            closes = flow.closing_after(datetime.fromisoformat(opens) if opens else None,
+                                        CLOSING_DAYS[value])
+            flow.check_dates(datetime.fromisoformat(opens) if opens else None, closes)
+            await turn.answer()
+            return await self._take(filling, field, closes)
+        if field is PREVIEW:  # the finisher answers the tap, once it has published
+            return await self._take(filling, field, value)
+        await turn.answer(t._("Question added.") if field is REQUIRED else None)
+        await turn.edit(t._(ECHO[value]))
+        if field is REQUIRED and len(given["questions"]) + 1 >= flow.MAX_QUESTIONS:
+            await turn.say(t._("That is the most questions a survey may have."))
+        chosen = {"required": True, "optional": False, "named": False, "anonymous": True,
+                  "now": None}[value]
+        await self._take(filling, field, chosen)
 
 
-@refusals
-async def intro_text(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    if _text(update).strip() != "/skip":
-        _draft(context)["intro"] = flow.texts_from_lines(_text(update), who.t.lang)
-    return await _ask_kind(update, who, context)
+# Where each builder field keeps its answer (the names a survey file's Spec uses).
+_GIVES = {"prompt": "prompt", "options": "options", "max": "max_choices",
+          "anonymous": "anonymous", "opens": "opens_at", "closes": "closes_at",
+          "preview": "preview"}
 
 
-async def _ask_kind(update: Update, who: Actor, context: Context) -> int:
-    t = who.t
-    count = len(_draft(context).get("questions", []))
-    rows = [[InlineKeyboardButton(t._(label), callback_data=f"svb:k:{kind}")]
-            for kind, label in KIND_LABELS.items()]
-    if count:
-        rows.append([InlineKeyboardButton(t._("↶ Remove the last question"),
-                                           callback_data="svb:k:undo"),
-                     InlineKeyboardButton(t._("Done adding questions"),
-                                          callback_data="svb:k:done")])
-    await say(update, t._("Question {n}: what kind?", n=count + 1),
-              reply_markup=InlineKeyboardMarkup(rows))
-    return KIND
-
-
-@refusals
-async def kind_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    kind = callback_parts(update)[2]
-    assert update.callback_query is not None
-    draft = _draft(context)
-    if kind == "done" and draft.get("questions"):
-        await update.callback_query.answer()
-        await edit_message(update, who.t.ngettext("{n} question.", "{n} questions.",
-                                                   len(draft["questions"])), None)
-        return await _ask_anonymous(update, who)
-    if kind == "undo" and draft.get("questions"):
-        removed = draft["questions"].pop()
-        await update.callback_query.answer(who.t._("Removed: {question}", question=short(
-            pick(removed["prompt"], who.t.lang, who.t.lang), 60)))
-        await edit_message(update, who.t._("Question removed."), None)
-        return await _ask_kind(update, who, context)
-    if kind not in flow.KINDS:
-        raise Refused(flow.NOT_AVAILABLE)
-    await update.callback_query.answer()
-    draft["question"] = {"kind": kind, "options": [], "max_choices": None}
-    await edit_message(update, who.t._("Question {n}: {kind}", n=len(draft.get(
-        "questions", [])) + 1, kind=who.t._(KIND_LABELS[kind])), None)
-    await say(update, who.t._("Send the question (one line per language if you like)."))
-    return PROMPT
-
-
-@refusals
-async def prompt_text(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    question = _draft(context)["question"]
-    question["prompt"] = flow.texts_from_lines(_text(update), who.t.lang)
-    if question["kind"] in ("single", "multiple"):
-        await say(update, who.t._(
-            "Send the options, one per line — or, in several languages, one line per"
-            " language with the options separated by “;”:\n<code>en: Roads; Lighting</code>"))
-        return OPTIONS
-    return await _ask_required(update, who)
-
-
-@refusals
-async def options_text(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    question = _draft(context)["question"]
-    question["options"] = flow.options_from_lines(_text(update), who.t.lang)
-    if question["kind"] == "multiple":
-        await say(update, who.t._("At most how many options may a person choose? Send a"
-                                  " number from 1 to {n}.", n=len(question["options"])))
-        return MAX
-    return await _ask_required(update, who)
-
-
-@refusals
-async def max_text(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    question = _draft(context)["question"]
-    question["max_choices"] = flow.check_max(_text(update), len(question["options"]))
-    return await _ask_required(update, who)
-
-
-async def _ask(update: Update, who: Actor, question: str, state: int,
-               buttons: list[tuple[str, str]]) -> int:
-    """A builder question answered with buttons: (label msgid, callback data) pairs."""
-    await say(update, who.t._(question), reply_markup=InlineKeyboardMarkup([[
-        InlineKeyboardButton(who.t._(label), callback_data=data) for label, data in buttons]]))
-    return state
-
-
-async def _ask_required(update: Update, who: Actor) -> int:
-    return await _ask(update, who, N_("Must everyone answer this question?"), REQUIRED,
-                      [(N_("Required"), "svb:r:1"), (N_("Optional"), "svb:r:0")])
-
-
-@refusals
-async def required_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    draft = _draft(context)
-    question = draft.pop("question", None)
-    if question is None or "prompt" not in question:
-        raise Refused(flow.NOT_AVAILABLE)
-    question["required"] = callback_parts(update)[2] == "1"
-    draft.setdefault("questions", []).append(question)
-    assert update.callback_query is not None
-    await update.callback_query.answer(who.t._("Question added."))
-    await edit_message(update, who.t._("Required") if question["required"]
-                       else who.t._("Optional"), None)
-    if len(draft["questions"]) >= flow.MAX_QUESTIONS:
-        await say(update, who.t._("That is the most questions a survey may have."))
-        return await _ask_anonymous(update, who)
-    return await _ask_kind(update, who, context)
-
-
-async def _ask_anonymous(update: Update, who: Actor) -> int:
-    return await _ask(update, who, N_("Should answers be anonymous? Anonymous answers are"
-                                      " stored with no link to the person."), ANONYMOUS,
-                      [(N_("Named answers"), "svb:a:0"), (N_("Anonymous"), "svb:a:1")])
-
-
-@refusals
-async def anonymous_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    _draft(context)["anonymous"] = callback_parts(update)[2] == "1"
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    await edit_message(update, who.t._("Anonymous") if _draft(context)["anonymous"]
-                       else who.t._("Named answers"), None)
-    await say(update, who.t._("When does it open? Tap “Open now” or send a date and time"
-                              " (2026-12-01 18:00)."),
-              reply_markup=InlineKeyboardMarkup([[
-                  InlineKeyboardButton(who.t._("Open now"), callback_data="svb:o:now")]]))
-    return OPENS
-
-
-@refusals
-async def opens_input(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    draft = _draft(context)
-    if update.callback_query is not None:
-        await update.callback_query.answer()
-        draft["opens_at"] = None
-        await edit_message(update, who.t._("Opens now."), None)
-    else:
-        moment = flow.parse_when(_text(update), who.community.timezone)
+def _read(filling: Filling, field: Field, text: str) -> Any:
+    """A typed builder answer, read by the survey rules (one line per language allowed)."""
+    lang, timezone = filling.t.lang, filling.who.community.timezone
+    if field is TITLE:
+        return flow.texts_from_lines(text, lang, flow.MAX_TITLE)
+    if field in (INTRO, PROMPT):
+        return flow.texts_from_lines(text, lang)
+    if field is OPTIONS:
+        return flow.options_from_lines(text, lang)
+    if field is MAX:
+        return flow.check_max(text, len(filling.values["question"]["options"]))
+    if field is OPENS:
+        moment = flow.parse_when(text, timezone)
         flow.check_dates(moment, None)
-        draft["opens_at"] = moment.isoformat()
-    await say(update, who.t._("When does it close? Tap a choice or send a date and time."),
-              reply_markup=InlineKeyboardMarkup([
-                  [InlineKeyboardButton(who.t._("In a week"), callback_data="svb:c:7"),
-                   InlineKeyboardButton(who.t._("In two weeks"), callback_data="svb:c:14")],
-                  [InlineKeyboardButton(who.t._("I will close it by hand"),
-                                        callback_data="svb:c:0")]]))
-    return CLOSES
+        return moment
+    if field is CLOSES:
+        opens = filling.values.get("opens_at")
+        moment = flow.parse_when(text, timezone)
+        flow.check_dates(datetime.fromisoformat(opens) if opens else None, moment)
+        return moment
+    raise Refused(N_("Please choose with the buttons."))
 
 
-@refusals
-async def closes_input(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    spec = Spec.from_json(_draft(context))
-    if update.callback_query is not None:
-        (days,) = _ints(callback_parts(update)[2:3])
-        await update.callback_query.answer()
-        spec.closes_at = (spec.opens_at or utcnow()) + timedelta(days=days) if days else None
+async def _kind_tapped(turn: Tap[Any], given: dict[str, Any], value: str) -> None:
+    """A kind, "remove the last question" or "done": the tapped message says which."""
+    t = turn.t
+    count = len(given["questions"])
+    if value in flow.KINDS:
+        await turn.answer()
+        await turn.edit(t._("Question {n}: {kind}", n=count + 1, kind=t._(KIND_LABELS[value])))
+    elif value == "done" and count:
+        await turn.answer()
+        await turn.edit(t.ngettext("{n} question.", "{n} questions.", count))
+    elif value == "undo" and count:
+        removed = given["questions"][-1]
+        await turn.answer(t._("Removed: {question}", question=short(
+            flow.pick(removed["prompt"], t.lang, t.lang), 60)))
+        await turn.edit(t._("Question removed."))
     else:
-        spec.closes_at = flow.parse_when(_text(update), who.community.timezone)
-    flow.check_dates(spec.opens_at, spec.closes_at)
-    _draft(context).update(spec.to_json())
-    return await _preview(update, who, context, spec)
+        raise Refused(STALE)
 
 
-async def _preview(update: Update, who: Actor, context: Context, spec: Spec) -> int:
-    t = who.t
-    assert who.community is not None
-    default = who.community.default_language
+async def _preview(filling: Filling) -> None:
+    t, turn = filling.t, filling.turn
+    spec = Spec.from_json(filling.values)
+    default = filling.who.community.default_language
     languages = sorted({lang for q in spec.questions for lang in q["prompt"]} | set(spec.title))
-    lines = [t._("Preview — nothing is published yet."), "",
-             f"<b>{isolate(pick(spec.title, t.lang, default))}</b>"]
+    lines = [t._(str(PREVIEW.prompt)), "",
+             f"<b>{isolate(flow.pick(spec.title, t.lang, default))}</b>"]
     if spec.intro:
-        lines.append(isolate(pick(spec.intro, t.lang, default)))
+        lines.append(isolate(flow.pick(spec.intro, t.lang, default)))
     lines += ["", t._("Anonymous") if spec.anonymous else t._("Named answers"),
               t._("Opens: {when}", when=t.datetime(spec.opens_at) if spec.opens_at
                   else t._("now")),
@@ -307,102 +373,101 @@ async def _preview(update: Update, who: Actor, context: Context, spec: Spec) -> 
               t._("Languages: {languages}",
                   languages=", ".join(language_name(lang) for lang in languages)), ""]
     for number, q in enumerate(spec.questions, start=1):
-        label = KIND_LABELS[q["kind"]]
-        kind = t._(label)
+        kind = t._(KIND_LABELS[q["kind"]])
         if q["kind"] == "multiple":
             kind += " " + t._("(at most {n})", n=q["max_choices"])
         need = t._("required") if q["required"] else t._("optional")
-        prompt = isolate(pick(q["prompt"], t.lang, default))
+        prompt = isolate(flow.pick(q["prompt"], t.lang, default))
         lines.append(f"{t.num(number)}. {prompt} — <i>{kind}, {need}</i>")
-        lines += [f"    • {isolate(pick(o, t.lang, default))}" for o in q["options"]]
+        lines += [f"    • {isolate(flow.pick(o, t.lang, default))}" for o in q["options"]]
     parts = split_text("\n".join(lines))
     for part in parts[:-1]:
-        await say(update, part)
-    await say(update, parts[-1], reply_markup=InlineKeyboardMarkup([[
-        InlineKeyboardButton(t._("Publish"), callback_data="svb:p:go"),
-        InlineKeyboardButton(t._("Discard"), callback_data="svb:p:no")]]))
-    return PREVIEW
+        await turn.say(part)
+    await turn.say(parts[-1], keyboard([
+        Form._button(filling, t._(label), value) for value, label in (PREVIEW.labels or {}).items()
+    ]))
 
 
-@refusals
-async def preview_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    assert update.callback_query is not None and who.community is not None
-    if callback_parts(update)[2] != "go":
-        _draft(context).clear()
-        await update.callback_query.answer()
-        await edit_message(update, who.t._("Discarded. Nothing was published."), None)
-        return ConversationHandler.END
-    survey = await flow.publish(context.db, who.community.id, who.user.id,
-                                Spec.from_json(_draft(context)))
-    _draft(context).clear()
-    await update.callback_query.answer(who.t._("Published."))
-    await edit_message(update, who.t._("Published."), None)
+BUILD = Builder("survey.build", [TITLE, INTRO, KIND, PROMPT, OPTIONS, MAX, REQUIRED, ANONYMOUS,
+                                 OPENS, CLOSES, PREVIEW], role="coordinator")
+
+
+@BUILD.finisher
+async def _finish(filling: Filling) -> None:
+    """Publish (or discard) what the preview showed; members hear when it opens."""
+    turn = filling.turn
+    assert isinstance(turn, Tapped)
+    t = turn.t
+    if filling.values.get("preview") != "publish":
+        await turn.answer()
+        await turn.edit(t._("Discarded. Nothing was published."))
+        return
+    survey = await flow.publish(turn.context.db, turn.who, Spec.from_json(filling.values))
+    await turn.answer(t._("Published."))
+    await turn.edit(t._("Published."))
+    _schedule(turn.app, survey)
     if survey.status == "open":
-        await _announce(context.application, survey)
-        await say(update, who.t._("The survey is open; members are being told. /surveyresults"
-                                  " follows the answers."))
+        await _announce(turn.app, await flow.announcement(turn.context.db, survey))
+        await turn.say(t._("The survey is open; members are being told. /surveyresults"
+                           " follows the answers."))
     else:
-        await say(update, who.t._("The survey opens on {when}; members will be told then.",
-                                  when=who.t.datetime(survey.opens_at)))
-    return ConversationHandler.END
+        await turn.say(t._("The survey opens on {when}; members will be told then.",
+                           when=t.datetime(survey.opens_at)))
 
 
-@refusals
-async def file_received(update: Update, context: Context) -> int | None:
+@command("newsurvey", role="coordinator")
+async def new_survey(turn: Said) -> None:
+    await BUILD.begin(turn)
+
+
+SURVEY_FILE = filters.ChatType.PRIVATE & (
+    filters.Document.FileExtension("yaml") | filters.Document.FileExtension("yml")
+    | filters.Document.FileExtension("json"))
+
+
+@on_message(SURVEY_FILE, role="coordinator")
+async def file_received(turn: Said) -> None:
     """A survey described in a YAML or JSON file: checked whole, then the same preview."""
-    who = await coordinator(update, context)
-    assert who.community is not None
-    message = update.effective_message
+    message = turn.update.effective_message
     assert message is not None and message.document is not None
     document = message.document
-    if (document.file_size or 0) > flow.MAX_FILE:
-        raise Refused(N_("The file is too large (at most {n} KB)."), n=flow.MAX_FILE // 1000)
+    flow.check_upload(document.file_size)
     data = bytes(await (await document.get_file()).download_as_bytearray())
     try:
-        spec = flow.read_file(document.file_name or "survey.yaml", data,
-                              who.community.default_language, who.community.timezone)
+        spec = flow.spec_from_file(turn.who, document.file_name or "survey.yaml", data)
     except SpecError as error:
-        await say(update, _spec_error(who.t, error))
-        return ConversationHandler.END
-    _draft(context).clear()
-    _draft(context).update(spec.to_json())
-    return await _preview(update, who, context, spec)
+        await turn.say(_spec_error(turn.t, error))
+        return
+    await BUILD.begin(turn, values={**spec.to_json(), "done": True})
 
 
 def _spec_error(t: Translator, error: SpecError) -> str:
     problem = t._(error.message, **{k: html.escape(v) if isinstance(v, str) else v
                                      for k, v in error.values.items()})
+    field = f"<code>{isolate(error.path)}</code>"
     if error.line is not None and error.path:
-        where = t._("Line {line}, field {field}: {problem}", line=error.line,
-                    field=f"<code>{isolate(error.path)}</code>", problem=problem)
+        where = t._("Line {line}, field {field}: {problem}", line=error.line, field=field,
+                    problem=problem)
     elif error.line is not None:
         where = t._("Line {line}: {problem}", line=error.line, problem=problem)
     elif error.path:
-        where = t._("Field {field}: {problem}", field=f"<code>{isolate(error.path)}</code>",
-                    problem=problem)
+        where = t._("Field {field}: {problem}", field=field, problem=problem)
     else:
         where = problem
     return "\n".join([t._("The survey file has a problem, so nothing was created."), where])
 
 
-async def cancel_building(update: Update, context: Context) -> int:
-    who = await actor(update, context)
-    _draft(context).clear()
-    await say(update, who.t._("Stopped. Nothing was published."))
-    return ConversationHandler.END
-
-
 # == announcing, reminding, closing =========================================================
 
 
-async def _announce(app: Application, survey: Survey) -> None:  # type: ignore[type-arg]
-    db = app.bot_data.db
-    community = await community_store.get_community(db, survey.community_id)
-    assert community is not None
-    people = [u for _m, u in await community_store.members(db, community.id)]
+def _answer_button(t: Translator, survey: Survey) -> InlineKeyboardMarkup | None:
+    return keyboard([inline(t._("Answer the survey"), Answer(survey.id))])
 
-    def render(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup]:
+
+async def _announce(app: MahfilApp, audience: Audience) -> None:
+    survey, community = audience.survey, audience.community
+
+    def render(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup | None]:
         lines = [t._("New survey: <b>{title}</b>", title=isolate(_pick(t, survey.title,
                                                                         community)))]
         if survey.intro:
@@ -414,24 +479,14 @@ async def _announce(app: Application, survey: Survey) -> None:  # type: ignore[t
             lines.append(t._("Open until {when}.", when=t.datetime(survey.closes_at)))
         return "\n".join(lines), _answer_button(t, survey)
 
-    await notify(app, community, people, render, key=f"survey-open:{survey.id}")
+    await notify(app, community, audience.people, render, key=f"survey-open:{survey.id}")
 
 
-def _answer_button(t: Translator, survey: Survey) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(
-        t._("Answer the survey"), callback_data=f"sv:go:{survey.id}")]])
-
-
-async def _remind(app: Application, survey: Survey, key: str) -> int:  # type: ignore[type-arg]
+async def _remind(app: MahfilApp, audience: Audience, key: str) -> int:
     """A reminder to every member who has not finished the survey."""
-    db = app.bot_data.db
-    community = await community_store.get_community(db, survey.community_id)
-    assert community is not None
-    done = await store.participants(db, survey.id)
-    people = [u for _m, u in await community_store.members(db, community.id)
-              if u.id not in done]
+    survey, community = audience.survey, audience.community
 
-    def render(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup]:
+    def render(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup | None]:
         title = isolate(_pick(t, survey.title, community))
         text = (t._("Reminder: the survey <b>{title}</b> closes on {when}. Your answers"
                     " count.", title=title, when=t.datetime(survey.closes_at))
@@ -440,124 +495,179 @@ async def _remind(app: Application, survey: Survey, key: str) -> int:  # type: i
                     title=title))
         return text, _answer_button(t, survey)
 
-    return await notify(app, community, people, render, key=key)
+    return await notify(app, community, audience.people, render, key=key)
 
 
-async def check_due(app: Application) -> None:  # type: ignore[type-arg]
-    """Open scheduled surveys, remind a day before closing, close those whose time is up."""
-    db = app.bot_data.db
-    opening, closing, reminding = await store.due(db, utcnow(), flow.REMIND_BEFORE)
-    for survey_id in opening:
-        if await store.set_status(db, survey_id, "open", was="scheduled"):
-            survey = await store.get(db, survey_id)
-            assert survey is not None
-            await _announce(app, survey)
-    for survey_id in reminding:
-        if await store.mark_reminded(db, survey_id):
-            survey = await store.get(db, survey_id)
-            assert survey is not None
-            await _remind(app, survey, key=f"survey-remind:{survey_id}")
-    for survey_id in closing:
-        survey = await store.get(db, survey_id)
-        if survey is not None and await flow.close(db, survey):
-            await _tell_closed(app, survey)
-
-
-async def _tell_closed(app: Application, survey: Survey) -> None:  # type: ignore[type-arg]
+async def _tell_closed(app: MahfilApp, audience: Audience) -> None:
     """Members hear that the survey closed and how many took part; coordinators also get
     the results. Answers themselves are not sent round: free text may be personal."""
-    db = app.bot_data.db
-    community = await community_store.get_community(db, survey.community_id)
-    if community is None:
-        return
-    count = len(await store.participants(db, survey.id))
-    members = await community_store.members(db, community.id)
+    survey, community = audience.survey, audience.community
 
     def render(t: Translator, user: User) -> tuple[str, InlineKeyboardMarkup | None]:
         title = isolate(_pick(t, survey.title, community))
         text = t.ngettext("The survey <b>{title}</b> has closed with {n} response.",
-                          "The survey <b>{title}</b> has closed with {n} responses.", count,
-                          title=title)
-        if user.id not in coordinators:
+                          "The survey <b>{title}</b> has closed with {n} responses.",
+                          audience.took_part, title=title)
+        if user.id not in audience.coordinators:
             return text + "\n" + t._("Thank you to everyone who took part."), None
-        return text, InlineKeyboardMarkup([[InlineKeyboardButton(
-            t._("Results"), callback_data=f"sv:res:{survey.id}")]])
+        return text, keyboard([inline(t._("Results"), ShowResults(survey.id))])
 
-    coordinators = {u.id for m, u in members if m.is_coordinator}
-    await notify(app, community, [u for _m, u in members], render,
-                 key=f"survey-closed:{survey.id}")
+    await notify(app, community, audience.people, render, key=f"survey-closed:{survey.id}")
 
 
-async def _tick(context: Context) -> None:
-    await check_due(context.application)
+def _schedule(app: MahfilApp, survey: Survey) -> None:
+    """The survey's next moments as jobs: opening; or the reminder and the closing."""
+    if survey.status == "scheduled":
+        at(app, f"survey-open:{survey.id}", survey.opens_at, _open_job, survey.id)
+    elif survey.status == "open":
+        at(app, f"survey-remind:{survey.id}", flow.reminder_at(survey), _remind_job, survey.id)
+        at(app, f"survey-close:{survey.id}", survey.closes_at, _close_job, survey.id)
+
+
+def _unschedule(app: MahfilApp, survey_id: int) -> None:
+    for name, job in (("open", _open_job), ("remind", _remind_job), ("close", _close_job)):
+        at(app, f"survey-{name}:{survey_id}", None, job, survey_id)
+
+
+def _job_survey(context: Context) -> int:
+    job = context.job
+    assert job is not None and isinstance(job.data, int)
+    return job.data
+
+
+async def _open_job(context: Context) -> None:
+    survey = await flow.open_due(context.db, _job_survey(context))
+    if survey is not None:
+        _schedule(context.application, survey)
+        await _announce(context.application, await flow.announcement(context.db, survey))
+
+
+async def _remind_job(context: Context) -> None:
+    survey_id = _job_survey(context)
+    audience = await flow.remind_due(context.db, survey_id)
+    if audience is not None:
+        await _remind(context.application, audience, key=f"survey-remind:{survey_id}")
+
+
+async def _close_job(context: Context) -> None:
+    survey = await flow.close_due(context.db, _job_survey(context))
+    if survey is not None:
+        await _tell_closed(context.application, await flow.closing(context.db, survey))
 
 
 # == answering ==============================================================================
 
 
-@refusals
-async def surveys_command(update: Update, context: Context) -> None:
-    who = await member(update, context)
-    assert who.community is not None
-    t = who.t
-    found = await store.of_community(context.db, who.community.id, ("open",))
+@command("surveys")
+async def surveys(turn: Said) -> None:
+    t, community = turn.t, turn.who.community
+    found = await flow.open_surveys(turn.context.db, turn.who)
     if not found:
-        await say(update, t._("No survey is open right now."))
+        await turn.say(t._("No survey is open right now."))
         return
-    done = {s.id for s in found
-            if who.user.id in await store.participants(context.db, s.id)}
     lines, rows = [t._("Open surveys:")], []
-    for survey in found:
-        title = _pick(t, survey.title, who.community)
-        response = await store.response_of(context.db, survey.id, who.user.id)
-        if survey.id in done:
+    for listed in found:
+        survey = listed.survey
+        title = _pick(t, survey.title, community)
+        if listed.answered:
             state = t._("answered")
-        elif response is not None:
-            state = t._("in progress: {at}/{of}", at=response.position + 1,
-                        of=len(survey.questions))
+        elif listed.at is not None:
+            state = t._("in progress: {at}/{of}", at=listed.at + 1, of=len(survey.questions))
         else:
             state = t.ngettext("{n} question", "{n} questions", len(survey.questions))
         if survey.closes_at is not None:
             state += " · " + t._("until {when}", when=t.date(survey.closes_at))
         lines.append(f"• {isolate(title)} — {state}")
-        if survey.id in done and survey.anonymous:
+        if listed.answered and survey.anonymous:
             continue
-        label = t._("Change my answers: {title}") if survey.id in done else t._(
+        label = t._("Change my answers: {title}") if listed.answered else t._(
             "Answer: {title}")
-        rows.append([InlineKeyboardButton(label.format(title=short(title, 40)),
-                                          callback_data=f"sv:go:{survey.id}")])
-    await say(update, "\n".join(lines), reply_markup=InlineKeyboardMarkup(rows))
+        rows.append([inline(label.format(title=short(title, 40)), Answer(survey.id))])
+    await turn.say("\n".join(lines), keyboard(*rows))
 
 
-@refusals
-async def go_tap(update: Update, context: Context) -> int:
+@tap(Answer)
+async def answer(turn: Tap[Answer]) -> None:
     """Start a survey, resume it where one stopped, or go over one's answers."""
-    who = await member(update, context)
-    (survey_id,) = _ints(callback_parts(update)[2:3])
-    survey = await _survey(who, context, survey_id)
-    progress = await flow.begin(context.db, survey, who.user.id, who.t.lang)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    if progress.question is None:  # past the last question but not counted: finish now
-        return await _show(update, who, context, survey, progress, new_message=True)
-    text, markup = _question_view(who, survey, progress)
-    if progress.question.position == 0 and survey.intro:
-        assert who.community is not None
-        text = isolate(_pick(who.t, survey.intro, who.community)) + "\n\n" + text
-    await say(update, text, reply_markup=markup)
-    return ANSWERING
+    step = await flow.begin(turn.context.db, turn.who, turn.button.survey)
+    await turn.answer()
+    await _show(turn, step, new_message=True, start=True)
 
 
-def _question_view(who: Actor, survey: Survey,
-                   progress: Progress) -> tuple[str, InlineKeyboardMarkup | None]:
-    t = who.t
-    community = who.community
-    assert community is not None
+@tap(Choose)
+async def choose(turn: Tap[Choose]) -> None:
+    b = turn.button
+    await _tapped(turn, await flow.choose(turn.context.db, turn.who, b.survey, b.question,
+                                          b.value))
+
+
+@tap(Tick)
+async def tick(turn: Tap[Tick]) -> None:
+    b = turn.button
+    await _tapped(turn, await flow.tick(turn.context.db, turn.who, b.survey, b.question,
+                                        b.option))
+
+
+@tap(Next)
+async def go_on(turn: Tap[Next]) -> None:
+    b = turn.button
+    await _tapped(turn, await flow.go_on(turn.context.db, turn.who, b.survey, b.question))
+
+
+@tap(Skip)
+async def skip(turn: Tap[Skip]) -> None:
+    b = turn.button
+    await _tapped(turn, await flow.skip(turn.context.db, turn.who, b.survey, b.question))
+
+
+@tap(Back)
+async def back(turn: Tap[Back]) -> None:
+    b = turn.button
+    await _tapped(turn, await flow.back(turn.context.db, turn.who, b.survey, b.question))
+
+
+async def _tapped(turn: Tap[Any], step: Step) -> None:
+    """An answer given with a button: the same message shows what comes next."""
+    await turn.answer()
+    await _show(turn, step, new_message=False)
+
+
+async def _show(turn: Turn[Any], step: Step, *, new_message: bool, start: bool = False,
+                ) -> None:
+    """The question the person is on now — or, past the last one, the thanks. ``start``:
+    the person asked for the survey (its introduction comes before the first question)."""
+    t, survey = turn.t, step.survey
+    if step.finished:
+        _stop_answering(turn)
+        text = (t._("Thank you! Your anonymous answers are saved.") if survey.anonymous
+                else t._("Thank you! Your answers are saved. You can change them until the"
+                         " survey closes: /surveys"))
+        if new_message or not isinstance(turn, Tapped):
+            await turn.say(text)
+        else:
+            await turn.edit(text)
+        return
+    if step.missing is not None:
+        await turn.say(t._(flow.STILL_NEEDED, n=step.missing))
+        new_message = True
+    text, markup = _question_view(t, turn.who.community, survey, step.progress)
+    question = step.progress.question
+    if (start and step.missing is None and question is not None and question.position == 0
+            and survey.intro):
+        text = isolate(_pick(t, survey.intro, turn.who.community)) + "\n\n" + text
+    if new_message or not isinstance(turn, Tapped):
+        await turn.say(text, markup)
+    else:
+        await turn.edit(text, markup)
+    await _keep_answering(turn, survey.id, start=start)
+
+
+def _question_view(t: Translator, community: Community, survey: Survey,
+                   progress: flow.Progress) -> tuple[str, InlineKeyboardMarkup | None]:
     question = progress.question
     if question is None:
         return t._("All questions are answered."), None
-    answers = progress.response.answers
-    given = answers.get(question.id)
+    given = progress.response.answers.get(question.id)
     lines = [f"<b>{isolate(_pick(t, survey.title, community))}</b> — "
              f"{t.num(question.position + 1)}/{t.num(len(survey.questions))}", "",
              isolate(_pick(t, question.prompt, community))]
@@ -567,36 +677,33 @@ def _question_view(who: Actor, survey: Survey,
     lines.append(_hint(t, question))
     if given is not None and question.kind == "text":
         lines += ["", t._("Your answer: {answer}", answer=isolate(short(str(given), 300)))]
-    base = f"sa:{survey.id}:{question.id}"
+    ids = {"survey": survey.id, "question": question.id}
     rows: list[list[InlineKeyboardButton]] = []
     if question.kind == "single":
-        rows += [[InlineKeyboardButton(("✅ " if given == i else "") + short(
-            _pick(t, option, community), 60), callback_data=f"{base}:c:{i}")]
-            for i, option in enumerate(question.options)]
+        rows += [[inline(("✅ " if given == i else "") + short(_pick(t, option, community), 60),
+                         Choose(**ids, value=i))] for i, option in enumerate(question.options)]
     elif question.kind == "multiple":
         chosen = given or []
-        rows += [[InlineKeyboardButton(("☑ " if i in chosen else "☐ ") + short(
-            _pick(t, option, community), 60), callback_data=f"{base}:t:{i}")]
-            for i, option in enumerate(question.options)]
-        rows.append([InlineKeyboardButton(t._("Done"), callback_data=f"{base}:d:0")])
+        rows += [[inline(("☑ " if i in chosen else "☐ ") + short(_pick(t, option, community),
+                                                                60), Tick(**ids, option=i))]
+                 for i, option in enumerate(question.options)]
+        rows.append([inline(t._("Done"), Next(**ids))])
     elif question.kind == "scale":
-        rows.append([InlineKeyboardButton(("✅" if given == n else "") + t.num(n),
-                                          callback_data=f"{base}:c:{n}") for n in flow.SCALE])
+        rows.append([inline(("✅" if given == n else "") + t.num(n), Choose(**ids, value=n))
+                     for n in flow.SCALE])
     elif question.kind == "yesno":
-        rows.append([InlineKeyboardButton(("✅ " if given is True else "") + t._("Yes"),
-                                          callback_data=f"{base}:c:1"),
-                     InlineKeyboardButton(("✅ " if given is False else "") + t._("No"),
-                                          callback_data=f"{base}:c:0")])
+        rows.append([inline(("✅ " if given is True else "") + t._("Yes"), Choose(**ids, value=1)),
+                     inline(("✅ " if given is False else "") + t._("No"),
+                            Choose(**ids, value=0))])
     nav = []
     if question.position > 0:
-        nav.append(InlineKeyboardButton(t._("‹ Back"), callback_data=f"{base}:b:0"))
+        nav.append(inline(t._("‹ Back"), Back(**ids)))
     if given is not None and question.kind != "multiple":
-        nav.append(InlineKeyboardButton(t._("Next ›"), callback_data=f"{base}:n:0"))
+        nav.append(inline(t._("Next ›"), Next(**ids)))
     elif not question.required and given is None:
-        nav.append(InlineKeyboardButton(t._("Skip ›"), callback_data=f"{base}:s:0"))
-    if nav:
-        rows.append(nav)
-    return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
+        nav.append(inline(t._("Skip ›"), Skip(**ids)))
+    rows.append(nav)
+    return "\n".join(lines), keyboard(*rows)
 
 
 def _hint(t: Translator, question: Question) -> str:
@@ -610,147 +717,114 @@ def _hint(t: Translator, question: Question) -> str:
     return t._("Tap your answer.")
 
 
-async def _show(update: Update, who: Actor, context: Context, survey: Survey,
-                progress: Progress, *, new_message: bool) -> int:
-    """The question the person is on now — or, past the last one, the thanks."""
-    if progress.question is None:
+class Answering(Form):
+    """Typed answers (free text, a number on the scale) to the question a person is on.
+
+    The question itself lives in SQLite, not here: the form only says which survey typed
+    text is for. It is begun, silently, each time a question is shown — the question is
+    already on screen — and ends when the response is counted.
+    """
+
+    stopped = N_("Paused. Your answers so far are kept; /surveys continues where you"
+                 " stopped.")
+
+    async def _advance(self, filling: Filling) -> None:
+        filling.state["field"] = TYPED.key
+        filling.state["step"] += 1
+
+    async def _ask(self, filling: Filling, field: Field) -> None:
+        """After a hint: the question again — or, if there is none to answer, nothing."""
+        step = await flow.where(filling.context.db, filling.who, filling.ids["survey"])
+        if step is None:
+            _stop_answering(filling.turn)
+            return
+        await _show(filling.turn, step, new_message=True)
+
+    async def typed(self, filling: Filling, field: Field) -> None:
+        turn = filling.turn
         try:
-            await flow.complete(context.db, survey, progress)
-        except Refused as refused:  # a required question left unanswered: go there
-            await say(update, who.t._(refused.message, **refused.values))
-            progress = await flow.current(context.db, survey, who.user.id)
-            new_message = True
-        else:
-            text = (who.t._("Thank you! Your anonymous answers are saved.") if survey.anonymous
-                    else who.t._("Thank you! Your answers are saved. You can change them"
-                                 " until the survey closes: /surveys"))
-            if new_message:
-                await say(update, text)
-            else:
-                await edit_message(update, text, None)
-            return ConversationHandler.END
-    text, markup = _question_view(who, survey, progress)
-    if new_message:
-        await say(update, text, reply_markup=markup)
-    else:
-        await edit_message(update, text, markup)
-    return ANSWERING
+            step = await flow.answer_typed(turn.context.db, turn.who, filling.ids["survey"],
+                                           turn.text)
+        except Refused as refused:
+            if refused.message == flow.NOT_ANSWERING:
+                _stop_answering(turn)
+            raise
+        await _show(turn, step, new_message=True)
+
+    async def tapped(self, filling: Filling, field: Field, value: str) -> None:
+        raise Refused(STALE)  # its question's buttons are the survey's own
 
 
-@refusals
-async def answer_tap(update: Update, context: Context) -> int | None:
-    """A button under a question: sa:<survey>:<question>:<action>:<value>."""
-    who = await member(update, context)
-    parts = callback_parts(update)
-    if len(parts) != 5:
-        raise Refused(flow.NOT_AVAILABLE)
-    survey_id, question_id = _ints(parts[1:3])
-    action, raw = parts[3], parts[4]
-    survey = await _survey(who, context, survey_id)
-    progress = await flow.current(context.db, survey, who.user.id)
-    assert update.callback_query is not None
-    if progress.question is None or progress.question.id != question_id:
-        # A double tap, or a button of an earlier message: nothing changes.
-        raise Refused(N_("That answer is already recorded; go on from the newest question."))
-    if action == "c":
-        progress = await flow.answer(context.db, survey, progress,
-                                     flow.choice_value(progress.question, raw))
-    elif action == "t":
-        progress = await flow.tick(context.db, survey, progress, raw)
-    elif action in ("d", "n"):  # multiple choice done, or keep the answer given
-        progress = await flow.keep(context.db, survey, progress)
-    elif action == "s":
-        progress = await flow.answer(context.db, survey, progress, None)
-    elif action == "b":
-        progress = await flow.back(context.db, survey, progress)
-    else:
-        raise Refused(flow.NOT_AVAILABLE)
-    await update.callback_query.answer()
-    return await _show(update, who, context, survey, progress, new_message=False)
+TYPED = Field("answer", N_("Type your answer."))
+ANSWERING = Answering("survey.answer", [TYPED])
 
 
-@refusals
-async def answer_text(update: Update, context: Context) -> int | None:
-    """Typed input while answering: a free-text answer or a number on the scale."""
-    who = await member(update, context)
-    assert who.community is not None
-    response_survey = await _answering(who, context)
-    if response_survey is None:
-        await say(update, who.t._("You are not in the middle of a survey. /surveys lists the"
-                                  " open ones."))
-        return ConversationHandler.END
-    survey, progress = response_survey
-    assert progress.question is not None
-    try:
-        value = flow.typed_value(progress.question, _text(update))
-    except Refused as refused:  # the hint, then the question again
-        await say(update, who.t._(refused.message, **refused.values))
-        return await _show(update, who, context, survey, progress, new_message=True)
-    progress = await flow.answer(context.db, survey, progress, value)
-    return await _show(update, who, context, survey, progress, new_message=True)
+async def _keep_answering(turn: Turn[Any], survey_id: int, *, start: bool) -> None:
+    """Typed text goes to this survey from now on — unless the person is filling another
+    form and only tapped an answer (starting a survey, like anything new, drops it)."""
+    current = forms.filling(turn)
+    if start or current is None or current[0].form is ANSWERING:
+        await ANSWERING.begin(turn, survey=survey_id)
 
 
-async def _answering(who: Actor, context: Context) -> tuple[Survey, Progress] | None:
-    """The survey this person is in the middle of, at the question they are on."""
-    assert who.community is not None
-    survey_id = await store.in_progress(context.db, who.user.id, who.community.id)
-    if survey_id is None:
-        return None
-    survey = await _survey(who, context, survey_id)
-    progress = await flow.current(context.db, survey, who.user.id)
-    return (survey, progress) if progress.question is not None else None
-
-
-async def pause_answering(update: Update, context: Context) -> int:
-    who = await actor(update, context)
-    await say(update, who.t._("Paused. Your answers so far are kept; /surveys continues where"
-                              " you stopped."))
-    return ConversationHandler.END
+def _stop_answering(turn: Turn[Any]) -> None:
+    current = forms.filling(turn)
+    if current is not None and current[0].form is ANSWERING and turn.context.user_data:
+        turn.context.user_data.pop(forms.STATE, None)
 
 
 # == results ================================================================================
 
 
-@refusals
-async def results_command(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    found = (await store.of_community(context.db, who.community.id))[:10]
+@command("surveyresults", role="coordinator")
+async def results_command(turn: Said) -> None:
+    t, community = turn.t, turn.who.community
+    found = await flow.recent(turn.context.db, turn.who)
     if not found:
-        await say(update, who.t._("There are no surveys yet. /newsurvey creates one."))
+        await turn.say(t._("There are no surveys yet. /newsurvey creates one."))
         return
-    status = {"scheduled": N_("scheduled"), "open": N_("open"), "closed": N_("closed")}
-    await say(update, who.t._("Which survey?"), reply_markup=InlineKeyboardMarkup([[
-        InlineKeyboardButton(f"{short(_pick(who.t, s.title, who.community), 40)} "
-                             f"({who.t._(status[s.status])})",
-                             callback_data=f"sv:res:{s.id}")] for s in found]))
+    await turn.say(t._("Which survey?"), keyboard(*[
+        [inline(f"{short(_pick(t, s.title, community), 40)} ({t._(STATUS[s.status])})",
+                ShowResults(s.id))] for s in found]))
 
 
-async def _results_text(who: Actor, context: Context, survey: Survey) -> list[str]:
-    t = who.t
-    community = who.community
-    assert community is not None
-    responses = await store.finished_responses(context.db, survey.id)
-    done = await store.participants(context.db, survey.id)
-    members = await community_store.members(context.db, community.id)
-    groups = Counter(m.stakeholder_group for m, _u in members)
-    taking_part = Counter(m.stakeholder_group for m, u in members if u.id in done)
-    lines = [f"<b>{isolate(_pick(t, survey.title, community))}</b>",
-             t._("Responses: {n} of {members} members ({share})", n=len(done),
-                 members=len(members), share=t.percent(len(done) / max(len(members), 1))),
+@tap(ShowResults)
+async def results(turn: Tap[ShowResults]) -> None:
+    found = await flow.results(turn.context.db, turn.who, turn.button.survey)
+    await turn.answer()
+    t, survey = turn.t, found.survey
+    parts = _results_text(t, turn.who.community, found)
+    rows = [[inline(t._("Export CSV"), Export(survey.id, "csv")),
+             inline(t._("Export XLSX"), Export(survey.id, "xlsx"))],
+            [inline(t._("Who has not answered"), NotAnswered(survey.id))]]
+    if survey.status == "open":
+        rows.append([inline(t._("Remind them"), Remind(survey.id)),
+                     inline(t._("Close the survey"), Close(survey.id))])
+    elif survey.status == "scheduled":
+        rows.append([inline(t._("Cancel the survey"), Close(survey.id))])
+    for part in parts[:-1]:
+        await turn.say(part)
+    await turn.say(parts[-1], keyboard(*rows))
+
+
+def _results_text(t: Translator, community: Community, found: flow.Results) -> list[str]:
+    lines = [f"<b>{isolate(_pick(t, found.survey.title, community))}</b>",
+             t._("Responses: {n} of {members} members ({share})", n=found.took_part,
+                 members=found.members, share=t.percent(found.took_part / max(found.members,
+                                                                              1))),
              "", t._("<b>Participation by group</b> (took part / members):")]
-    for group, count in groups.most_common():
-        lines.append(f"{group_label(t, group)}: {t.num(taking_part[group])}/{t.num(count)}"
-                     f" ({t.percent(taking_part[group] / count)}) "
-                     f"{flow.bar(taking_part[group], count)}")
-    for summary in flow.summarise(survey, responses):
+    for share in found.groups:
+        lines.append(f"{group_label(t, share.group)}: {t.num(share.took_part)}/"
+                     f"{t.num(share.members)} ({t.percent(share.took_part / share.members)}) "
+                     f"{flow.bar(share.took_part, share.members)}")
+    for summary in found.summaries:
         lines += ["", _summary_text(t, community, summary)]
     return split_text("\n".join(lines))
 
 
 def _labels(t: Translator, community: Community, summary: Summary) -> list[str]:
     q = summary.question
-    if q.kind in ("single", "multiple"):
+    if q.kind in CHOICES:
         return [_pick(t, o, community) for o in q.options]
     if q.kind == "yesno":
         return [t._("No"), t._("Yes")]
@@ -774,164 +848,79 @@ def _summary_text(t: Translator, community: Community, summary: Summary) -> str:
     return "\n".join(lines)
 
 
-@refusals
-async def results_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    (survey_id,) = _ints(callback_parts(update)[2:3])
-    survey = await _survey(who, context, survey_id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    t = who.t
-    parts = await _results_text(who, context, survey)
-    rows = [[InlineKeyboardButton(t._("Export CSV"), callback_data=f"sv:csv:{survey.id}"),
-             InlineKeyboardButton(t._("Export XLSX"), callback_data=f"sv:xlsx:{survey.id}")],
-            [InlineKeyboardButton(t._("Who has not answered"),
-                                  callback_data=f"sv:who:{survey.id}")]]
-    if survey.status == "open":
-        rows.append([InlineKeyboardButton(t._("Remind them"),
-                                          callback_data=f"sv:nudge:{survey.id}"),
-                     InlineKeyboardButton(t._("Close the survey"),
-                                          callback_data=f"sv:end:{survey.id}")])
-    elif survey.status == "scheduled":
-        rows.append([InlineKeyboardButton(t._("Cancel the survey"),
-                                          callback_data=f"sv:end:{survey.id}")])
-    for part in parts[:-1]:
-        await say(update, part)
-    await say(update, parts[-1], reply_markup=InlineKeyboardMarkup(rows))
-
-
-@refusals
-async def missing_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    (survey_id,) = _ints(callback_parts(update)[2:3])
-    survey = await _survey(who, context, survey_id)
-    done = await store.participants(context.db, survey.id)
-    missing = [(m, u) for m, u in await community_store.members(context.db, who.community.id)
-               if u.id not in done]
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    t = who.t
+@tap(NotAnswered)
+async def not_answered(turn: Tap[NotAnswered]) -> None:
+    missing = await flow.missing(turn.context.db, turn.who, turn.button.survey)
+    await turn.answer()
+    t = turn.t
     lines = [t.ngettext("{n} member has not answered yet:", "{n} members have not answered"
                         " yet:", len(missing))]
     lines += [f"• {isolate(u.display_name)} — {group_label(t, m.stakeholder_group)}"
               for m, u in missing]
     for part in split_text("\n".join(lines)):
-        await say(update, part)
+        await turn.say(part)
 
 
-@refusals
-async def nudge_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    (survey_id,) = _ints(callback_parts(update)[2:3])
-    survey = await _survey(who, context, survey_id)
-    flow.ensure_open(survey)
-    # One reminder a day at most, whoever taps: the key carries the date.
-    queued = await _remind(context.application, survey,
-                           key=f"survey-nudge:{survey.id}:{utcnow().date().isoformat()}")
-    assert update.callback_query is not None
-    await update.callback_query.answer(who.t.ngettext(
+@tap(Remind)
+async def remind(turn: Tap[Remind]) -> None:
+    audience, key = await flow.remind(turn.context.db, turn.who, turn.button.survey)
+    queued = await _remind(turn.app, audience, key=key)
+    await turn.answer(turn.t.ngettext(
         "A reminder is on its way to {n} member.", "A reminder is on its way to {n} members.",
-        queued), show_alert=True)
+        queued), alert=True)
 
 
-@refusals
-async def end_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    (survey_id,) = _ints(callback_parts(update)[2:3])
-    survey = await _survey(who, context, survey_id)
-    if not await flow.close(context.db, survey):
-        raise Refused(flow.CLOSED)
+@tap(Close)
+async def close(turn: Tap[Close]) -> None:
+    survey = await flow.close(turn.context.db, turn.who, turn.button.survey)
+    _unschedule(turn.app, survey.id)
     if survey.status == "open":
-        await _tell_closed(context.application, survey)
-    assert update.callback_query is not None
-    await update.callback_query.answer(who.t._("The survey is closed."), show_alert=True)
+        await _tell_closed(turn.app, await flow.closing(turn.context.db, survey))
+    await turn.answer(turn.t._("The survey is closed."), alert=True)
 
 
-@refusals
-async def export_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    parts = callback_parts(update)
-    (survey_id,) = _ints(parts[2:3])
-    survey = await _survey(who, context, survey_id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    t, community = who.t, who.community
-    responses = await store.finished_responses(context.db, survey.id)
-    people = {u.id: (u.display_name, group_label(t, m.stakeholder_group, html=False))
-              for m, u in await community_store.members(context.db, community.id)}
-    rows = export.table(
+@tap(Export)
+async def export(turn: Tap[Export]) -> None:
+    """CSV or XLSX in the coordinator's language, built off the event loop."""
+    found = await flow.export(turn.context.db, turn.who, turn.button.survey)
+    await turn.answer()
+    t, community = turn.t, turn.who.community
+    data = await asyncio.to_thread(_export_file, t, community, found, turn.button.format)
+    chat = turn.update.effective_chat
+    assert chat is not None
+    await turn.context.bot.send_document(
+        chat.id, InputFile(data, filename=f"survey-{found.survey.id}.{turn.button.format}"),
+        caption=t.ngettext("{n} response.", "{n} responses.", len(found.responses)))
+
+
+def _export_file(t: Translator, community: Community, found: flow.Export,
+                 kind: Literal["csv", "xlsx"]) -> bytes:
+    survey, responses = found.survey, found.responses
+    people = {user_id: (name, group_label(t, group, html=False))
+              for user_id, (name, group) in found.people.items()}
+    rows = exports.table(
         survey, responses, t.lang, community.default_language,
         {"number": t._("Response"), "name": t._("Name"), "group": t._("Group"),
          "language": t._("Language")},
         lambda user_id: people.get(user_id, ("", "")), (t._("No"), t._("Yes")))
-    name = f"survey-{survey.id}"
-    if parts[1] == "csv":
-        data, filename = export.to_csv(rows), f"{name}.csv"
-    else:
-        data = export.to_xlsx(
-            rows, flow.summarise(survey, responses), t.lang, community.default_language,
-            {"responses": t._("Responses"), "summary": t._("Summary"),
-             "mean": t._("Average")},
-            lambda s: _labels(t, community, s), is_rtl(t.lang))
-        filename = f"{name}.xlsx"
-    assert update.effective_chat is not None
-    await context.bot.send_document(
-        update.effective_chat.id, InputFile(data, filename=filename),
-        caption=t.ngettext("{n} response.", "{n} responses.", len(responses)))
+    if kind == "csv":
+        return exports.to_csv(rows)
+    return exports.to_xlsx(
+        rows, flow.summarise(survey, responses), t.lang, community.default_language,
+        {"responses": t._("Responses"), "summary": t._("Summary"), "mean": t._("Average")},
+        lambda s: _labels(t, community, s), is_rtl(t.lang))
 
 
 # == wiring =================================================================================
 
 
-async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
-    """Look at once (a restart catches up on what came due while down), then regularly."""
-    if app.job_queue is not None:
-        app.job_queue.run_repeating(_tick, interval=TICK, first=timedelta(seconds=1),
-                                    name="surveys")
+async def on_startup(app: MahfilApp) -> None:
+    """Every survey's jobs again; what came due while the bot was down happens now."""
+    for survey in await flow.pending(app.bot_data.db):
+        _schedule(app, survey)
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
-    private = filters.ChatType.PRIVATE
-    text = filters.TEXT & ~filters.COMMAND
-    survey_file = private & filters.Document.FileExtension(FILE_TYPES[0])
-    for extension in FILE_TYPES[1:]:
-        survey_file = survey_file | (private & filters.Document.FileExtension(extension))
-    app.add_handler(ConversationHandler(
-        entry_points=[CommandHandler("newsurvey", new_command, filters=private),
-                      MessageHandler(survey_file, file_received)],
-        states={
-            TITLE: [MessageHandler(text, title_text)],
-            INTRO: [MessageHandler(text | filters.Regex(r"^/skip$"), intro_text)],
-            KIND: [CallbackQueryHandler(kind_tap, pattern=r"^svb:k:")],
-            PROMPT: [MessageHandler(text, prompt_text)],
-            OPTIONS: [MessageHandler(text, options_text)],
-            MAX: [MessageHandler(text, max_text)],
-            REQUIRED: [CallbackQueryHandler(required_tap, pattern=r"^svb:r:")],
-            ANONYMOUS: [CallbackQueryHandler(anonymous_tap, pattern=r"^svb:a:")],
-            OPENS: [CallbackQueryHandler(opens_input, pattern=r"^svb:o:"),
-                    MessageHandler(text, opens_input)],
-            CLOSES: [CallbackQueryHandler(closes_input, pattern=r"^svb:c:"),
-                     MessageHandler(text, closes_input)],
-            PREVIEW: [CallbackQueryHandler(preview_tap, pattern=r"^svb:p:")],
-        },
-        fallbacks=[CommandHandler("cancel", cancel_building)],
-        name="survey_builder", persistent=True, allow_reentry=True,
-    ))
-    app.add_handler(ConversationHandler(
-        entry_points=[CallbackQueryHandler(go_tap, pattern=r"^sv:go:"),
-                      CallbackQueryHandler(answer_tap, pattern=r"^sa:")],
-        states={ANSWERING: [CallbackQueryHandler(go_tap, pattern=r"^sv:go:"),
-                            CallbackQueryHandler(answer_tap, pattern=r"^sa:"),
-                            MessageHandler(text, answer_text)]},
-        fallbacks=[CommandHandler("cancel", pause_answering)],
-        name="survey_answer", persistent=True, allow_reentry=True,
-    ))
-    app.add_handler(CommandHandler("surveys", surveys_command, filters=private))
-    app.add_handler(CommandHandler("surveyresults", results_command, filters=private))
-    for pattern, callback in (
-        (r"^sv:res:", results_tap), (r"^sv:who:", missing_tap), (r"^sv:nudge:", nudge_tap),
-        (r"^sv:end:", end_tap), (r"^sv:(csv|xlsx):", export_tap),
-    ):
-        app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+def register(app: MahfilApp) -> None:
+    app.add_handlers([h.handler for h in (
+        new_survey, file_received, surveys, answer, choose, tick, go_on, skip, back,
+        results_command, results, not_answered, remind, close, export)])
