@@ -41,6 +41,8 @@ from bot.i18n import N_, Translator
 from bot.keyboards import keyboard
 
 STATE = "form"  # the user_data key of the form being filled
+PAUSED = "forms_paused"  # forms set aside for a newer one, newest last
+DEPTH = 3  # forms kept aside at most
 SKIP = "-"
 
 Kind = Literal["text", "lines", "day", "moment", "percent", "number", "int", "member",
@@ -166,13 +168,23 @@ class Form:
 
     async def begin(self, turn: Turn[Member], *, values: Mapping[str, Any] | None = None,
                     **ids: int) -> None:
-        """Start the form; ``ids`` (a plan, a task…) reach its checks and finisher. A form
-        being filled is dropped, as starting anything new would. ``values`` are answers
-        known before it starts (a survey read from a file): only what they leave is asked."""
+        """Start the form; ``ids`` (a plan, a task…) reach its checks and finisher.
+        ``values`` are answers known before it starts (a survey read from a file): only what
+        they leave is asked.
+
+        Another form being filled is set aside, not lost: when this one is done or stopped,
+        the bot asks that one's question again (see :func:`end`). The same form begun again
+        starts afresh.
+        """
         await member(turn.update, turn.context, self.role)
+        data = _user_data(turn.context)
+        current = data.get(STATE)
+        if isinstance(current, dict) and current.get("name") != self.name:
+            paused = [s for s in data.get(PAUSED) or [] if s.get("name") != self.name]
+            data[PAUSED] = [*paused, current][-DEPTH:]
         state = {"name": self.name, "nonce": secrets.token_urlsafe(6), "step": 0,
                  "field": None, "ids": ids, "values": dict(values or {})}
-        _user_data(turn.context)[STATE] = state
+        data[STATE] = state
         await self._advance(Filling(self, turn, state))
 
     async def _advance(self, filling: Filling) -> None:
@@ -183,13 +195,16 @@ class Form:
             filling.state["step"] += 1
             await self._ask(filling, nxt)
             return
-        _user_data(filling.context).pop(STATE, None)
+        data = _user_data(filling.context)
+        data.pop(STATE, None)
         if self._finish is None:
             raise RuntimeError(f"form {self.name!r} has no finisher")
         try:
             await self._finish(filling)
         except Refused as refused:  # something changed meanwhile (e.g. a plan was closed)
             await filling.turn.say(filling.t._(refused.message, **refused.values))
+        if data.get(STATE) is None:  # the finisher began no new form
+            await _resume(filling.turn)
 
     async def _ask(self, filling: Filling, field: Field) -> None:
         t = filling.t
@@ -374,8 +389,39 @@ async def pick(turn: Tap[Pick]) -> None:
         return
 
 
+async def end(turn: Turn[Any], form: Form | None = None) -> None:
+    """The form being filled is over (if it is ``form``, when given): the one set aside for
+    it, if any, is asked again where it stopped."""
+    data = _user_data(turn.context)
+    current = data.get(STATE)
+    if current is None or (form is not None and (
+            not isinstance(current, dict) or current.get("name") != form.name)):
+        return
+    data.pop(STATE, None)
+    await _resume(turn)
+
+
+async def _resume(turn: Turn[Any]) -> None:
+    data = _user_data(turn.context)
+    paused: list[dict[str, Any]] = data.get(PAUSED) or []
+    while paused:
+        state = paused.pop()
+        form = FORMS.get(state.get("name", ""))
+        field_ = form.fields.get(state.get("field") or "") if form is not None else None
+        if form is None or field_ is None:
+            continue
+        data[STATE] = state
+        data[PAUSED] = paused
+        who = await member_or_none(turn.update, turn.context)
+        if who is not None:
+            await form._ask(Filling(form, Turn(turn.update, turn.context, who), state), field_)
+        return
+    data.pop(PAUSED, None)
+
+
 async def cancel(update: Update, context: Context) -> None:
-    """``/cancel``: drop the form being filled — or say there was nothing to stop."""
+    """``/cancel``: stop the form being filled (one set aside before it comes back) — or
+    say there was nothing to stop."""
     from bot.actor import actor
 
     who = await actor(update, context)
@@ -386,6 +432,7 @@ async def cancel(update: Update, context: Context) -> None:
         return
     form = FORMS.get(state.get("name", "")) if isinstance(state, dict) else None
     await turn.say(who.t._(form.stopped if form is not None else Form.stopped))
+    await _resume(turn)
 
 
 async def skip(update: Update, context: Context) -> None:

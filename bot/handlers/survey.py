@@ -638,7 +638,7 @@ async def _show(turn: Turn[Any], step: Step, *, new_message: bool, start: bool =
     the person asked for the survey (its introduction comes before the first question)."""
     t, survey = turn.t, step.survey
     if step.finished:
-        _stop_answering(turn)
+        await forms.end(turn, ANSWERING)
         text = (t._("Thank you! Your anonymous answers are saved.") if survey.anonymous
                 else t._("Thank you! Your answers are saved. You can change them until the"
                          " survey closes: /surveys"))
@@ -736,7 +736,7 @@ class Answering(Form):
         """After a hint: the question again — or, if there is none to answer, nothing."""
         step = await flow.where(filling.context.db, filling.who, filling.ids["survey"])
         if step is None:
-            _stop_answering(filling.turn)
+            await forms.end(filling.turn, ANSWERING)
             return
         await _show(filling.turn, step, new_message=True)
 
@@ -747,7 +747,7 @@ class Answering(Form):
                                            turn.text)
         except Refused as refused:
             if refused.message == flow.NOT_ANSWERING:
-                _stop_answering(turn)
+                await forms.end(turn, ANSWERING)
             raise
         await _show(turn, step, new_message=True)
 
@@ -761,16 +761,11 @@ ANSWERING = Answering("survey.answer", [TYPED])
 
 async def _keep_answering(turn: Turn[Any], survey_id: int, *, start: bool) -> None:
     """Typed text goes to this survey from now on — unless the person is filling another
-    form and only tapped an answer (starting a survey, like anything new, drops it)."""
+    form and only tapped an answer. Starting a survey sets another form aside until the
+    survey is done (``forms.end``)."""
     current = forms.filling(turn)
     if start or current is None or current[0].form is ANSWERING:
         await ANSWERING.begin(turn, survey=survey_id)
-
-
-def _stop_answering(turn: Turn[Any]) -> None:
-    current = forms.filling(turn)
-    if current is not None and current[0].form is ANSWERING and turn.context.user_data:
-        turn.context.user_data.pop(forms.STATE, None)
 
 
 # == results ================================================================================
