@@ -314,6 +314,11 @@ async def toggle_draft(db: Database, election_id: int, user_id: int, nomination_
         return chosen
 
 
+async def discard_drafts(db: Database, election_id: int) -> None:
+    """Forget every ballot begun and never cast (at the count: they can no longer be)."""
+    await db.execute("DELETE FROM ballot_drafts WHERE election_id = ?", (election_id,))
+
+
 async def cast(db: Database, election_id: int, user_id: int) -> int:
     """Cast the drafted ballot in one transaction; returns how many candidates it approved.
 

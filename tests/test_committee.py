@@ -437,6 +437,11 @@ async def test_many_candidates_in_pages_and_the_approval_limit(harness: Harness)
     assert await press(harness, noa, Choose(eid, first, 0).pack()) == tr(
         noa, "You have chosen as many candidates as allowed ({n}). Untick one first.", n=2)
     assert len(await store.draft(harness.db, eid, noa.id)) == 2
+    # Noa never casts: at the count her unsent choices are forgotten with the rest.
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Close voting and count"))
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM ballot_drafts") == 0
+    assert await store.voters(harness.db, eid) == set()
 
 
 # -- every committee button, forged -------------------------------------------------------

@@ -543,8 +543,8 @@ async def candidates(db: Database, election_id: int) -> list[tuple[Nomination, U
 #
 # Choices being made live in ``ballot_drafts`` until the ballot is cast; casting deletes
 # them in the transaction that records the voter and adds to the counts, and the count
-# folds the write-ahead log into the (securely deleting) database file. Nothing here keeps
-# a choice anywhere else.
+# deletes any draft never cast and folds the write-ahead log into the (securely deleting)
+# database file. Nothing here keeps a choice anywhere else.
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +639,7 @@ async def close(db: Database, election: Election) -> Result | None:
     async with db.transaction():
         if not await store.advance(db, election.id, to="closed", result=allocation.to_json()):
             return None
+        await store.discard_drafts(db, election.id)  # ballots begun and never cast
         committee = await store.create_committee(db, election.community_id, election.name,
                                                  election_id=election.id)
         nominees = {n.id: n.nominee_id for n, _user in accepted}
