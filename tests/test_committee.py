@@ -272,6 +272,8 @@ async def test_election_end_to_end(harness: Harness) -> None:
     await cora.send(f"/link {code}", chat=chat)  # the code works once
     await harness.settle()
     assert "already used" in chat.messages[-1]["text"]
+    await step(harness, cora, f"/link {code}", send=True)  # in the private chat
+    assert cora.texts()[-1] == tr(cora, "Send this command in the group chat you want to link.")
     # The linked chat hears about its members.
     await step(harness, cora, "/committee", send=True)
     await step(harness, cora, tr(cora, "Add a member"))
