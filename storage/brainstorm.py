@@ -147,6 +147,14 @@ async def supporters(db: Database, card_id: int) -> set[int]:
     return {r["user_id"] for r in rows}
 
 
+async def supported_by(db: Database, round_id: int, user_id: int) -> set[int]:
+    """The cards of a round this person says "me too" to (one query for a whole board)."""
+    rows = await db.fetchall(
+        "SELECT s.card_id FROM card_supporters s JOIN problem_cards c ON c.id = s.card_id"
+        " WHERE c.brainstorm_id = ? AND s.user_id = ?", (round_id, user_id))
+    return {r["card_id"] for r in rows}
+
+
 async def toggle_support(db: Database, card_id: int, user_id: int) -> bool:
     """Add or take back a "me too"; True if the person now supports the card."""
     async with db.transaction():
