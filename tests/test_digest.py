@@ -3,8 +3,6 @@ one catch-up after downtime, and no digest when nothing changed."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.flows.digest import current_period, worth_sending
@@ -13,20 +11,11 @@ from storage import committee as committee_store
 from storage import voting as voting_store
 from storage.digest import Change
 from tests.harness import Harness, press, tr
+from tests.test_broadcast import until
 
 LONG_AGO = "2000-01-01T00:00:00+00:00"
 STALE = "This button no longer works."
 NOT_AVAILABLE = "This committee is not available to you."
-
-
-async def until(harness: Harness, check: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Wait until ``check()`` holds, woken by each change in the emulator (no sleeping)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, "the awaited change never came"
-        await harness.emu.changed(harness.emu.version, min(remaining, 1.0))
-    await harness.settle()
 
 
 async def make_due(harness: Harness, committee_id: int, since: str = LONG_AGO) -> None:
@@ -68,6 +57,7 @@ async def test_digests_in_a_group_chat_and_in_private_chats(harness: Harness) ->
     await make_due(harness, committee.id)
     await harness.restart()  # the look at start is the catch-up
     await until(harness, lambda: len(chat.messages) > 0)
+    await harness.settle()
     assert len(chat.messages) == 1
     digest = chat.messages[0]["text"]
     assert "Digest for \u2068Green committee\u2069" in digest
