@@ -4,6 +4,11 @@ flood limits, and the shortlist feeding a priority vote."""
 
 from __future__ import annotations
 
+import logging
+import random
+
+import pytest
+
 from bot.emulator import Person
 from bot.handlers.brainstorm import (
     Add,
@@ -28,6 +33,61 @@ NOT_AVAILABLE = "This problem card is not available to you."
 def problem_prompt(person: Person) -> str:
     return (tr(person, "Describe the problem in a sentence or two (you may send a photo with"
                        " a caption).") + "\n" + tr(person, "(/cancel stops)"))
+
+
+# Field values no real button carries: too big, negative, not numbers, not words.
+HOSTILE = ["99999999999999999999", str(2**63), str(2**63 - 1), "-1", "-99999999999999999999",
+           "x", "", "1.5", "١٢", "+1", "01", "0x1f", " 1", "1e3", "ы" * 30, "None"]
+SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
+
+
+def real_buttons(person: Person) -> set[str]:
+    """The callback data of every button now on ``person``'s messages."""
+    return {b["callback_data"] for m in person.messages
+            for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+            for b in row if "callback_data" in b}
+
+
+def mutated(data: str, rng: random.Random) -> str:
+    """``data`` with a part dropped, added, or replaced by a hostile value — never another
+    legal value, so the answer must be a refusal and nothing may change."""
+    head, _, rest = data.partition(":")
+    verb, _, rest = rest.partition(":")
+    parts = rest.split(":") if rest else []
+    how = rng.randrange(4)
+    if how == 0 and parts:
+        parts.pop(rng.randrange(len(parts)))
+    elif how == 1:
+        parts.insert(rng.randrange(len(parts) + 1), rng.choice([*HOSTILE, "0", "1"]))
+    elif how == 2 and parts:
+        parts[rng.randrange(len(parts))] = rng.choice(HOSTILE)
+    else:
+        parts = [rng.choice(HOSTILE) for _ in parts] or [rng.choice(HOSTILE)]
+    return ":".join([head, verb, *parts]).encode()[:64].decode(errors="ignore")
+
+
+async def dump(harness: Harness) -> dict[str, list[tuple[object, ...]]]:
+    """Every table but PTB's own (persistence) and the schema version."""
+    tables = [r["name"] for r in await harness.db.fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'ptb_%'"
+        " AND name NOT LIKE 'sqlite_%' AND name <> 'schema_version' ORDER BY name")]
+    return {t: [tuple(r) for r in await harness.db.fetchall(f"SELECT * FROM {t}")]
+            for t in tables}
+
+
+async def refused_without_a_trace(harness: Harness, caplog: pytest.LogCaptureFixture,
+                                  presses: list[tuple[Person, str]]) -> None:
+    """Each press is answered (never with the error apology), nothing is logged as an
+    error, and the database is exactly as before."""
+    before = await dump(harness)
+    caplog.set_level(logging.ERROR)
+    for person, data in presses:
+        query = await person.press(data)
+        await harness.settle()
+        assert query.answered is not None, data
+        assert person.last_answer != tr(person, SORRY), data
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert await dump(harness) == before
 
 
 async def snapshot(harness: Harness) -> list[object]:
@@ -261,3 +321,57 @@ async def test_forged_stale_and_foreign_buttons_change_nothing(harness: Harness)
     await step(harness, resident, "/problem", send=True)
     assert resident.texts()[-1] == tr(resident, "This brainstorm has closed.")
     assert await snapshot(harness) == closed
+
+
+async def test_mutated_buttons_are_refused_and_change_nothing(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """Every real brainstorm button of a coordinator and a resident, mutated at random
+    (seeded), and the real buttons of another community and of a closed round."""
+    green = await harness.new_community()
+    blue = await harness.new_community("Blue Street")
+    cora = await harness.coordinator(green, "en")
+    resident = await harness.resident(green, "kk")
+    other = await harness.coordinator(blue, "en")
+    await step(harness, cora, "/brainstorm An old question?", send=True)
+    await step(harness, resident, tr(resident, "Add a problem"))
+    await step(harness, resident, "An old problem", send=True)
+    await step(harness, resident, "/problems", send=True)
+    closed = real_buttons(resident)  # "add" and "me too" of a round about to close
+    await step(harness, cora, "/curate", send=True)
+    await step(harness, cora, "Close the brainstorm")
+    await step(harness, cora, "/brainstorm Green street problems?", send=True)
+    await step(harness, other, "/brainstorm Blue street problems?", send=True)
+    for person, text in ((resident, "Broken swings"), (cora, "No bus shelter"),
+                         (cora, "Dark corners"), (other, "A blue problem")):
+        await step(harness, person, "/problem", send=True)
+        await step(harness, person, text, send=True)
+    seen: dict[Person, set[str]] = {cora: set(), resident: set(), other: set()}
+
+    def collect() -> None:  # messages are edited in place: keep what each step showed
+        for person, found in seen.items():
+            found |= {d for d in real_buttons(person) if d.startswith("brainstorm:")}
+
+    for person in (cora, other):
+        await step(harness, person, "/curate", send=True)
+        await step(harness, person, lambda label: label.startswith("1. "))
+        collect()
+        await step(harness, person, "Add to the shortlist")
+        await step(harness, person, lambda label: label.startswith("1. "))
+        await step(harness, person, "Merge into…")
+        collect()
+        await step(harness, person, "/curate", send=True)  # with its undo
+        collect()
+    await step(harness, cora, "/problems", send=True)
+    await step(harness, resident, "/problems", send=True)
+    await step(harness, resident, "/problem", send=True)  # a form waiting for its answer
+    collect()
+    ours = {(p, d) for p in (cora, resident) for d in seen[p]}
+    assert {d.split(":")[1] for _p, d in ours} == {
+        "add", "browse", "metoo", "curate", "card", "shortlist", "merge", "mergeinto",
+        "reword", "hide", "close", "undo"}
+    rng = random.Random(15)
+    presses = [(p, mutated(d, rng)) for p, d in sorted(ours, key=lambda x: x[1])
+               for _ in range(3)]
+    presses += [(p, d) for d in sorted(seen[other]) for p in (cora, resident)]
+    presses += [(resident, d) for d in sorted(closed) if d.startswith("brainstorm:")]
+    await refused_without_a_trace(harness, caplog, presses)

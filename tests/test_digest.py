@@ -3,14 +3,19 @@ one catch-up after downtime, and no digest when nothing changed."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.flows.digest import current_period, worth_sending
+from bot.handlers.broadcast import Cancel
 from bot.handlers.digest import Frequency, Hour, Weekday, Where, send_due
 from storage import committee as committee_store
 from storage import voting as voting_store
 from storage.digest import Change
-from tests.harness import Harness, press, tr
+from tests.harness import Harness, press, step, tr
+from tests.test_brainstorm import mutated, real_buttons, refused_without_a_trace
 from tests.test_broadcast import until
 
 LONG_AGO = "2000-01-01T00:00:00+00:00"
@@ -140,3 +145,49 @@ def test_periods() -> None:
     assert key == "2026-W48" and at == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday
     assert not worth_sending([Change("vote_standing", "x", "y", 3)])
     assert worth_sending([Change("vote_standing", "x", "y", 3), Change("vote_closed", "x")])
+
+
+async def test_mutated_buttons_are_refused_and_change_nothing(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """Every real digest and broadcast button, mutated at random (seeded); another
+    community's; and the Cancel of a broadcast already finished."""
+    green = await harness.new_community()
+    blue = await harness.new_community("Blue Street")
+    cora = await harness.coordinator(green, "en")
+    resident = await harness.resident(green, "he")
+    other = await harness.coordinator(blue, "en")
+    committee = await committee_store.create_committee(harness.db, green.community.id,
+                                                       "Green committee")
+    chat = harness.emu.group(-2002, "Green committee", [cora, resident])
+    await committee_store.create_link_code(harness.db, committee.id, "code-456")
+    await committee_store.use_link_code(harness.db, "code-456", chat.id)
+    await committee_store.create_committee(harness.db, blue.community.id, "Blue committee")
+    for person in (cora, other):
+        await step(harness, person, "/digest", send=True)
+        await step(harness, person, "Weekly")
+    seen = {p: {d for d in real_buttons(p) if d.startswith("digest:")} for p in (cora, other)}
+    await step(harness, cora, "Send to each member instead")
+    seen[cora] |= {d for d in real_buttons(cora) if d.startswith("digest:")}
+    for person in (cora, other):  # a broadcast sent and finished, then a draft on its card
+        await step(harness, person, "/broadcast", send=True)
+        await step(harness, person, "Hello", send=True)
+        await step(harness, person, "Preview")
+        await step(harness, person, lambda label: label.startswith("Send to "))
+        await person.wait_for("Broadcast finished.")
+        await step(harness, person, "/broadcast", send=True)
+        await step(harness, person, "A draft", send=True)
+        seen[person] |= {d for d in real_buttons(person) if d.startswith("form:")}
+    await harness.settle()
+    sent = [r["id"] for r in await harness.db.fetchall("SELECT id FROM broadcasts ORDER BY id")]
+    seen[cora].add(Cancel(sent[0]).pack())
+    seen[other].add(Cancel(sent[1]).pack())
+    assert {":".join(d.split(":")[:2]) for d in seen[cora]} == {
+        "digest:frequency", "digest:hour", "digest:weekday", "digest:where",
+        "broadcast:cancel", "form:pick"}
+    rng = random.Random(7)
+    presses = [(p, mutated(d, rng)) for d in sorted(seen[cora]) for p in (cora, resident)
+               for _ in range(2)]
+    presses += [(p, d) for d in sorted(seen[other]) if not d.startswith("form:")
+                for p in (cora, resident)]
+    presses += [(cora, Cancel(sent[0]).pack())]  # finished: nothing left to cancel
+    await refused_without_a_trace(harness, caplog, presses)
