@@ -48,9 +48,10 @@ class Step:
 
 
 def _brainstorm(row: aiosqlite.Row) -> Brainstorm:
+    created_at = from_db(row["created_at"])
+    assert created_at is not None  # NOT NULL in the schema
     return Brainstorm(id=row["id"], community_id=row["community_id"], prompt=row["prompt"],
-                      status=row["status"],
-                      created_at=from_db(row["created_at"]))  # type: ignore[arg-type]
+                      status=row["status"], created_at=created_at)
 
 
 async def _round_cards(db: Database, round_id: int) -> list[Card]:

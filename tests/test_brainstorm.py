@@ -24,6 +24,7 @@ from bot.handlers.brainstorm import (
 )
 from storage import brainstorm as store
 from storage import voting as voting_store
+from storage.brainstorm import Card
 from tests.harness import Harness, press, step, tr
 
 STALE = "This button no longer works."
@@ -144,6 +145,11 @@ async def test_brainstorm_to_shortlist(harness: Harness) -> None:
     def card(n: int) -> int:
         return next(c.id for text, c in cards.items() if text.startswith(f"Problem {n} "))
 
+    async def stored(n: int) -> Card:
+        found = await store.get_card(harness.db, card(n))
+        assert found is not None
+        return found
+
     # "me too": R1..R3 back problem 1, R3 and R4 back problem 2, R5 backs problem 4.
     for person in residents[1:4]:
         assert await press(harness, person, MeToo(card(1), 0).pack()) == tr(person, "Me too!")
@@ -162,16 +168,16 @@ async def test_brainstorm_to_shortlist(harness: Harness) -> None:
     await step(harness, cora, "2. Problem 2 from R0")
     await step(harness, cora, "Merge into…")
     await step(harness, cora, "Problem 1 from R0")
-    assert (await store.get_card(harness.db, card(1))).support == 5  # type: ignore[union-attr]
+    assert (await stored(1)).support == 5
     # Merges of merges: problem 4 (R0, R5) into 3, then 3 into 1: R5 is new → 6.
     assert await press(harness, cora, MergeInto(card(4), card(3)).pack()) == "Merged."
     await press(harness, cora, MergeInto(card(3), card(1)).pack())
-    assert (await store.get_card(harness.db, card(1))).support == 6  # type: ignore[union-attr]
+    assert (await stored(1)).support == 6
     # Undo the last merge: problem 1 is back to 5, problem 3 visible with its own merge.
     await step(harness, cora, "/curate", send=True)
     await step(harness, cora, "↶ Undo the last merge")
-    assert (await store.get_card(harness.db, card(1))).support == 5  # type: ignore[union-attr]
-    assert (await store.get_card(harness.db, card(3))).support == 2  # type: ignore[union-attr]
+    assert (await stored(1)).support == 5
+    assert (await stored(3)).support == 2
 
     # Hide an abusive card with a reason: its author is told.
     await press(harness, cora, Hide(card(6)).pack())
@@ -180,7 +186,7 @@ async def test_brainstorm_to_shortlist(harness: Harness) -> None:
     assert author.texts()[-1] == tr(
         author, "Your problem “{text}” was hidden by a coordinator. Reason: {reason}",
         text="\u2068Problem 6 from R1\u2069", reason="\u2068Personal attack\u2069")
-    assert (await store.get_card(harness.db, card(6))).status == "hidden"  # type: ignore[union-attr]
+    assert (await stored(6)).status == "hidden"
     # Reword and shortlist.
     await press(harness, cora, Reword(card(7)).pack())
     await step(harness, cora, "Street lights are broken at night", send=True)

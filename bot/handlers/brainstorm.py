@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import InlineKeyboardMarkup
-from telegram.ext import Application
 
+from bot.app import MahfilApp
 from bot.callbacks import Button, Id, Index, button
 from bot.commands import Command
 from bot.flows import brainstorm as flow
@@ -420,7 +420,7 @@ async def hidden(filling: Filling) -> None:
 # -- wiring ----------------------------------------------------------------------------------
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (
         brainstorm_command, problem_command, add_tap, problems_command, browse_tap, page_tap,
         me_too_tap, curate_command, curate_tap, card_tap, shortlist_tap, merge_menu_tap,

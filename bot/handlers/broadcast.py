@@ -16,7 +16,6 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
-from telegram.ext import Application
 
 from bot.app import MahfilApp
 from bot.callbacks import Button, Id, button
@@ -343,6 +342,6 @@ async def on_startup(app: MahfilApp) -> None:
     courier(app).on_progress.append(lambda broadcast_id: show_progress(app, broadcast_id))
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (broadcast_command, cancel_tap,
                                           quiet_hours_command)])

@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from telegram import InlineKeyboardMarkup
-from telegram.ext import Application
 
 from bot.app import Context, MahfilApp
 from bot.callbacks import Button, Id, Range, button
@@ -216,6 +215,6 @@ async def on_startup(app: MahfilApp) -> None:
                                     name="digests")
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (digest_command, frequency_tap, hour_tap,
                                           weekday_tap, where_tap)])
