@@ -381,3 +381,32 @@ async def test_mutated_buttons_are_refused_and_change_nothing(
     presses += [(p, d) for d in sorted(seen[other]) for p in (cora, resident)]
     presses += [(resident, d) for d in sorted(closed) if d.startswith("brainstorm:")]
     await refused_without_a_trace(harness, caplog, presses)
+
+
+async def test_what_other_capabilities_use(harness: Harness) -> None:
+    """A round seeded with a plan evaluation's "what next", and the shortlist a priority
+    vote starts from, both through the brainstorm's flows."""
+    from bot.flows import brainstorm as flow
+    from bot.flows.errors import Refused
+    from bot.flows.people import Member
+    from bot.i18n import Translator
+    from storage import community as community_store
+
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    user = await community_store.get_user(harness.db, cora.id)
+    membership = await community_store.get_membership(harness.db, invitation.community.id,
+                                                      cora.id)
+    assert user is not None and membership is not None
+    who = Member(user, invitation.community, membership, Translator("en"), False)
+    assert await flow.shortlist(harness.db, who) == []
+    seeded = await flow.open_round_with(harness.db, who, "What next?",
+                                        ["  More   lights ", "", "Benches"])
+    assert [c.text for c in await store.cards(harness.db, seeded.id)] == ["More lights",
+                                                                          "Benches"]
+    with pytest.raises(Refused) as refused:
+        await flow.open_round_with(harness.db, who, "Again?", ["x"])
+    assert refused.value.message == flow.ALREADY_OPEN
+    benches = next(c for c in await store.cards(harness.db, seeded.id) if c.text == "Benches")
+    await flow.toggle_shortlist(harness.db, who, benches.id)
+    assert [c.text for c in await flow.shortlist(harness.db, who)] == ["Benches"]

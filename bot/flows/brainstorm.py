@@ -8,6 +8,7 @@ state (an open round, a visible card) — then writes. Handlers only render what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -232,3 +233,31 @@ async def undo(db: Database, who: Member, round_id: int, step_id: int) -> Step:
     if not await store.undo(db, step):
         raise Refused(NOTHING_TO_UNDO)
     return step
+
+
+# -- for other capabilities -------------------------------------------------------------------
+
+
+async def shortlist(db: Database, who: Member) -> list[Card]:
+    """The shortlist of the community's latest round, best supported first: the problems a
+    priority vote may start from (none without a round)."""
+    brainstorm = await store.latest_round(db, who.community.id)
+    if brainstorm is None:
+        return []
+    return await store.cards(db, brainstorm.id, shortlisted=True)
+
+
+async def open_round_with(db: Database, who: Member, prompt: str,
+                          problems: Sequence[str]) -> Brainstorm:
+    """A new round whose first cards are ``problems`` (a plan evaluation's "what next"),
+    by a coordinator; refused while another round is open."""
+    require(who, "coordinator")
+    brainstorm = await store.open_round(db, who.community.id, check_text(prompt),
+                                        who.user.id)
+    if brainstorm is None:
+        raise Refused(ALREADY_OPEN)
+    for problem in problems:
+        text = " ".join(problem.split())[:MAX_TEXT]
+        if text:
+            await store.add_card(db, brainstorm.id, who.user.id, text, None)
+    return brainstorm
