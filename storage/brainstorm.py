@@ -48,9 +48,10 @@ class Step:
 
 
 def _brainstorm(row: aiosqlite.Row) -> Brainstorm:
+    created_at = from_db(row["created_at"])
+    assert created_at is not None  # NOT NULL in the schema
     return Brainstorm(id=row["id"], community_id=row["community_id"], prompt=row["prompt"],
-                      status=row["status"],
-                      created_at=from_db(row["created_at"]))  # type: ignore[arg-type]
+                      status=row["status"], created_at=created_at)
 
 
 async def _round_cards(db: Database, round_id: int) -> list[Card]:
@@ -145,6 +146,14 @@ async def supporters(db: Database, card_id: int) -> set[int]:
     rows = await db.fetchall("SELECT user_id FROM card_supporters WHERE card_id = ?",
                              (card_id,))
     return {r["user_id"] for r in rows}
+
+
+async def supported_by(db: Database, round_id: int, user_id: int) -> set[int]:
+    """The cards of a round this person says "me too" to (one query for a whole board)."""
+    rows = await db.fetchall(
+        "SELECT s.card_id FROM card_supporters s JOIN problem_cards c ON c.id = s.card_id"
+        " WHERE c.brainstorm_id = ? AND s.user_id = ?", (round_id, user_id))
+    return {r["card_id"] for r in rows}
 
 
 async def toggle_support(db: Database, card_id: int, user_id: int) -> bool:

@@ -80,12 +80,14 @@ def _outgoing(row: aiosqlite.Row) -> Outgoing:
 
 
 def _broadcast(row: aiosqlite.Row) -> Broadcast:
+    created_at = from_db(row["created_at"])
+    assert created_at is not None  # NOT NULL in the schema
     return Broadcast(id=row["id"], community_id=row["community_id"],
                      created_by=row["created_by"], audience=row["audience"],
                      photo=row["photo"], status=row["status"],
                      progress_chat_id=row["progress_chat_id"],
                      progress_message_id=row["progress_message_id"],
-                     created_at=from_db(row["created_at"]))  # type: ignore[arg-type]
+                     created_at=created_at)
 
 
 _INSERT = (

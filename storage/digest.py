@@ -32,9 +32,11 @@ class Change:
 
 
 def _digest(row: aiosqlite.Row) -> Digest:
+    since = from_db(row["since"])
+    assert since is not None  # NOT NULL in the schema
     return Digest(committee_id=row["committee_id"], frequency=row["frequency"],
                   hour=row["hour"], weekday=row["weekday"], to_chat=bool(row["to_chat"]),
-                  since=from_db(row["since"]),  # type: ignore[arg-type]
+                  since=since,
                   last_period=row["last_period"])
 
 

@@ -3,16 +3,57 @@ cancelling, a restart in the middle, and quiet hours."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.callbacks import Button
 from bot.emulator import Person
+from bot.emulator.core import Json
 from bot.flows.broadcast import quiet_until, version_for
+from bot.handlers._forms import Pick
+from bot.handlers.broadcast import Cancel
 from storage import broadcast as store
 from storage import community as community_store
 from storage.community import Community
-from tests.harness import Harness, Invitation, step, tr
+from tests.harness import Harness, Invitation, press, step, tr
+
+STALE = "This button no longer works."
+
+
+async def until(harness: Harness, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until ``check()`` holds, woken by each change in the emulator (and once a
+    second for changes it does not see, such as jobs that ran)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, "the awaited change never came"
+        await harness.emu.changed(harness.emu.version, min(remaining, 1.0))
+
+
+def jobs_due_now_ran(harness: Harness) -> Callable[[], bool]:
+    """True once every job due in the next few seconds (those run at start) has run."""
+    horizon = datetime.now(UTC) + timedelta(seconds=5)
+
+    def check() -> bool:
+        queue = harness.app.job_queue
+        return queue is not None and not any(
+            job.next_t is not None and job.next_t < horizon for job in queue.jobs())
+
+    return check
+
+
+def has_button(label: str) -> Callable[[Json], bool]:
+    def check(message: Json) -> bool:
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        return any(b.get("text") == label for row in rows for b in row)
+
+    return check
+
+
+def delivered(harness: Harness, people: list[Person]) -> int:
+    return sum(harness.emu.delivered[p.id] for p in people)
 
 
 async def crowd(harness: Harness, invitation: Invitation, n: int,
@@ -37,8 +78,8 @@ def progress_of(person: Person) -> str:
 async def write_broadcast(harness: Harness, cora: Person, text: str) -> None:
     await step(harness, cora, "/broadcast", send=True)
     await step(harness, cora, text, send=True)
-    assert tr(cora, "<b>Broadcast draft</b>").replace("<b>", "").replace("</b>", "") \
-        in cora.texts()[-1]
+    assert cora.texts()[-1].splitlines()[0] == tr(cora, "<b>Broadcast draft</b>").replace(
+        "<b>", "").replace("</b>", "")
 
 
 async def test_audience_and_language_versions(harness: Harness) -> None:
@@ -85,7 +126,9 @@ async def test_429_and_500_are_retried_and_nothing_is_lost(harness: Harness) -> 
     await write_broadcast(harness, cora, "Water is off tomorrow 9-12.")
     await step(harness, cora, tr(cora, "Preview"))
     await step(harness, cora, "Send to 6 members")
-    await asyncio.sleep(7)  # the back-off after two 500s: 2 s, then 4 s
+    # The back-off after two 500s: 2 s, then 4 s.
+    await until(harness, lambda: all(harness.emu.delivered[p.id] for p in people))
+    await cora.wait_for("Sent: 6 · failed: 0 · left: 0")
     await harness.settle()
     for person in people:
         assert harness.emu.delivered[person.id] == 1, person.name
@@ -101,18 +144,20 @@ async def test_cancel_stops_what_is_not_yet_sent(harness: Harness) -> None:
     await write_broadcast(harness, cora, "Meeting moved to Monday.")
     await step(harness, cora, tr(cora, "Preview"))
     await cora.tap("Send to 91 members")
-    await asyncio.sleep(0.8)
+    await until(harness, lambda: delivered(harness, people) > 0)
     await cora.tap(tr(cora, "Cancel the broadcast"))
     await harness.settle()
-    delivered = sum(harness.emu.delivered[p.id] for p in people)
-    assert 0 < delivered < 90
-    assert cora.last_answer is not None and "Cancelled" in cora.last_answer
+    sent = delivered(harness, people)
+    assert 0 < sent < 90
+    answer = cora.last_answer or ""
+    assert answer.startswith("Cancelled: ") and answer.endswith(" will not be sent.")
     broadcast_id = int(await harness.db.fetchval("SELECT MAX(id) FROM broadcasts"))
     progress = await store.progress(harness.db, broadcast_id)
     assert progress.left == 0 and progress.sent + progress.cancelled + progress.failed == 91
-    assert "Broadcast cancelled" in progress_of(cora)
-    await asyncio.sleep(0.5)
-    assert sum(harness.emu.delivered[p.id] for p in people) == delivered  # nothing more
+    assert progress_of(cora).splitlines()[0] == tr(
+        cora, "Broadcast cancelled; {n} messages were not sent.", n=progress.cancelled)
+    await harness.settle()
+    assert delivered(harness, people) == sent  # nothing more
 
 
 async def test_a_restart_in_the_middle_resumes_without_loss(harness: Harness) -> None:
@@ -122,11 +167,12 @@ async def test_a_restart_in_the_middle_resumes_without_loss(harness: Harness) ->
     await write_broadcast(harness, cora, "Survey results are out.")
     await step(harness, cora, tr(cora, "Preview"))
     await cora.tap("Send to 81 members")
-    await asyncio.sleep(1.0)
+    await until(harness, lambda: delivered(harness, people) > 0)
     await harness.restart()  # a redeploy in the middle of sending
     before = sum(1 for p in people if harness.emu.delivered[p.id])
     assert 0 < before < 80
-    await asyncio.sleep(3.5)
+    await until(harness, lambda: all(harness.emu.delivered[p.id] for p in people))
+    await cora.wait_for("Sent: 81 · failed: 0 · left: 0")
     await harness.settle()
     assert all(harness.emu.delivered[p.id] == 1 for p in people)  # none lost, none twice
     assert "Sent: 81 · failed: 0 · left: 0" in progress_of(cora)
@@ -137,25 +183,69 @@ async def test_bad_input_changes_nothing(harness: Harness) -> None:
     cora = await harness.coordinator(invitation, "en")
     resident = await harness.resident(invitation, "fa")
     await step(harness, resident, "/broadcast", send=True)
-    assert tr(resident, "Only coordinators of this community can do that.") \
-        in resident.texts()[-1]
+    assert resident.texts()[-1] == tr(resident, "Only coordinators of this community can do"
+                                                " that.")
     await step(harness, cora, "/broadcast", send=True)
     await step(harness, cora, "x" * 4097, send=True)
-    assert "too long" in cora.texts()[-1]
+    assert cora.texts()[-1] == tr(cora, "That message is too long: at most {limit} characters,"
+                                        " please.", limit=4096)
+    await cora.send_document("notes.txt", b"hello")  # neither text nor a photo
+    await harness.settle()
+    assert cora.texts()[-2] == "Please send text, or a photo with a caption."
     await step(harness, cora, "Hello", send=True)
-    await cora.press("bc:a:committee:999")
-    await harness.settle()
-    assert cora.last_answer == "This audience is not available."
-    await cora.press("bc:cancel:abc")
-    await harness.settle()
-    assert cora.last_tap_answered
-    await resident.press("bc:send")
-    await harness.settle()
+    card = Button.parse(cora.last["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    assert isinstance(card, Pick)
+    huge = 99999999999999999999
+    for forged in ("bc:a:committee:999", Pick(card.nonce, card.step, "committee-999").pack(),
+                   Pick(card.nonce, card.step + 1, "preview").pack(),
+                   Pick("oldnonce", card.step, "preview").pack(), "bc:cancel:abc",
+                   "broadcast:cancel:abc", f"broadcast:cancel:{huge}", "broadcast:cancel",
+                   "broadcast:cancel:1:2", "broadcast:cancel:-1"):
+        assert await press(harness, cora, forged) == STALE, forged
+    assert await press(harness, cora, Cancel(999).pack()) == \
+        "This broadcast is not available to you."
+    for forged in ("bc:send", Pick(card.nonce, card.step, "preview").pack()):
+        assert await press(harness, resident, forged) == tr(resident, STALE), forged
+    assert await press(harness, resident, Cancel(1).pack()) == tr(
+        resident, "Only coordinators of this community can do that.")
     assert await harness.db.fetchval("SELECT COUNT(*) FROM outbox") == 0
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM broadcasts") == 0
     # The draft survives a restart.
     await harness.restart()
     await step(harness, cora, tr(cora, "Preview"))
     assert cora.texts()[-2] == "Hello"
+
+
+async def test_a_button_on_an_older_card_never_drives_the_current_one(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en")
+    await harness.resident(invitation, "fa", "activist")
+    await write_broadcast(harness, cora, "The first draft.")
+    old_card = cora.last
+    await write_broadcast(harness, cora, "The second draft.")  # /broadcast drops the first
+    new_card = cora.last
+    for label in ("Preview", "Choose the audience", "+ فارسی", "Discard"):
+        await cora.tap(label, old_card)
+        await harness.settle()
+        assert cora.last_answer == STALE, label
+    assert cora.last["message_id"] == new_card["message_id"]
+    assert cora.last["text"] == new_card["text"]
+
+    # Within one draft, the card's buttons work only while the card is the question asked.
+    await step(harness, cora, "Preview")
+    assert cora.texts()[-2] == "The second draft."
+    await cora.tap("Choose the audience", new_card)
+    await harness.settle()
+    assert cora.last_answer == STALE
+    send = next(b["callback_data"] for row in cora.last["reply_markup"]["inline_keyboard"]
+                for b in row if b["text"] == "Send to 2 members")
+    await step(harness, cora, "Send to 2 members")
+    await cora.wait_for("Sent: 2 · failed: 0 · left: 0")
+    for _again in range(2):  # the Send button once more (a double tap, a forged repeat)
+        assert await press(harness, cora, send) == STALE
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM broadcasts") == 1
+    texts = [r["text"] for r in await harness.db.fetchall("SELECT text FROM outbox")]
+    assert texts == ["The second draft.", "The second draft."]
 
 
 async def test_quiet_hours() -> None:
@@ -179,16 +269,32 @@ async def test_quiet_hours() -> None:
 async def test_quiet_hours_command(harness: Harness) -> None:
     invitation = await harness.new_community()
     cora = await harness.coordinator(invitation, "en")
+    resident = await harness.resident(invitation, "fa")
     await step(harness, cora, "/quiethours", send=True)
-    assert "No quiet hours" in cora.texts()[-2]
+    assert cora.texts()[-2:] == [
+        "No quiet hours: reminders and digests go out at any time.",
+        "Change them with /quiethours 22 8, or /quiethours off."]
     await step(harness, cora, "/quiethours 21 7", send=True)
+    assert cora.texts()[-1] == "Saved."
     await step(harness, cora, "/quiethours", send=True)
-    assert "from 21:00 to 7:00" in cora.texts()[-2]
+    assert cora.texts()[-2] == ("Quiet hours: from 21:00 to 7:00. Reminders and digests wait"
+                                " until they end; broadcasts do not.")
     community = await community_store.get_community(harness.db, invitation.community.id)
     assert community is not None and (community.quiet_start, community.quiet_end) == (21, 7)
-    await step(harness, cora, "/quiethours 25 7", send=True)
-    assert "from 0 to 23" in cora.texts()[-1]
+    for wrong in ("25 7", "21", "21 7 8", "x y", "-1 7"):
+        await step(harness, cora, f"/quiethours {wrong}", send=True)
+        assert cora.texts()[-1] == ("Give two hours from 0 to 23, e.g. /quiethours 22 8,"
+                                    " or off."), wrong
+    await step(harness, resident, "/quiethours off", send=True)
+    assert resident.texts()[-1] == tr(resident, "Only coordinators of this community can do"
+                                                " that.")
+    community = await community_store.get_community(harness.db, invitation.community.id)
+    assert community is not None and (community.quiet_start, community.quiet_end) == (21, 7)
+    await step(harness, cora, "/quiethours ۲۲ ۸", send=True)  # Persian digits
+    community = await community_store.get_community(harness.db, invitation.community.id)
+    assert community is not None and (community.quiet_start, community.quiet_end) == (22, 8)
     await step(harness, cora, "/quiethours off", send=True)
+    assert cora.texts()[-1] == "No quiet hours: reminders and digests go out at any time."
     community = await community_store.get_community(harness.db, invitation.community.id)
     assert community is not None and community.quiet_start == community.quiet_end
 
@@ -211,7 +317,7 @@ async def test_notices_wait_for_the_end_of_quiet_hours(harness: Harness) -> None
     # Morning comes (the hold is moved to now): the notice goes out, once.
     await harness.db.execute("UPDATE outbox SET due_at = ?", (datetime.now(UTC).isoformat(),))
     await harness.restart()
-    await asyncio.sleep(1.5)
+    await resident.wait_for(has_button(tr(resident, "Vote now")))
     await harness.settle()
     assert tr(resident, "Vote now") in resident.buttons()
     announcements = [t for t in resident.texts() if tr(resident, "Method: {method}",
@@ -237,14 +343,14 @@ async def test_reminder_before_closing_goes_to_those_who_have_not_voted(
         ("2026-01-01T00:00:00+00:00",
          datetime.fromtimestamp(datetime.now(UTC).timestamp() + 3600, UTC).isoformat(), pid))
     await harness.restart()
-    await asyncio.sleep(1.0)
-    await harness.settle()
     reminder = tr(waiting, "Reminder: the vote <b>{title}</b> closes {when}, and you have not"
                            " voted yet.", title="\u2068Our street\u2069", when="")
+    await waiting.wait_for(reminder.split("<b>")[0])
+    await harness.settle()
     assert reminder.split("<b>")[0] in waiting.texts()[-1]
     assert not any(reminder.split("<b>")[0] in text for text in voter.texts())
     count = len(waiting.texts())
     await harness.restart()  # the reminder job runs again at start: no second reminder
-    await asyncio.sleep(1.0)
+    await until(harness, jobs_due_now_ran(harness))
     await harness.settle()
     assert len(waiting.texts()) == count

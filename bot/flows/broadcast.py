@@ -1,26 +1,44 @@
 """Communication rules: audiences, language versions, quiet hours, retry back-off.
 
 No Telegram here: what to send to whom and when. ``bot/delivery.py`` does the sending.
+A coordinator's broadcast is a :class:`Draft` until it is sent; everything done with it —
+choosing the audience, adding a version, previewing, sending, cancelling — is checked
+here: the coordinator's role, and that what it names belongs to their community.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.flows.errors import Refused
-from bot.i18n import N_
+from bot.flows import typed
+from bot.flows.errors import STALE, Refused
+from bot.flows.people import Member, require
+from bot.flows.survey import pick
+from bot.i18n import LANGUAGES, N_
+from storage import broadcast as store
 from storage import committee as committee_store
 from storage import community as community_store
 from storage import survey as survey_store
 from storage import voting as voting_store
-from storage.community import Community, User
+from storage.broadcast import Broadcast, Message, Progress
+from storage.community import Community, StakeholderGroup, User
 from storage.db import Database
+
+__all__ = ["Audience", "Broadcast", "Community", "Draft", "Preview", "Progress", "Tracked",
+           "User"]
 
 MAX_TEXT = 4096  # Telegram's limit for a message
 MAX_CAPTION = 1024  # and for a photo's caption
 MAX_ATTEMPTS = 8  # network errors and 5xx before a message counts as failed
 NOT_AVAILABLE = N_("This audience is not available.")
+BROADCAST_NOT_AVAILABLE = N_("This broadcast is not available to you.")
+NOBODY = N_("Nobody is in this audience. Choose another one.")
+QUIET_HOURS_HINT = N_("Give two hours from 0 to 23, e.g. /quiethours 22 8, or off.")
 
 
 def backoff(attempts: int) -> float:
@@ -115,3 +133,219 @@ async def recipients(db: Database, community: Community, audience: str) -> list[
         done = await survey_store.participants(db, survey.id)
         return [u for _m, u in members if u.id not in done]
     raise Refused(NOT_AVAILABLE)
+
+
+# -- audiences -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """An audience a coordinator may choose: its key (``group:activist``, ``novote:3`` …,
+    see :func:`recipients`) and what names it."""
+
+    key: str
+    group: StakeholderGroup | None = None
+    name: str = ""  # a committee's, a vote's or an election's
+    titles: Mapping[str, str] = field(default_factory=dict)  # a survey's, by language
+
+    @property
+    def kind(self) -> str:
+        return self.key.partition(":")[0]
+
+    def title(self, lang: str, default: str) -> str:
+        """The name in ``lang`` (a survey's title has one per language)."""
+        return pick(dict(self.titles), lang, default) if self.titles else self.name
+
+
+async def audiences(db: Database, who: Member) -> list[Audience]:
+    """What a coordinator may address in their community: everyone, a stakeholder group, a
+    committee, or those who have not yet voted or answered in something open."""
+    require(who, "coordinator")
+    community_id = who.community.id
+    found = [Audience("all")]
+    found += [Audience(f"group:{g.key}", group=g)
+              for g in await community_store.stakeholder_groups(db, community_id)]
+    found += [Audience(f"committee:{c.id}", name=c.name)
+              for c in await committee_store.committees(db, community_id)]
+    found += [Audience(f"novote:{v.id}", name=v.title)
+              for v in await voting_store.list_for(db, community_id, status="open")]
+    found += [Audience(f"noballot:{e.id}", name=e.name)
+              for e in await committee_store.elections(db, community_id, "voting")]
+    found += [Audience(f"nosurvey:{s.id}", titles=s.title)
+              for s in await survey_store.of_community(db, community_id, ("open",))]
+    return found
+
+
+async def reach(db: Database, who: Member, audience: str) -> list[User]:
+    """The reachable members a coordinator's audience names in their community."""
+    require(who, "coordinator")
+    return await recipients(db, who.community, audience)
+
+
+# -- drafts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A broadcast being written: a text per language (``first`` is the one written first),
+    an optional photo (the texts are then its caption) and the audience."""
+
+    texts: dict[str, str]
+    first: str
+    photo: str | None = None
+    audience: str = "all"
+
+    @classmethod
+    def load(cls, values: Mapping[str, Any]) -> Draft:
+        """A draft kept as plain values (in a form, across a restart)."""
+        return cls(dict(values["texts"]), values["first"], values.get("photo"),
+                   values.get("audience", "all"))
+
+    def dump(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def missing(self) -> list[str]:
+        """The languages it has no version in yet."""
+        return [lang for lang in LANGUAGES if lang not in self.texts]
+
+
+def new_draft(text: str, photo: str | None, lang: str) -> Draft:
+    """The draft a coordinator's first message makes, in their language, to everyone."""
+    return Draft({lang: check_text(text, caption=photo is not None)}, lang, photo)
+
+
+def add_version(draft: Draft, lang: str, text: str) -> Draft:
+    if lang not in LANGUAGES:
+        raise Refused(STALE)
+    text = check_text(text, caption=draft.photo is not None)
+    return replace(draft, texts={**draft.texts, lang: text})
+
+
+async def choose_audience(db: Database, who: Member, draft: Draft, audience: str) -> Draft:
+    if audience not in {a.key for a in await audiences(db, who)}:
+        raise Refused(NOT_AVAILABLE)
+    return replace(draft, audience=audience)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What the coordinator's own version looks like, and how many get each version."""
+
+    text: str
+    recipients: int
+    by_language: dict[str, int]
+
+
+async def preview(db: Database, who: Member, draft: Draft) -> Preview:
+    people = await reach(db, who, draft.audience)
+    default = who.community.default_language
+    by_language = Counter(version_language(draft.texts, user.language, default, draft.first)
+                          for user in people)
+    return Preview(version_for(draft.texts, who.t.lang, default, draft.first), len(people),
+                   dict(sorted(by_language.items())))
+
+
+async def check_sendable(db: Database, who: Member, draft: Draft) -> None:
+    """Refused while nobody is in the audience (the draft stays as it is)."""
+    if not await reach(db, who, draft.audience):
+        raise Refused(NOBODY)
+
+
+async def send(db: Database, who: Member, draft: Draft, *,
+               paid: bool) -> tuple[Broadcast, int]:
+    """The broadcast and a queued message per recipient, each in their version, all or
+    nothing; returns it with the number of messages."""
+    people = await reach(db, who, draft.audience)
+    if not people:
+        raise Refused(NOBODY)
+    default = who.community.default_language
+    messages = [Message(chat_id=u.id, user_id=u.id, photo=draft.photo, paid=paid,
+                        text=version_for(draft.texts, u.language, default, draft.first))
+                for u in people]
+    broadcast = await store.create_broadcast(db, who.community.id, who.user.id,
+                                             draft.audience, draft.texts, draft.photo,
+                                             messages)
+    return broadcast, len(messages)
+
+
+# -- a broadcast on its way ------------------------------------------------------------------
+
+
+async def _own(db: Database, who: Member, broadcast_id: int) -> Broadcast:
+    require(who, "coordinator")
+    broadcast = await store.get_broadcast(db, broadcast_id)
+    if broadcast is None or broadcast.community_id != who.community.id:
+        raise Refused(BROADCAST_NOT_AVAILABLE)
+    return broadcast
+
+
+async def track(db: Database, who: Member, broadcast_id: int, chat_id: int,
+                message_id: int) -> None:
+    """The message that shows the sender how far the broadcast has got."""
+    broadcast = await _own(db, who, broadcast_id)
+    await store.set_progress_message(db, broadcast.id, chat_id, message_id)
+
+
+async def cancel(db: Database, who: Member, broadcast_id: int, *,
+                 stopping: Callable[[int], None]) -> int:
+    """Stop a broadcast of the coordinator's community; returns how many messages will not
+    be sent. ``stopping`` hears of it first, so messages already handed to the sender are
+    held back too."""
+    broadcast = await _own(db, who, broadcast_id)
+    stopping(broadcast.id)
+    return await store.cancel(db, broadcast.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """A broadcast's progress as its sender sees it."""
+
+    broadcast: Broadcast
+    sender: User
+    community: Community
+    progress: Progress
+    chat_id: int
+    message_id: int
+
+
+async def tracked(db: Database, broadcast_id: int) -> Tracked | None:
+    """The progress to show, if the broadcast has a progress message and its sender."""
+    broadcast = await store.get_broadcast(db, broadcast_id)
+    if (broadcast is None or broadcast.progress_chat_id is None
+            or broadcast.progress_message_id is None or broadcast.created_by is None):
+        return None
+    sender = await community_store.get_user(db, broadcast.created_by)
+    community = await community_store.get_community(db, broadcast.community_id)
+    if sender is None or community is None:
+        return None
+    return Tracked(broadcast, sender, community, await store.progress(db, broadcast.id),
+                   broadcast.progress_chat_id, broadcast.progress_message_id)
+
+
+# -- quiet hours -----------------------------------------------------------------------------
+
+
+def quiet_hours(community: Community) -> tuple[int, int] | None:
+    """The community's quiet hours (from, to), or None when there are none."""
+    if community.quiet_start == community.quiet_end:
+        return None
+    return community.quiet_start, community.quiet_end
+
+
+def parse_quiet_hours(args: Sequence[str]) -> tuple[int, int]:
+    """``22 8`` (from 22:00 to 08:00; any digits) or ``off`` (start == end: none)."""
+    if [a.lower() for a in args] == ["off"]:
+        return 0, 0
+    if len(args) == 2:
+        start, end = typed.to_int(args[0]), typed.to_int(args[1])
+        if start is not None and end is not None and 0 <= start <= 23 and 0 <= end <= 23:
+            return start, end
+    raise Refused(QUIET_HOURS_HINT)
+
+
+async def set_quiet_hours(db: Database, who: Member, start: int, end: int) -> None:
+    require(who, "coordinator")
+    if not (0 <= start <= 23 and 0 <= end <= 23):
+        raise Refused(QUIET_HOURS_HINT)
+    await community_store.set_quiet_hours(db, who.community.id, start, end)

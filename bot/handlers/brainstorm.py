@@ -1,45 +1,37 @@
 """Problem brainstorming: /brainstorm opens a round, /problem adds a card, /problems browses
 with "me too", /curate lets coordinators edit, merge, hide and shortlist — and undo.
 
-The shortlist feeds /prioritise ("Use the brainstorm shortlist"). Typed input (a problem, a
-new wording, a reason) goes through one persistent conversation, so a restart resumes it.
+The shortlist feeds /prioritise ("Use the brainstorm shortlist"). Every button carries the
+round or card it acts on and the flow checks it again; typed input (a problem, a new
+wording, a reason) is a form, so a restart resumes it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
+from telegram import InlineKeyboardMarkup
 
-from bot.actor import Actor, actor
-from bot.app import Context
+from bot.app import MahfilApp
+from bot.callbacks import Button, Id, Index, button
 from bot.commands import Command
 from bot.flows import brainstorm as flow
-from bot.flows.errors import Refused
+from bot.flows.brainstorm import Board, Card, Curation, User
+from bot.flows.people import Member
 from bot.handlers._common import (
-    callback_ints,
-    callback_parts,
-    coordinator,
+    Said,
+    Tap,
+    Tapped,
+    Turn,
+    command,
     deliver,
-    edit_message,
-    member,
     notify,
-    refusals,
-    say,
     short,
+    tap,
 )
+from bot.handlers._forms import Field, Filling, Form
 from bot.i18n import N_, Translator, isolate
-from storage import brainstorm as store
-from storage import community as community_store
-from storage.brainstorm import Brainstorm, Card
+from bot.keyboards import inline, keyboard, page_of, pager
 
 COMMANDS = [
     Command("problem", N_("Add a local problem"), "resident"),
@@ -48,37 +40,136 @@ COMMANDS = [
     Command("curate", N_("Edit, merge, hide and shortlist problems"), "coordinator"),
 ]
 
-TEXT, REWORD, REASON = range(3)
-INPUT = "brainstorm_input"
-PAGE = 5
-NO_ROUND = N_("There is no brainstorm yet. A coordinator opens one with /brainstorm.")
+BOARD_PAGE = 5  # cards per page of the board
+CURATION_PAGE = 10  # cards per page of the curation list and of the merge targets
 STEP_LABELS = {"edit": N_("new wording"), "merge": N_("merge"), "hide": N_("hiding"),
                "shortlist": N_("shortlist change")}
 
 
-def _ints(parts: list[str]) -> list[int]:
-    return callback_ints(parts, flow.NOT_AVAILABLE)
+# -- buttons ---------------------------------------------------------------------------------
 
 
-def _input(context: Context) -> dict[str, Any]:
-    return context.user_data.setdefault(INPUT, {})  # type: ignore[union-attr, no-any-return]
+@button("brainstorm", "add")
+class Add(Button):
+    """Add a problem to this round (from the announcement)."""
+
+    round: Id
 
 
-async def _round(who: Actor, context: Context, round_id: int | None = None) -> Brainstorm:
-    """The named round if it is in this person's community, else the current one."""
-    assert who.community is not None
-    brainstorm = (await store.get_round(context.db, round_id) if round_id is not None
-                  else await store.latest_round(context.db, who.community.id))
-    if brainstorm is None or brainstorm.community_id != who.community.id:
-        raise Refused(NO_ROUND if round_id is None else flow.NOT_AVAILABLE)
-    return brainstorm
+@button("brainstorm", "browse")
+class Browse(Button):
+    """The round's board, as a new message (from the announcement)."""
+
+    round: Id
 
 
-async def _card(who: Actor, context: Context, card_id: int) -> tuple[Card, Brainstorm]:
-    card = await store.get_card(context.db, card_id)
-    if card is None:
-        raise Refused(flow.NOT_AVAILABLE)
-    return card, await _round(who, context, card.brainstorm_id)
+@button("brainstorm", "board")
+class BoardPage(Button):
+    """Another page of the board, in place."""
+
+    round: Id
+    page: Index
+
+
+@button("brainstorm", "metoo")
+class MeToo(Button):
+    """Say "me too" to a card (or take it back); the board stays on ``page``."""
+
+    card: Id
+    page: Index
+
+
+@button("brainstorm", "curate", role="coordinator")
+class Curate(Button):
+    """The curation list of a round, at ``page``."""
+
+    round: Id
+    page: Index
+
+
+@button("brainstorm", "card", role="coordinator")
+class CardMenu(Button):
+    """What a coordinator may do with one card (back to curation ``page``)."""
+
+    card: Id
+    page: Index
+
+
+@button("brainstorm", "shortlist", role="coordinator")
+class Shortlist(Button):
+    """Put a card on the shortlist, or take it off."""
+
+    card: Id
+    page: Index
+
+
+@button("brainstorm", "merge", role="coordinator")
+class MergeMenu(Button):
+    """The cards this one may be merged into, at ``page``."""
+
+    card: Id
+    page: Index
+
+
+@button("brainstorm", "mergeinto", role="coordinator")
+class MergeInto(Button):
+    """Merge ``card`` into ``into``."""
+
+    card: Id
+    into: Id
+
+
+@button("brainstorm", "reword", role="coordinator")
+class Reword(Button):
+    card: Id
+
+
+@button("brainstorm", "hide", role="coordinator")
+class Hide(Button):
+    card: Id
+
+
+@button("brainstorm", "undo", role="coordinator")
+class Undo(Button):
+    """Take back curation ``step``, the latest of the round when the button was shown."""
+
+    round: Id
+    step: Id
+
+
+@button("brainstorm", "close", role="coordinator")
+class Close(Button):
+    round: Id
+
+
+# -- forms -----------------------------------------------------------------------------------
+
+
+class ProblemForm(Form):
+    """A problem is a sentence or two, or a photo with them as its caption: one question
+    that takes either. The engine's fields read one kind each, so the text is read as usual
+    (a photo's caption is its text) and this form keeps the photo of the answer beside it."""
+
+    def accept(self, filling: Filling, field: Field, value: Any) -> None:
+        super().accept(filling, field, value)
+        message = filling.turn.update.effective_message
+        photo = message.photo[-1].file_id if message is not None and message.photo else None
+        filling.values["photo"] = photo
+
+
+PROBLEM = ProblemForm("brainstorm.problem", [
+    Field("text", N_("Describe the problem in a sentence or two (you may send a photo with a"
+                     " caption)."), parse=flow.check_text),
+])
+REWORD = Form("brainstorm.reword", [
+    Field("text", N_("Send the new wording."), parse=flow.check_text),
+], role="coordinator")
+HIDE = Form("brainstorm.hide", [
+    Field("reason", N_("Why is it hidden? The author will be told."), parse=flow.check_reason),
+], role="coordinator")
+
+
+# -- rendering -------------------------------------------------------------------------------
 
 
 def _line(t: Translator, number: int, card: Card) -> str:
@@ -86,373 +177,251 @@ def _line(t: Translator, number: int, card: Card) -> str:
     return f"{t.num(number)}. {marks}{isolate(card.text)} — 👥 {t.num(card.support)}"
 
 
-# -- opening a round -------------------------------------------------------------------------
-
-
-@refusals
-async def brainstorm_command(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    prompt = " ".join(context.args or [])
-    if not prompt:
-        raise Refused(N_("Write the question with the command, e.g. /brainstorm What makes"
-                         " life hard in our street?"))
-    brainstorm = await store.open_round(context.db, who.community.id,
-                                        flow.check_text(prompt), who.user.id)
-    if brainstorm is None:
-        raise Refused(N_("A brainstorm is already open. Close it from /curate first."))
-    people = [u for _m, u in await community_store.members(context.db, who.community.id)]
-
-    def render(t: Translator, _user: object) -> tuple[str, InlineKeyboardMarkup]:
-        return "\n".join([
-            t._("Brainstorm: <b>{prompt}</b>", prompt=isolate(brainstorm.prompt)),
-            t._("Add the problems you see, and say “me too” to those others raised."),
-        ]), InlineKeyboardMarkup([[
-            InlineKeyboardButton(t._("Add a problem"), callback_data=f"bs:add:{brainstorm.id}"),
-            InlineKeyboardButton(t._("Browse"), callback_data=f"bs:pg:{brainstorm.id}:0"),
-        ]])
-
-    await notify(context.application, who.community, people, render,
-                 key=f"brainstorm-open:{brainstorm.id}")
-    await say(update, who.t._("The brainstorm is open; members are being told."))
-
-
-# -- adding a problem ------------------------------------------------------------------------
-
-
-@refusals
-async def add_start(update: Update, context: Context) -> int:
-    who = await member(update, context)
-    if update.callback_query is not None:
-        (round_id,) = _ints(callback_parts(update)[2:3])
-        brainstorm = await _round(who, context, round_id)
-        await update.callback_query.answer()
-    else:
-        brainstorm = await _round(who, context)
-    if brainstorm.status != "open":
-        raise Refused(flow.CLOSED)
-    _input(context).clear()
-    _input(context).update(id=brainstorm.id)
-    await say(update, who.t._("Describe the problem in a sentence or two (you may send a"
-                              " photo with a caption). /cancel stops."))
-    return TEXT
-
-
-@refusals
-async def add_text(update: Update, context: Context) -> int | None:
-    who = await member(update, context)
-    message = update.effective_message
-    assert message is not None
-    brainstorm = await _round(who, context, int(_input(context).get("id", 0)))
-    photo = message.photo[-1].file_id if message.photo else None
-    await flow.submit(context.db, brainstorm, who.user.id, message.caption or message.text
-                      or "", photo)
-    _input(context).clear()
-    await say(update, who.t._("Thank you! Your problem is on the board. /problems shows them"
-                              " all."))
-    return ConversationHandler.END
-
-
-# -- browsing and "me too" ---------------------------------------------------------------------
-
-
-async def _board(who: Actor, context: Context, brainstorm: Brainstorm,
-                 page: int) -> tuple[str, InlineKeyboardMarkup]:
-    t = who.t
-    found = await store.cards(context.db, brainstorm.id)
-    backed = {c.id for c in found if who.user.id in await store.supporters(context.db, c.id)}
-    pages = max(1, -(-len(found) // PAGE))
-    page = min(max(page, 0), pages - 1)
-    shown = found[page * PAGE:(page + 1) * PAGE]
-    lines = [t._("Brainstorm: <b>{prompt}</b>", prompt=isolate(brainstorm.prompt)), ""]
-    if not found:
+def _board(t: Translator, user: User, board: Board,
+           page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    shown = page_of(board.cards, page, BOARD_PAGE)
+    lines = [t._("Brainstorm: <b>{prompt}</b>", prompt=isolate(board.round.prompt)), ""]
+    if not board.cards:
         lines.append(t._("No problems yet. Add the first with /problem."))
-    lines += [_line(t, page * PAGE + i + 1, c) for i, c in enumerate(shown)]
-    if pages > 1:
-        lines += ["", t._("Page {page} of {pages}", page=page + 1, pages=pages)]
-    rows = [[InlineKeyboardButton(
-        f"{'✅' if c.id in backed else '👍'} {t.num(page * PAGE + i + 1)}. {short(c.text, 28)}",
-        callback_data=f"bs:me:{c.id}:{page}")]
-        for i, c in enumerate(shown) if c.author_id != who.user.id]
-    nav = []
-    if page > 0:
-        nav.append(InlineKeyboardButton("‹", callback_data=f"bs:pg:{brainstorm.id}:{page - 1}"))
-    if page < pages - 1:
-        nav.append(InlineKeyboardButton("›", callback_data=f"bs:pg:{brainstorm.id}:{page + 1}"))
-    if nav:
-        rows.append(nav)
-    return "\n".join(lines), InlineKeyboardMarkup(rows)
+    lines += [_line(t, shown.first + i + 1, c) for i, c in enumerate(shown.items)]
+    if shown.pages > 1:
+        lines += ["", t._("Page {page} of {pages}", page=shown.number + 1, pages=shown.pages)]
+    rows = [[inline(f"{'✅' if c.id in board.backed else '👍'} {t.num(shown.first + i + 1)}."
+                    f" {short(c.text, 28)}", MeToo(c.id, shown.number))]
+            for i, c in enumerate(shown.items) if c.author_id != user.id]
+    return "\n".join(lines), keyboard(*rows, pager(t, shown,
+                                                   lambda n: BoardPage(board.round.id, n)))
 
 
-@refusals
-async def problems_command(update: Update, context: Context) -> None:
-    who = await member(update, context)
-    text, markup = await _board(who, context, await _round(who, context), 0)
-    await say(update, text, reply_markup=markup)
-
-
-@refusals
-async def page_tap(update: Update, context: Context) -> None:
-    who = await member(update, context)
-    round_id, page = _ints(callback_parts(update)[2:4])
-    text, markup = await _board(who, context, await _round(who, context, round_id), page)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    # The board turns its own pages; the announcement keeps its buttons and gets a board.
-    keyboard = getattr(update.callback_query.message, "reply_markup", None)
-    announcement = keyboard is not None and any(
-        str(b.callback_data).startswith("bs:add:") for row in keyboard.inline_keyboard
-        for b in row)
-    if announcement:
-        await say(update, text, reply_markup=markup)
-    else:
-        await edit_message(update, text, markup)
-
-
-@refusals
-async def me_too_tap(update: Update, context: Context) -> None:
-    who = await member(update, context)
-    card_id, page = _ints(callback_parts(update)[2:4])
-    card, brainstorm = await _card(who, context, card_id)
-    now = await flow.me_too(context.db, brainstorm, card, who.user.id)
-    assert update.callback_query is not None
-    await update.callback_query.answer(who.t._("Me too!") if now else who.t._("Taken back."))
-    text, markup = await _board(who, context, brainstorm, page)
-    await edit_message(update, text, markup)
-
-
-# -- curation ------------------------------------------------------------------------------
-
-
-async def _curation(who: Actor, context: Context,
-                    brainstorm: Brainstorm) -> tuple[str, InlineKeyboardMarkup]:
-    t = who.t
-    found = await store.cards(context.db, brainstorm.id)
+def _curation(t: Translator, curation: Curation,
+              page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    brainstorm = curation.round
+    shown = page_of(curation.cards, page, CURATION_PAGE)
     lines = [t._("Curating: <b>{prompt}</b>", prompt=isolate(brainstorm.prompt))]
     if brainstorm.status != "open":
         lines.append(t._("(closed)"))
     lines.append(t._("★ marks the shortlist for prioritisation. Tap a card to work on it."))
     lines.append("")
-    lines += [_line(t, i + 1, c) for i, c in enumerate(found)]
-    rows = [[InlineKeyboardButton(f"{t.num(i + 1)}. {short(c.text, 34)}",
-                                  callback_data=f"bs:c:{c.id}")] for i, c in enumerate(found)]
-    step = await store.last_step(context.db, brainstorm.id)
+    lines += [_line(t, shown.first + i + 1, c) for i, c in enumerate(shown.items)]
+    if shown.pages > 1:
+        lines += ["", t._("Page {page} of {pages}", page=shown.number + 1, pages=shown.pages)]
+    rows = [[inline(f"{t.num(shown.first + i + 1)}. {short(c.text, 34)}",
+                    CardMenu(c.id, shown.number))] for i, c in enumerate(shown.items)]
     extra = []
-    if step is not None:
-        extra.append(InlineKeyboardButton(
-            t._("↶ Undo the last {step}", step=t._(STEP_LABELS[step.action])),
-            callback_data=f"bs:undo:{brainstorm.id}"))
+    if curation.last is not None:
+        extra.append(inline(t._("↶ Undo the last {step}",
+                                step=t._(STEP_LABELS[curation.last.action])),
+                            Undo(brainstorm.id, curation.last.id)))
     if brainstorm.status == "open":
-        extra.append(InlineKeyboardButton(t._("Close the brainstorm"),
-                                          callback_data=f"bs:end:{brainstorm.id}"))
-    if extra:
-        rows.append(extra)
-    return "\n".join(lines), InlineKeyboardMarkup(rows)
+        extra.append(inline(t._("Close the brainstorm"), Close(brainstorm.id)))
+    return "\n".join(lines), keyboard(*rows, pager(t, shown,
+                                                   lambda n: Curate(brainstorm.id, n)), extra)
 
 
-@refusals
-async def curate_command(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    text, markup = await _curation(who, context, await _round(who, context))
-    await say(update, text, reply_markup=markup)
-
-
-async def _show_curation(update: Update, context: Context, who: Actor,
-                         brainstorm: Brainstorm) -> None:
-    text, markup = await _curation(who, context, brainstorm)
-    if update.callback_query is not None:
-        await edit_message(update, text, markup)
+async def _show_curation(turn: Turn[Member], round_id: int, page: int = 0) -> None:
+    """The curation list in the tapped message, or as a new one after typed input."""
+    text, markup = _curation(turn.t, await flow.curation(turn.context.db, turn.who, round_id),
+                             page)
+    if isinstance(turn, Tapped):
+        await turn.edit(text, markup)
     else:
-        await say(update, text, reply_markup=markup)
+        await turn.say(text, markup)
 
 
-@refusals
-async def card_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    t = who.t
-    (card_id,) = _ints(callback_parts(update)[2:3])
-    card, _brainstorm = await _card(who, context, card_id)
-    if card.status != "visible":
-        raise Refused(flow.NOT_AVAILABLE)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
+# -- opening a round -------------------------------------------------------------------------
+
+
+@command("brainstorm", role="coordinator")
+async def brainstorm_command(turn: Said) -> None:
+    brainstorm, people = await flow.open_round(turn.context.db, turn.who, turn.text)
+
+    def render(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup | None]:
+        return "\n".join([
+            t._("Brainstorm: <b>{prompt}</b>", prompt=isolate(brainstorm.prompt)),
+            t._("Add the problems you see, and say “me too” to those others raised."),
+        ]), keyboard([inline(t._("Add a problem"), Add(brainstorm.id)),
+                      inline(t._("Browse"), Browse(brainstorm.id))])
+
+    await notify(turn.app, turn.who.community, people, render,
+                 key=f"brainstorm-open:{brainstorm.id}")
+    await turn.say(turn.t._("The brainstorm is open; members are being told."))
+
+
+# -- adding a problem ------------------------------------------------------------------------
+
+
+@command("problem")
+async def problem_command(turn: Said) -> None:
+    brainstorm = await flow.open_for_problems(turn.context.db, turn.who, None)
+    await PROBLEM.begin(turn, round=brainstorm.id)
+
+
+@tap(Add)
+async def add_tap(turn: Tap[Add]) -> None:
+    brainstorm = await flow.open_for_problems(turn.context.db, turn.who, turn.button.round)
+    await turn.answer()
+    await PROBLEM.begin(turn, round=brainstorm.id)
+
+
+@PROBLEM.finisher
+async def problem_added(filling: Filling) -> None:
+    await flow.submit(filling.context.db, filling.who, filling.ids["round"],
+                      filling.values["text"], filling.values.get("photo"))
+    await filling.turn.say(filling.t._("Thank you! Your problem is on the board. /problems"
+                                       " shows them all."))
+
+
+# -- browsing and "me too" -------------------------------------------------------------------
+
+
+@command("problems")
+async def problems_command(turn: Said) -> None:
+    board = await flow.board(turn.context.db, turn.who, None)
+    await turn.say(*_board(turn.t, turn.who.user, board, 0))
+
+
+@tap(Browse)
+async def browse_tap(turn: Tap[Browse]) -> None:
+    """From the announcement: the board comes as a new message, the announcement stays."""
+    board = await flow.board(turn.context.db, turn.who, turn.button.round)
+    await turn.answer()
+    await turn.say(*_board(turn.t, turn.who.user, board, 0))
+
+
+@tap(BoardPage)
+async def page_tap(turn: Tap[BoardPage]) -> None:
+    board = await flow.board(turn.context.db, turn.who, turn.button.round)
+    await turn.answer()
+    await turn.edit(*_board(turn.t, turn.who.user, board, turn.button.page))
+
+
+@tap(MeToo)
+async def me_too_tap(turn: Tap[MeToo]) -> None:
+    t = turn.t
+    backs, brainstorm = await flow.me_too(turn.context.db, turn.who, turn.button.card)
+    await turn.answer(t._("Me too!") if backs else t._("Taken back."))
+    board = await flow.board(turn.context.db, turn.who, brainstorm.id)
+    await turn.edit(*_board(t, turn.who.user, board, turn.button.page))
+
+
+# -- curation --------------------------------------------------------------------------------
+
+
+@command("curate", role="coordinator")
+async def curate_command(turn: Said) -> None:
+    curation = await flow.curation(turn.context.db, turn.who, None)
+    await turn.say(*_curation(turn.t, curation, 0))
+
+
+@tap(Curate)
+async def curate_tap(turn: Tap[Curate]) -> None:
+    await _show_curation(turn, turn.button.round, turn.button.page)
+
+
+@tap(CardMenu)
+async def card_tap(turn: Tap[CardMenu]) -> None:
+    t, page = turn.t, turn.button.page
+    card, _round = await flow.visible_card(turn.context.db, turn.who, turn.button.card)
+    await turn.answer()
     text = "\n".join([isolate(card.text),
                       t.ngettext("{n} person raised or supports it.",
                                  "{n} people raised or support it.", card.support)])
-    await edit_message(update, text, InlineKeyboardMarkup([
-        [InlineKeyboardButton(t._("Edit the wording"), callback_data=f"bs:ed:{card.id}"),
-         InlineKeyboardButton(t._("Merge into…"), callback_data=f"bs:mg:{card.id}")],
-        [InlineKeyboardButton(t._("Remove from the shortlist") if card.shortlisted
-                              else t._("Add to the shortlist"),
-                              callback_data=f"bs:sl:{card.id}"),
-         InlineKeyboardButton(t._("Hide"), callback_data=f"bs:hd:{card.id}")],
-        [InlineKeyboardButton(t._("Back"), callback_data=f"bs:back:{card.brainstorm_id}")],
-    ]))
+    await turn.edit(text, keyboard(
+        [inline(t._("Edit the wording"), Reword(card.id)),
+         inline(t._("Merge into…"), MergeMenu(card.id, 0))],
+        [inline(t._("Remove from the shortlist") if card.shortlisted
+                else t._("Add to the shortlist"), Shortlist(card.id, page)),
+         inline(t._("Hide"), Hide(card.id))],
+        [inline(t._("Back"), Curate(card.brainstorm_id, page))],
+    ))
 
 
-@refusals
-async def back_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    (round_id,) = _ints(callback_parts(update)[2:3])
-    brainstorm = await _round(who, context, round_id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    await _show_curation(update, context, who, brainstorm)
+@tap(Shortlist)
+async def shortlist_tap(turn: Tap[Shortlist]) -> None:
+    brainstorm = await flow.toggle_shortlist(turn.context.db, turn.who, turn.button.card)
+    await turn.answer()
+    await _show_curation(turn, brainstorm.id, turn.button.page)
 
 
-@refusals
-async def shortlist_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    (card_id,) = _ints(callback_parts(update)[2:3])
-    card, brainstorm = await _card(who, context, card_id)
-    await flow.toggle_shortlist(context.db, card, who.user.id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    await _show_curation(update, context, who, brainstorm)
+@tap(MergeMenu)
+async def merge_menu_tap(turn: Tap[MergeMenu]) -> None:
+    t = turn.t
+    card, targets = await flow.merge_targets(turn.context.db, turn.who, turn.button.card)
+    shown = page_of(targets, turn.button.page, CURATION_PAGE)
+    await turn.answer()
+    await turn.edit(
+        t._("Merge “{text}” into which card? Its supporters count there, each person once.",
+            text=isolate(card.text)),
+        keyboard(*[[inline(short(c.text, 40), MergeInto(card.id, c.id))] for c in shown.items],
+                 pager(t, shown, lambda n: MergeMenu(card.id, n)),
+                 [inline(t._("Back"), Curate(card.brainstorm_id, 0))]))
 
 
-@refusals
-async def merge_menu_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    (card_id,) = _ints(callback_parts(update)[2:3])
-    card, brainstorm = await _card(who, context, card_id)
-    others = [c for c in await store.cards(context.db, brainstorm.id) if c.id != card.id]
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    await edit_message(update, who.t._("Merge “{text}” into which card? Its supporters count"
-                                       " there, each person once.", text=isolate(card.text)),
-                       InlineKeyboardMarkup(
-                           [[InlineKeyboardButton(short(c.text, 40),
-                                                  callback_data=f"bs:mi:{card.id}:{c.id}")]
-                            for c in others]
-                           + [[InlineKeyboardButton(who.t._("Back"),
-                                                    callback_data=f"bs:back:{brainstorm.id}")]]))
+@tap(MergeInto)
+async def merge_tap(turn: Tap[MergeInto]) -> None:
+    brainstorm = await flow.merge(turn.context.db, turn.who, turn.button.card,
+                                  turn.button.into)
+    await turn.answer(turn.t._("Merged."))
+    await _show_curation(turn, brainstorm.id)
 
 
-@refusals
-async def merge_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    card_id, target_id = _ints(callback_parts(update)[2:4])
-    card, brainstorm = await _card(who, context, card_id)
-    target, _ = await _card(who, context, target_id)
-    await flow.merge(context.db, card, target, who.user.id)
-    assert update.callback_query is not None
-    await update.callback_query.answer(who.t._("Merged."))
-    await _show_curation(update, context, who, brainstorm)
+@tap(Undo)
+async def undo_tap(turn: Tap[Undo]) -> None:
+    t = turn.t
+    step = await flow.undo(turn.context.db, turn.who, turn.button.round, turn.button.step)
+    await turn.answer(t._("Undone: {step}.", step=t._(STEP_LABELS[step.action])))
+    await _show_curation(turn, turn.button.round)
 
 
-@refusals
-async def undo_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    (round_id,) = _ints(callback_parts(update)[2:3])
-    brainstorm = await _round(who, context, round_id)
-    step = await flow.undo_last(context.db, brainstorm)
-    assert update.callback_query is not None
-    await update.callback_query.answer(who.t._("Undone: {step}.",
-                                               step=who.t._(STEP_LABELS[step.action])))
-    await _show_curation(update, context, who, brainstorm)
-
-
-@refusals
-async def end_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    (round_id,) = _ints(callback_parts(update)[2:3])
-    brainstorm = await _round(who, context, round_id)
-    await store.close_round(context.db, brainstorm.id)
-    assert update.callback_query is not None
-    await update.callback_query.answer(who.t._("The brainstorm is closed."))
-    await _show_curation(update, context, who, await _round(who, context, round_id))
+@tap(Close)
+async def close_tap(turn: Tap[Close]) -> None:
+    brainstorm = await flow.close_round(turn.context.db, turn.who, turn.button.round)
+    await turn.answer(turn.t._("The brainstorm is closed."))
+    await _show_curation(turn, brainstorm.id)
 
 
 # -- curation steps that need typing ---------------------------------------------------------
 
 
-async def _ask_about_card(update: Update, context: Context, question: str, state: int) -> int:
-    """A curation step that needs typing: remember the card, ask, wait in ``state``."""
-    who = await coordinator(update, context)
-    (card_id,) = _ints(callback_parts(update)[2:3])
-    card, _ = await _card(who, context, card_id)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    _input(context).clear()
-    _input(context).update(id=card.id)
-    await say(update, who.t._(question))
-    return state
+@tap(Reword)
+async def reword_tap(turn: Tap[Reword]) -> None:
+    card, _round = await flow.visible_card(turn.context.db, turn.who, turn.button.card)
+    await turn.answer()
+    await REWORD.begin(turn, card=card.id)
 
 
-@refusals
-async def reword_start(update: Update, context: Context) -> int:
-    return await _ask_about_card(update, context, N_("Send the new wording (or /cancel)."),
-                                 REWORD)
+@REWORD.finisher
+async def reworded(filling: Filling) -> None:
+    brainstorm = await flow.reword(filling.context.db, filling.who, filling.ids["card"],
+                                   filling.values["text"])
+    await _show_curation(filling.turn, brainstorm.id)
 
 
-@refusals
-async def reword_text(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    card, brainstorm = await _card(who, context, int(_input(context).get("id", 0)))
-    assert update.effective_message is not None
-    await flow.reword(context.db, card, who.user.id, update.effective_message.text or "")
-    _input(context).clear()
-    await _show_curation(update, context, who, brainstorm)
-    return ConversationHandler.END
+@tap(Hide)
+async def hide_tap(turn: Tap[Hide]) -> None:
+    card, _round = await flow.visible_card(turn.context.db, turn.who, turn.button.card)
+    await turn.answer()
+    await HIDE.begin(turn, card=card.id)
 
 
-@refusals
-async def hide_start(update: Update, context: Context) -> int:
-    return await _ask_about_card(
-        update, context, N_("Why is it hidden? The author will be told (or /cancel)."), REASON)
-
-
-@refusals
-async def hide_reason(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    card, brainstorm = await _card(who, context, int(_input(context).get("id", 0)))
-    assert update.effective_message is not None and who.community is not None
-    reason = update.effective_message.text or ""
-    await flow.hide(context.db, card, who.user.id, reason)
-    _input(context).clear()
-    author = await community_store.get_user(context.db, card.author_id or 0)
+@HIDE.finisher
+async def hidden(filling: Filling) -> None:
+    reason = filling.values["reason"]
+    card, brainstorm, author = await flow.hide(filling.context.db, filling.who,
+                                               filling.ids["card"], reason)
     if author is not None:
-        t = Translator(author.language, who.community.timezone)
-        await deliver(context, author.id, t._(
+        t = Translator(author.language, filling.who.community.timezone)
+        await deliver(filling.context, author.id, t._(
             "Your problem “{text}” was hidden by a coordinator. Reason: {reason}",
-            text=isolate(card.text), reason=isolate(" ".join(reason.split()))))
-    await _show_curation(update, context, who, brainstorm)
-    return ConversationHandler.END
+            text=isolate(card.text), reason=isolate(reason)))
+    await _show_curation(filling.turn, brainstorm.id)
 
 
-async def cancel(update: Update, context: Context) -> int:
-    who = await actor(update, context)
-    _input(context).clear()
-    await say(update, who.t._("Stopped. Nothing was changed."))
-    return ConversationHandler.END
+# -- wiring ----------------------------------------------------------------------------------
 
 
-# -- wiring --------------------------------------------------------------------------------
-
-
-def register(app: Application) -> None:  # type: ignore[type-arg]
-    private = filters.ChatType.PRIVATE
-    text = filters.TEXT & ~filters.COMMAND
-    app.add_handler(ConversationHandler(
-        entry_points=[CommandHandler("problem", add_start, filters=private),
-                      CallbackQueryHandler(add_start, pattern=r"^bs:add:"),
-                      CallbackQueryHandler(reword_start, pattern=r"^bs:ed:"),
-                      CallbackQueryHandler(hide_start, pattern=r"^bs:hd:")],
-        states={
-            TEXT: [MessageHandler(text | filters.PHOTO, add_text)],
-            REWORD: [MessageHandler(text, reword_text)],
-            REASON: [MessageHandler(text, hide_reason)],
-        },
-        fallbacks=[CommandHandler("cancel", cancel)],
-        name="brainstorm_input", persistent=True, allow_reentry=True,
-    ))
-    app.add_handler(CommandHandler("brainstorm", brainstorm_command, filters=private))
-    app.add_handler(CommandHandler("problems", problems_command, filters=private))
-    app.add_handler(CommandHandler("curate", curate_command, filters=private))
-    for pattern, callback in (
-        (r"^bs:pg:", page_tap), (r"^bs:me:", me_too_tap), (r"^bs:c:", card_tap),
-        (r"^bs:back:", back_tap), (r"^bs:sl:", shortlist_tap), (r"^bs:mg:", merge_menu_tap),
-        (r"^bs:mi:", merge_tap), (r"^bs:undo:", undo_tap), (r"^bs:end:", end_tap),
-    ):
-        app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+def register(app: MahfilApp) -> None:
+    app.add_handlers([h.handler for h in (
+        brainstorm_command, problem_command, add_tap, problems_command, browse_tap, page_tap,
+        me_too_tap, curate_command, curate_tap, card_tap, shortlist_tap, merge_menu_tap,
+        merge_tap, undo_tap, close_tap, reword_tap, hide_tap)])

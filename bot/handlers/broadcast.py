@@ -1,321 +1,270 @@
 """Coordinators' broadcasts: /broadcast writes, targets, previews and sends; /quiethours.
 
-The draft lives in the user's persisted data (a restart resumes it); sending writes one
-outbox row per recipient in one transaction, and the delivery worker does the rest. The
-coordinator's progress message (sent / failed / left) is edited at most every few seconds
-and has a Cancel button while anything is left.
+Writing a broadcast is a form (its state in the user's persisted data, so a restart resumes
+it): the message or photo first, then a card with buttons — the audience, a version in
+another language, a preview, discard — until it is sent. Every button carries the form's
+nonce and the question it answers, so a button on an older card never drives the current
+one. Sending writes one outbox row per recipient in one transaction, and the delivery
+worker does the rest. The coordinator's progress message (sent / failed / left) is edited
+at most every few seconds and has a Cancel button while anything is left.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
 
-from bot.actor import Actor, actor
-from bot.app import Context
+from bot.app import MahfilApp
+from bot.callbacks import Button, Id, button
 from bot.commands import Command
 from bot.delivery import courier
 from bot.flows import broadcast as flow
+from bot.flows.broadcast import Audience, Draft, Progress
 from bot.flows.errors import Refused
-from bot.flows.survey import pick
-from bot.handlers._common import (
-    callback_parts,
-    coordinator,
-    edit_message,
-    refusals,
-    say,
-    short,
-)
-from bot.i18n import LANGUAGES, N_, Translator, isolate, language_name
+from bot.flows.people import Member
+from bot.handlers._common import Said, Tap, Tapped, command, short, tap
+from bot.handlers._forms import Field, Filling, Form, Option, Pick
+from bot.i18n import N_, Translator, isolate, language_name
+from bot.keyboards import inline, keyboard
 from bot.labels import group_label
-from storage import broadcast as store
-from storage import committee as committee_store
-from storage import community as community_store
-from storage import survey as survey_store
-from storage import voting as voting_store
-from storage.broadcast import Message
 
 COMMANDS = [
     Command("broadcast", N_("Send a message to members"), "coordinator"),
     Command("quiethours", N_("Hours when reminders and digests wait"), "coordinator"),
 ]
 
-TEXT, CARD, VERSION = range(3)
-DRAFT = "broadcast_draft"
 PROGRESS_SLOWER = 3.0  # progress edits: three times the per-chat pause (every 3 s)
 
-NOT_AVAILABLE = N_("This broadcast is not available to you.")
+
+@button("broadcast", "cancel", role="coordinator")
+class Cancel(Button):
+    """Stop a broadcast being sent: what is not yet sent stays unsent."""
+
+    broadcast: Id
 
 
-
-def _draft(context: Context) -> dict[str, Any]:
-    draft = context.user_data.get(DRAFT) if context.user_data is not None else None
-    if not isinstance(draft, dict) or not draft.get("texts"):
-        raise Refused(N_("There is no broadcast being written. Start with /broadcast."))
-    return draft
+# -- audiences -------------------------------------------------------------------------------
 
 
-# -- audiences -----------------------------------------------------------------------------
+def _audience_label(t: Translator, who: Member, audience: Audience) -> str:
+    default = who.community.default_language
+    if audience.kind == "all":
+        return t._("All members")
+    if audience.group is not None:
+        return group_label(t, audience.group, html=False)
+    if audience.kind == "committee":
+        return short(audience.name, 40)
+    if audience.kind == "nosurvey":
+        return t._("Not yet answered: {title}", title=short(audience.title(t.lang, default), 30))
+    return t._("Not yet voted: {title}", title=short(audience.title(t.lang, default), 30))
 
 
-async def _audiences(who: Actor, context: Context) -> list[tuple[str, str]]:
-    """(audience, label) pairs a coordinator may choose in their community."""
-    assert who.community is not None
-    t = who.t
-    options = [("all", t._("All members"))]
-    for group in await community_store.stakeholder_groups(context.db, who.community.id):
-        options.append((f"group:{group.key}", group_label(t, group, html=False)))
-    for committee in await committee_store.committees(context.db, who.community.id):
-        options.append((f"committee:{committee.id}", short(committee.name, 40)))
-    for vote in await voting_store.list_for(context.db, who.community.id, status="open"):
-        options.append((f"novote:{vote.id}",
-                        t._("Not yet voted: {title}", title=short(vote.title, 30))))
-    for election in await committee_store.elections(context.db, who.community.id, "voting"):
-        options.append((f"noballot:{election.id}",
-                        t._("Not yet voted: {title}", title=short(election.name, 30))))
-    for survey in await survey_store.of_community(context.db, who.community.id, ("open",)):
-        title = pick(survey.title, t.lang, who.community.default_language)
-        options.append((f"nosurvey:{survey.id}",
-                        t._("Not yet answered: {title}", title=short(title, 30))))
-    return options
+def _value(audience: str) -> str:
+    """An audience as a button value (letters, digits, - and _): ``group-activist``."""
+    return audience.replace(":", "-", 1)
 
 
-async def _audience_label(who: Actor, context: Context, audience: str) -> str:
-    return dict(await _audiences(who, context)).get(audience, audience)
+def _audience(value: str) -> str:
+    return value.replace("-", ":", 1)
 
 
-# -- the draft card ------------------------------------------------------------------------
+# -- the form --------------------------------------------------------------------------------
 
 
-async def _card(who: Actor, context: Context) -> tuple[str, InlineKeyboardMarkup]:
-    assert who.community is not None
-    t = who.t
-    draft = _draft(context)
-    recipients = await flow.recipients(context.db, who.community, draft["audience"])
-    versions = ", ".join(language_name(lang) for lang in draft["texts"])
-    lines = [
-        t._("<b>Broadcast draft</b>"),
-        "",
-        isolate(short(draft["texts"][draft["first"]], 300)),
-        "",
-        t._("Photo: yes") if draft.get("photo") else t._("Photo: none"),
-        t._("Versions: {languages}", languages=versions),
-        t._("Audience: {audience}", audience=await _audience_label(who, context,
-                                                                   draft["audience"])),
-        t.ngettext("It will reach {n} member.", "It will reach {n} members.", len(recipients)),
-    ]
-    rows = [[InlineKeyboardButton(t._("Choose the audience"), callback_data="bc:aud")]]
-    missing = [lang for lang in LANGUAGES if lang not in draft["texts"]]
-    if missing:
-        rows.append([InlineKeyboardButton(f"+ {language_name(lang)}",
-                                          callback_data=f"bc:lang:{lang}") for lang in missing])
-    rows.append([InlineKeyboardButton(t._("Preview"), callback_data="bc:prev"),
-                 InlineKeyboardButton(t._("Discard"), callback_data="bc:drop")])
-    return "\n".join(lines), InlineKeyboardMarkup(rows)
+def _draft(filling: Filling) -> Draft:
+    return Draft.load(filling.values)
 
 
-
-def _content(update: Update) -> tuple[str, str | None]:
-    """The text (or caption) and the photo's file id of the message just sent."""
-    message = update.effective_message
-    assert message is not None
-    if message.photo:
-        return flow.check_text(message.caption or "", caption=True), message.photo[-1].file_id
-    return flow.check_text(message.text or "", caption=False), None
+def _photo(filling: Filling) -> str | None:
+    message = filling.turn.update.effective_message
+    return message.photo[-1].file_id if message is not None and message.photo else None
 
 
-# -- the conversation ----------------------------------------------------------------------
+async def _check_content(filling: Filling, text: str) -> str:
+    message = filling.turn.update.effective_message
+    if message is None or not (message.text or message.photo):
+        raise Refused(N_("Please send text, or a photo with a caption."))
+    return flow.check_text(text, caption=_photo(filling) is not None)
 
 
-@refusals
-async def start(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT, None)
-    await say(update, who.t._(
-        "Write the message for members. You may send a photo with a caption instead."
-        " /cancel stops."))
-    return TEXT
+async def _check_version(filling: Filling, text: str) -> str:
+    return flow.check_text(text, caption=_draft(filling).photo is not None)
 
 
-@refusals
-async def first_text(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    text, photo = _content(update)
-    assert context.user_data is not None
-    context.user_data[DRAFT] = {"texts": {who.t.lang: text}, "first": who.t.lang,
-                                "photo": photo, "audience": "all"}
-    card, markup = await _card(who, context)
-    await say(update, card, reply_markup=markup)
-    return CARD
+async def _check_audience(filling: Filling, value: str) -> str:
+    draft = await flow.choose_audience(filling.context.db, filling.who, _draft(filling),
+                                       _audience(value))
+    return draft.audience
 
 
-@refusals
-async def audience_menu(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    _draft(context)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    rows = [[InlineKeyboardButton(label, callback_data=f"bc:a:{audience}")]
-            for audience, label in await _audiences(who, context)]
-    await edit_message(update, who.t._("Who should receive it?"), InlineKeyboardMarkup(rows))
-    return CARD
+async def _check_preview(filling: Filling, value: str) -> str:
+    if value == "send":
+        await flow.check_sendable(filling.context.db, filling.who, _draft(filling))
+    return value
 
 
-@refusals
-async def audience_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    draft = _draft(context)
-    audience = ":".join(callback_parts(update)[2:])
-    if audience not in dict(await _audiences(who, context)):
-        raise Refused(flow.NOT_AVAILABLE)
-    draft["audience"] = audience
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    card, markup = await _card(who, context)
-    await edit_message(update, card, markup)
-    return CARD
+async def _card_options(filling: Filling) -> list[Option]:
+    t = filling.t
+    return ([Option("audiences", t._("Choose the audience"))]
+            + [Option(f"lang-{lang}", f"+ {language_name(lang)}")
+               for lang in _draft(filling).missing]
+            + [Option("preview", t._("Preview")), Option("discard", t._("Discard"))])
 
 
-@refusals
-async def version_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    draft = _draft(context)
-    lang = callback_parts(update)[2] if len(callback_parts(update)) == 3 else ""
-    if lang not in LANGUAGES:
-        raise Refused(NOT_AVAILABLE)
-    draft["adding"] = lang
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    await say(update, who.t._("Write the version in {language}.",
-                              language=language_name(lang)))
-    return VERSION
+async def _audience_options(filling: Filling) -> list[Option]:
+    return [Option(_value(a.key), _audience_label(filling.t, filling.who, a))
+            for a in await flow.audiences(filling.context.db, filling.who)]
 
 
-@refusals
-async def version_text(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    draft = _draft(context)
-    assert update.effective_message is not None
-    text = flow.check_text(update.effective_message.text or "",
-                           caption=bool(draft.get("photo")))
-    lang = draft.pop("adding", None)
-    if lang in LANGUAGES:
-        draft["texts"][lang] = text
-    card, markup = await _card(who, context)
-    await say(update, card, reply_markup=markup)
-    return CARD
+async def _preview_options(filling: Filling) -> list[Option]:
+    t = filling.t
+    people = await flow.reach(filling.context.db, filling.who, _draft(filling).audience)
+    return [Option("send", t.ngettext("Send to {n} member", "Send to {n} members",
+                                      len(people))),
+            Option("back", t._("Back"))]
 
 
-@refusals
-async def preview_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    assert who.community is not None and update.effective_chat is not None
-    draft = _draft(context)
-    t = who.t
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    recipients = await flow.recipients(context.db, who.community, draft["audience"])
-    mine = flow.version_for(draft["texts"], t.lang, who.community.default_language,
-                            draft["first"])
-    if draft.get("photo"):
-        await context.bot.send_photo(update.effective_chat.id, draft["photo"], caption=mine)
-    else:
-        await context.bot.send_message(update.effective_chat.id, mine)
-    by_language = Counter(
-        flow.version_language(draft["texts"], user.language, who.community.default_language,
-                              draft["first"]) for user in recipients)
-    lines = [t.ngettext("This is how it looks. It will reach {n} member:",
-                        "This is how it looks. It will reach {n} members:", len(recipients))]
-    lines += [f"• {language_name(lang)}: {t.num(n)}" for lang, n in sorted(by_language.items())]
-    await say(update, "\n".join(lines), reply_markup=InlineKeyboardMarkup([[
-        InlineKeyboardButton(t.ngettext("Send to {n} member", "Send to {n} members",
-                                        len(recipients)), callback_data="bc:send"),
-        InlineKeyboardButton(t._("Back"), callback_data="bc:back"),
-    ]]))
-    return CARD
+class BroadcastForm(Form):
+    """The broadcast wizard: after the first message, the card is asked again after every
+    step until the coordinator sends or discards; the draft lives in the form's values.
+
+    The engine asks fields in order; here the next question depends on the card's last
+    answer (``mode``), and each question is shown as before the engine: the card and the
+    audience list in place of the tapped message, the preview as new messages.
+    """
+
+    async def next(self, filling: Filling) -> Field | None:
+        return self.fields.get(filling.values.get("mode", "content"))  # send, discard: done
+
+    def accept(self, filling: Filling, field: Field, value: Any) -> None:
+        values = filling.values
+        mode = "card"
+        if field.key == "content":
+            values.update(flow.new_draft(value, _photo(filling), filling.t.lang).dump())
+        elif field.key == "card":
+            if value.startswith("lang-"):
+                values["adding"], mode = value.removeprefix("lang-"), "version"
+            else:
+                mode = {"audiences": "audience", "preview": "preview",
+                        "discard": "discard"}.get(value, "card")
+        elif field.key == "audience":
+            values["audience"] = value
+        elif field.key == "version":
+            values.update(flow.add_version(_draft(filling), values["adding"], value).dump())
+            values.pop("adding")
+        elif field.key == "preview" and value == "send":
+            mode = "send"
+        values["mode"] = mode
+
+    async def _ask(self, filling: Filling, field: Field) -> None:
+        turn, t = filling.turn, filling.t
+        tapped = isinstance(turn, Tapped)
+        if field.key == "content":
+            await turn.say(t._("Write the message for members. You may send a photo with a"
+                               " caption instead. /cancel stops."))
+        elif field.key == "version":
+            await turn.say(t._("Write the version in {language}.",
+                               language=language_name(filling.values["adding"])))
+        elif field.key == "preview":
+            await self._preview(filling, field, send_it=tapped)
+        else:
+            if field.key == "card":
+                text, markup = await self._card(filling, field)
+            else:
+                text = t._("Who should receive it?")
+                markup = keyboard(*[[self._pick(filling, o)]
+                                    for o in await _audience_options(filling)])
+            if isinstance(turn, Tapped):
+                await turn.edit(text, markup)
+            else:
+                await turn.say(text, markup)
+
+    @staticmethod
+    def _pick(filling: Filling, option: Option) -> InlineKeyboardButton:
+        return inline(option.label, Pick(filling.state["nonce"], filling.state["step"],
+                                         option.value))
+
+    async def _card(self, filling: Filling,
+                    field: Field) -> tuple[str, InlineKeyboardMarkup | None]:
+        t, draft = filling.t, _draft(filling)
+        people = await flow.reach(filling.context.db, filling.who, draft.audience)
+        chosen = next((a for a in await flow.audiences(filling.context.db, filling.who)
+                       if a.key == draft.audience), None)
+        lines = [
+            t._("<b>Broadcast draft</b>"),
+            "",
+            isolate(short(draft.texts[draft.first], 300)),
+            "",
+            t._("Photo: yes") if draft.photo else t._("Photo: none"),
+            t._("Versions: {languages}",
+                languages=", ".join(language_name(lang) for lang in draft.texts)),
+            t._("Audience: {audience}", audience=_audience_label(t, filling.who, chosen)
+                if chosen is not None else draft.audience),
+            t.ngettext("It will reach {n} member.", "It will reach {n} members.", len(people)),
+        ]
+        buttons = [self._pick(filling, o) for o in await _card_options(filling)]
+        return "\n".join(lines), keyboard(buttons[:1], buttons[1:-2], buttons[-2:])
+
+    async def _preview(self, filling: Filling, field: Field, *, send_it: bool) -> None:
+        """The broadcast as the coordinator's language receives it, then who gets which
+        version, with Send and Back."""
+        turn, t = filling.turn, filling.t
+        draft = _draft(filling)
+        shown = await flow.preview(filling.context.db, filling.who, draft)
+        chat = turn.update.effective_chat
+        if send_it and chat is not None:
+            if draft.photo:
+                await turn.context.bot.send_photo(chat.id, draft.photo, caption=shown.text)
+            else:
+                await turn.context.bot.send_message(chat.id, shown.text)
+        lines = [t.ngettext("This is how it looks. It will reach {n} member:",
+                            "This is how it looks. It will reach {n} members:",
+                            shown.recipients)]
+        lines += [f"• {language_name(lang)}: {t.num(n)}" for lang, n in shown.by_language.items()]
+        await turn.say("\n".join(lines), keyboard(
+            [self._pick(filling, o) for o in await _preview_options(filling)]))
 
 
-@refusals
-async def back_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    card, markup = await _card(who, context)
-    await edit_message(update, card, markup)
-    return CARD
+BROADCAST = BroadcastForm("broadcast.write", [
+    Field("content", "", parse=str, check=_check_content),
+    Field("card", "", kind="choice", options=_card_options),
+    Field("audience", "", kind="choice", options=_audience_options, check=_check_audience),
+    Field("version", "", parse=str, check=_check_version),
+    Field("preview", "", kind="choice", options=_preview_options, check=_check_preview),
+], role="coordinator")
 
 
-@refusals
-async def send_tap(update: Update, context: Context) -> int:
-    who = await coordinator(update, context)
-    assert who.community is not None and update.effective_chat is not None
-    assert context.user_data is not None
-    draft = _draft(context)
-    recipients = await flow.recipients(context.db, who.community, draft["audience"])
-    if not recipients:
-        raise Refused(N_("Nobody is in this audience. Choose another one."))
-    paid = courier(context.application).paid
-    messages = [Message(chat_id=u.id, user_id=u.id, photo=draft.get("photo"), paid=paid,
-                        text=flow.version_for(draft["texts"], u.language,
-                                              who.community.default_language, draft["first"]))
-                for u in recipients]
-    broadcast = await store.create_broadcast(
-        context.db, who.community.id, who.user.id, draft["audience"], draft["texts"],
-        draft.get("photo"), messages)
-    context.user_data.pop(DRAFT, None)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    await edit_message(update, who.t._("Sending…"), None)
-    text, markup = _progress_text(who.t, broadcast.status, store.Progress(0, 0, len(messages), 0),
-                                  broadcast.id)
-    sent = await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup)
-    await store.set_progress_message(context.db, broadcast.id, sent.chat_id, sent.message_id)
-    courier(context.application).wake()
-    return ConversationHandler.END
+@command("broadcast", role="coordinator")
+async def broadcast_command(turn: Said) -> None:
+    await BROADCAST.begin(turn)
 
 
-@refusals
-async def discard_tap(update: Update, context: Context) -> int:
-    who = await actor(update, context)
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT, None)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    await edit_message(update, who.t._("Discarded. Nothing was sent."), None)
-    return ConversationHandler.END
+@BROADCAST.finisher
+async def finished(filling: Filling) -> None:
+    """Sent or discarded (both come from a tap on the draft's last question)."""
+    turn, t = filling.turn, filling.t
+    if not isinstance(turn, Tapped):
+        return
+    if filling.values.get("mode") != "send":
+        await turn.edit(t._("Discarded. Nothing was sent."))
+        return
+    app = turn.app
+    broadcast, count = await flow.send(turn.context.db, filling.who, _draft(filling),
+                                       paid=courier(app).paid)
+    await turn.edit(t._("Sending…"))
+    sent = await turn.say(*_progress_text(t, broadcast.status, Progress(0, 0, count, 0),
+                                          broadcast.id))
+    await flow.track(turn.context.db, filling.who, broadcast.id, sent.chat_id, sent.message_id)
+    courier(app).wake()
 
 
-async def cancel_command(update: Update, context: Context) -> int:
-    who = await actor(update, context)
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT, None)
-    await say(update, who.t._("Stopped. Nothing was sent."))
-    return ConversationHandler.END
+# -- progress and cancelling -----------------------------------------------------------------
 
 
-async def not_text(update: Update, context: Context) -> int | None:
-    who = await actor(update, context)
-    await say(update, who.t._("Please send text, or a photo with a caption."))
-    return None
-
-
-# -- progress and cancelling ---------------------------------------------------------------
-
-
-def _progress_text(t: Translator, status: str, progress: store.Progress,
+def _progress_text(t: Translator, status: str, progress: Progress,
                    broadcast_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
     counts = t._("Sent: {sent} · failed: {failed} · left: {left}", sent=progress.sent,
                  failed=progress.failed, left=progress.left)
@@ -329,109 +278,70 @@ def _progress_text(t: Translator, status: str, progress: store.Progress,
         title = t._("Broadcast in progress…")
     markup = None
     if status == "sending":
-        markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-            t._("Cancel the broadcast"), callback_data=f"bc:cancel:{broadcast_id}")]])
+        markup = keyboard([inline(t._("Cancel the broadcast"), Cancel(broadcast_id))])
     return f"{title}\n{counts}", markup
 
 
-def show_progress(app: Application, broadcast_id: int) -> None:  # type: ignore[type-arg]
+def show_progress(app: MahfilApp, broadcast_id: int) -> None:
     """Edit the sender's progress message, newest state only, every few seconds at most."""
     db = app.bot_data.db
 
     async def job() -> None:
-        broadcast = await store.get_broadcast(db, broadcast_id)
-        if broadcast is None or broadcast.progress_chat_id is None:
+        found = await flow.tracked(db, broadcast_id)
+        if found is None:
             return
-        sender = await community_store.get_user(db, broadcast.created_by or 0)
-        community = await community_store.get_community(db, broadcast.community_id)
-        if sender is None or community is None:
-            return
-        t = Translator(sender.language, community.timezone)
-        text, markup = _progress_text(t, broadcast.status, await store.progress(db, broadcast.id),
-                                      broadcast.id)
+        t = Translator(found.sender.language, found.community.timezone)
+        text, markup = _progress_text(t, found.broadcast.status, found.progress,
+                                      found.broadcast.id)
         with contextlib.suppress(TelegramError):  # "not modified", or the chat is gone
-            await app.bot.edit_message_text(text, broadcast.progress_chat_id,
-                                            broadcast.progress_message_id, reply_markup=markup)
+            await app.bot.edit_message_text(text, found.chat_id, found.message_id,
+                                            reply_markup=markup)
 
     app.bot_data.latest_only.submit(("broadcast-progress", broadcast_id), job,
                                     slower=PROGRESS_SLOWER)
 
 
-@refusals
-async def cancel_broadcast_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    parts = callback_parts(update)
-    broadcast = await store.get_broadcast(context.db, int(parts[2])) if (
-        len(parts) == 3 and parts[2].isdigit()) else None
-    assert who.community is not None
-    if broadcast is None or broadcast.community_id != who.community.id:
-        raise Refused(NOT_AVAILABLE)
-    courier(context.application).cancelled(broadcast.id)
-    cancelled = await store.cancel(context.db, broadcast.id)
-    assert update.callback_query is not None
-    await update.callback_query.answer(who.t.ngettext(
-        "Cancelled: {n} message will not be sent.", "Cancelled: {n} messages will not be sent.",
-        cancelled), show_alert=True)
-    show_progress(context.application, broadcast.id)
+@tap(Cancel)
+async def cancel_tap(turn: Tap[Cancel]) -> None:
+    app = turn.app
+    cancelled = await flow.cancel(turn.context.db, turn.who, turn.button.broadcast,
+                                  stopping=courier(app).cancelled)
+    await turn.answer(turn.t.ngettext("Cancelled: {n} message will not be sent.",
+                                      "Cancelled: {n} messages will not be sent.", cancelled),
+                      alert=True)
+    show_progress(app, turn.button.broadcast)
 
 
-# -- quiet hours ---------------------------------------------------------------------------
+# -- quiet hours -----------------------------------------------------------------------------
 
 
-@refusals
-async def quiet_hours_command(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    t = who.t
-    args = context.args or []
-    if not args:
-        community = who.community
-        if community.quiet_start == community.quiet_end:
-            await say(update, t._("No quiet hours: reminders and digests go out at any time."))
+@command("quiethours", role="coordinator")
+async def quiet_hours_command(turn: Said) -> None:
+    t = turn.t
+    if not turn.args:
+        hours = flow.quiet_hours(turn.who.community)
+        if hours is None:
+            await turn.say(t._("No quiet hours: reminders and digests go out at any time."))
         else:
-            await say(update, t._("Quiet hours: from {start}:00 to {end}:00. Reminders and"
-                                  " digests wait until they end; broadcasts do not.",
-                                  start=community.quiet_start, end=community.quiet_end))
-        await say(update, t._("Change them with /quiethours 22 8, or /quiethours off."))
+            await turn.say(t._("Quiet hours: from {start}:00 to {end}:00. Reminders and"
+                               " digests wait until they end; broadcasts do not.",
+                               start=hours[0], end=hours[1]))
+        await turn.say(t._("Change them with /quiethours 22 8, or /quiethours off."))
         return
-    if args == ["off"]:
-        start, end = 0, 0
-    elif len(args) == 2 and all(a.isdigit() and 0 <= int(a) <= 23 for a in args):
-        start, end = int(args[0]), int(args[1])
-    else:
-        raise Refused(N_("Give two hours from 0 to 23, e.g. /quiethours 22 8, or off."))
-    await community_store.set_quiet_hours(context.db, who.community.id, start, end)
-    await say(update, t._("Saved.") if start != end else
-              t._("No quiet hours: reminders and digests go out at any time."))
+    start, end = flow.parse_quiet_hours(turn.args)
+    await flow.set_quiet_hours(turn.context.db, turn.who, start, end)
+    await turn.say(t._("Saved.") if start != end else
+                   t._("No quiet hours: reminders and digests go out at any time."))
 
 
-# -- wiring --------------------------------------------------------------------------------
+# -- wiring ----------------------------------------------------------------------------------
 
 
-async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
+async def on_startup(app: MahfilApp) -> None:
     """Progress messages keep updating, also for broadcasts resumed after a restart."""
     courier(app).on_progress.append(lambda broadcast_id: show_progress(app, broadcast_id))
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
-    private = filters.ChatType.PRIVATE
-    content = (filters.TEXT & ~filters.COMMAND) | filters.PHOTO
-    app.add_handler(ConversationHandler(
-        entry_points=[CommandHandler("broadcast", start, filters=private)],
-        states={
-            TEXT: [MessageHandler(content, first_text),
-                   MessageHandler(~filters.COMMAND, not_text)],
-            CARD: [CallbackQueryHandler(audience_menu, pattern=r"^bc:aud$"),
-                   CallbackQueryHandler(audience_tap, pattern=r"^bc:a:"),
-                   CallbackQueryHandler(version_tap, pattern=r"^bc:lang:"),
-                   CallbackQueryHandler(preview_tap, pattern=r"^bc:prev$"),
-                   CallbackQueryHandler(back_tap, pattern=r"^bc:back$"),
-                   CallbackQueryHandler(send_tap, pattern=r"^bc:send$"),
-                   CallbackQueryHandler(discard_tap, pattern=r"^bc:drop$")],
-            VERSION: [MessageHandler(filters.TEXT & ~filters.COMMAND, version_text)],
-        },
-        fallbacks=[CommandHandler("cancel", cancel_command)],
-        name="broadcast_setup", persistent=True, allow_reentry=True,
-    ))
-    app.add_handler(CallbackQueryHandler(cancel_broadcast_tap, pattern=r"^bc:cancel:"))
-    app.add_handler(CommandHandler("quiethours", quiet_hours_command, filters=private))
+def register(app: MahfilApp) -> None:
+    app.add_handlers([h.handler for h in (broadcast_command, cancel_tap,
+                                          quiet_hours_command)])

@@ -8,51 +8,63 @@ twice, and a period without news sends nothing.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import date, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Annotated, Literal
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from telegram import InlineKeyboardMarkup
 
-from bot.actor import Actor
-from bot.app import Context
+from bot.app import Context, MahfilApp
+from bot.callbacks import Button, Id, Range, button
 from bot.commands import Command
 from bot.delivery import courier
 from bot.flows import digest as flow
-from bot.flows.broadcast import quiet_until
-from bot.flows.errors import Refused
-from bot.handlers._common import callback_parts, coordinator, notify, refusals, say
+from bot.flows.digest import Change, Committee, Due, Setting, User
+from bot.handlers._common import Said, Tap, command, notify, tap
 from bot.i18n import N_, Translator, isolate
+from bot.keyboards import inline, keyboard
 from bot.labels import group_label
 from bot.messages import split_text
-from storage import broadcast as outbox
-from storage import committee as committee_store
-from storage import community as community_store
-from storage import digest as store
-from storage.broadcast import Message
-from storage.committee import Committee
-from storage.community import Community, User
-from storage.db import utcnow
-from storage.digest import Change, Digest
 
 COMMANDS = [Command("digest", N_("Regular digests for committees"), "coordinator")]
 TICK = 60.0  # seconds between looks at what is due
-NOT_AVAILABLE = N_("This committee is not available to you.")
 WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"),
             N_("Saturday"), N_("Sunday"))
 
 
+# -- buttons: each carries the committee and the value it sets --------------------------------
 
-# -- set-up --------------------------------------------------------------------------------
+
+@button("digest", "frequency", role="coordinator")
+class Frequency(Button):
+    committee: Id
+    frequency: Literal["daily", "weekly", "off"]
 
 
-async def _card(who: Actor, context: Context,
-                committee: Committee) -> tuple[str, InlineKeyboardMarkup]:
-    t = who.t
-    digest = await store.get(context.db, committee.id)
+@button("digest", "hour", role="coordinator")
+class Hour(Button):
+    committee: Id
+    hour: Annotated[int, Range(0, 23)]
+
+
+@button("digest", "weekday", role="coordinator")
+class Weekday(Button):
+    committee: Id
+    weekday: Annotated[int, Range(0, 6)]
+
+
+@button("digest", "where", role="coordinator")
+class Where(Button):
+    """To the linked group chat (True) or to each member's private chat (False)."""
+
+    committee: Id
+    to_chat: bool
+
+
+# -- set-up ----------------------------------------------------------------------------------
+
+
+def _card(t: Translator, setting: Setting) -> tuple[str, InlineKeyboardMarkup | None]:
+    committee, digest = setting.committee, setting.digest
     cid = committee.id
     lines = [t._("Digest for <b>{name}</b>", name=isolate(committee.name))]
     if digest is None:
@@ -61,79 +73,66 @@ async def _card(who: Actor, context: Context,
         when = (t._("daily at {hour}:00", hour=digest.hour) if digest.frequency == "daily"
                 else t._("every {day} at {hour}:00", day=t._(WEEKDAYS[digest.weekday]),
                          hour=digest.hour))
-        where = (t._("to the linked group chat") if digest.to_chat and committee.chat_id
+        where = (t._("to the linked group chat") if setting.to_group_chat
                  else t._("to each member's private chat"))
         lines.append(t._("On: {when}, {where}.", when=when, where=where))
-    rows = [[InlineKeyboardButton(t._("Daily"), callback_data=f"dg:f:{cid}:daily"),
-             InlineKeyboardButton(t._("Weekly"), callback_data=f"dg:f:{cid}:weekly"),
-             InlineKeyboardButton(t._("Off"), callback_data=f"dg:f:{cid}:off")]]
+    rows = [[inline(t._("Daily"), Frequency(cid, "daily")),
+             inline(t._("Weekly"), Frequency(cid, "weekly")),
+             inline(t._("Off"), Frequency(cid, "off"))]]
     if digest is not None:
-        rows.append([InlineKeyboardButton("−1h", callback_data=f"dg:h:{cid}:-1"),
-                     InlineKeyboardButton("+1h", callback_data=f"dg:h:{cid}:1")])
+        rows.append([inline("−1h", Hour(cid, (digest.hour - 1) % 24)),
+                     inline("+1h", Hour(cid, (digest.hour + 1) % 24))])
         if digest.frequency == "weekly":
-            rows.append([InlineKeyboardButton(t._("Another day"),
-                                              callback_data=f"dg:d:{cid}")])
+            rows.append([inline(t._("Another day"), Weekday(cid, (digest.weekday + 1) % 7))])
         if committee.chat_id:
-            rows.append([InlineKeyboardButton(
-                t._("Send to each member instead") if digest.to_chat else
-                t._("Send to the group chat instead"), callback_data=f"dg:t:{cid}")])
-    return "\n".join(lines), InlineKeyboardMarkup(rows)
+            rows.append([inline(t._("Send to each member instead"), Where(cid, False))
+                         if digest.to_chat else
+                         inline(t._("Send to the group chat instead"), Where(cid, True))])
+    return "\n".join(lines), keyboard(*rows)
 
 
-@refusals
-async def digest_command(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    found = await committee_store.committees(context.db, who.community.id)
+@command("digest", role="coordinator")
+async def digest_command(turn: Said) -> None:
+    found = await flow.settings(turn.context.db, turn.who)
     if not found:
-        await say(update, who.t._("There is no committee yet."))
+        await turn.say(turn.t._("There is no committee yet."))
         return
-    for committee in found:
-        text, markup = await _card(who, context, committee)
-        await say(update, text, reply_markup=markup)
+    for setting in found:
+        await turn.say(*_card(turn.t, setting))
 
 
-@refusals
-async def setting_tap(update: Update, context: Context) -> None:
-    who = await coordinator(update, context)
-    assert who.community is not None
-    parts = callback_parts(update)
-    if len(parts) < 3 or not parts[2].isdigit():
-        raise Refused(NOT_AVAILABLE)
-    committee = await committee_store.get_committee(context.db, int(parts[2]))
-    if committee is None or committee.community_id != who.community.id:
-        raise Refused(NOT_AVAILABLE)
-    digest = await store.get(context.db, committee.id)
-    frequency = digest.frequency if digest else "daily"
-    hour, weekday = (digest.hour, digest.weekday) if digest else (18, 0)
-    to_chat = digest.to_chat if digest else True
-    action, value = parts[1], parts[3] if len(parts) > 3 else ""
-    if action == "f" and value == "off":
-        await store.remove(context.db, committee.id)
+@tap(Frequency)
+async def frequency_tap(turn: Tap[Frequency]) -> None:
+    db, who, chosen = turn.context.db, turn.who, turn.button
+    if chosen.frequency == "off":
+        setting = await flow.turn_off(db, who, chosen.committee)
     else:
-        if action == "f" and value in flow.FREQUENCIES:
-            frequency = value
-        elif action == "h" and value in ("-1", "1") and digest:
-            hour = (hour + int(value)) % 24
-        elif action == "d" and digest:
-            weekday = (weekday + 1) % 7
-        elif action == "t" and digest:
-            to_chat = not to_chat
-        else:
-            raise Refused(NOT_AVAILABLE)
-        now = utcnow()
-        period, _at = flow.current_period(frequency, hour, weekday, now,
-                                          who.community.timezone)
-        await store.configure(context.db, committee.id, frequency=frequency, hour=hour,
-                              weekday=weekday, to_chat=to_chat, since=now, period=period)
-    assert update.callback_query is not None
-    await update.callback_query.answer()
-    text, markup = await _card(who, context, committee)
-    with contextlib.suppress(BadRequest):
-        await update.callback_query.edit_message_text(text, reply_markup=markup)
+        setting = await flow.set_frequency(db, who, chosen.committee, chosen.frequency)
+    await turn.edit(*_card(turn.t, setting))
 
 
-# -- sending -------------------------------------------------------------------------------
+@tap(Hour)
+async def hour_tap(turn: Tap[Hour]) -> None:
+    setting = await flow.set_hour(turn.context.db, turn.who, turn.button.committee,
+                                  turn.button.hour)
+    await turn.edit(*_card(turn.t, setting))
+
+
+@tap(Weekday)
+async def weekday_tap(turn: Tap[Weekday]) -> None:
+    setting = await flow.set_weekday(turn.context.db, turn.who, turn.button.committee,
+                                     turn.button.weekday)
+    await turn.edit(*_card(turn.t, setting))
+
+
+@tap(Where)
+async def where_tap(turn: Tap[Where]) -> None:
+    setting = await flow.set_destination(turn.context.db, turn.who, turn.button.committee,
+                                         turn.button.to_chat)
+    await turn.edit(*_card(turn.t, setting))
+
+
+# -- sending ---------------------------------------------------------------------------------
 
 
 TASK_STATUS = {"planned": N_("planned"), "in_progress": N_("in progress"),
@@ -179,65 +178,43 @@ def render(t: Translator, committee: Committee, changes: list[Change]) -> str:
     return "\n".join(lines)
 
 
-async def send_due(app: Application) -> int:  # type: ignore[type-arg]
+async def send_due(app: MahfilApp) -> int:
     """Send every digest whose period has come; returns how many were queued."""
     db = app.bot_data.db
-    now = utcnow()
-    sent = 0
-    for digest in await store.all_digests(db):
-        committee = await committee_store.get_committee(db, digest.committee_id)
-        community = await community_store.get_community(db, committee.community_id) \
-            if committee else None
-        if committee is None or community is None:
-            continue
-        period = flow.due(digest, now, community.timezone)
-        if period is None:
-            continue
-        today = now.astimezone(ZoneInfo(community.timezone)).date()
-        changes = await store.changes(db, community.id, committee.id, digest.since, today)
-        if not flow.worth_sending(changes):
-            await store.handled(db, committee.id, period, sent_at=None)
-            continue
-        # Queued first, then marked: a crash in between queues it again at the next look,
-        # and the outbox's keys turn that into nothing.
-        await _deliver(app, community, committee, digest, period, changes)
-        await store.handled(db, committee.id, period, sent_at=now)
-        sent += 1
-    return sent
+    queued = 0
+    for due in await flow.due_now(db):
+        await _deliver(app, due)
+        await flow.sent(db, due)
+        queued += 1
+    return queued
 
 
-async def _deliver(app: Application, community: Community, committee: Committee,  # type: ignore[type-arg]
-                   digest: Digest, period: str, changes: list[Change]) -> None:
-    key = f"digest:{committee.id}:{period}"
-    if digest.to_chat and committee.chat_id:
+async def _deliver(app: MahfilApp, due: Due) -> None:
+    community, committee = due.community, due.committee
+    if due.to_group_chat:
         t = Translator(community.default_language, community.timezone)
-        hold = quiet_until(utcnow(), community)
-        await outbox.enqueue(app.bot_data.db, [
-            Message(chat_id=committee.chat_id, text=part, due_at=hold,
-                    dedupe=f"{key}:chat:{index}")
-            for index, part in enumerate(split_text(render(t, committee, changes)))])
+        await flow.queue_to_chat(app.bot_data.db, due,
+                                 split_text(render(t, committee, due.changes)))
         courier(app).wake()
         return
-    members = [u for _m, u in await committee_store.committee_members(app.bot_data.db,
-                                                                      committee.id)]
 
-    def text(t: Translator, _user: User) -> tuple[str, Any]:
-        return render(t, committee, changes), None
+    def text(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup | None]:
+        return render(t, committee, due.changes), None
 
-    await notify(app, community, members, text, key=key)
+    await notify(app, community, await flow.members(app.bot_data.db, due), text, key=due.key)
 
 
 async def _tick(context: Context) -> None:
     await send_due(context.application)
 
 
-async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
+async def on_startup(app: MahfilApp) -> None:
     """Look at once (the catch-up after downtime), then every minute."""
     if app.job_queue is not None:
         app.job_queue.run_repeating(_tick, interval=TICK, first=timedelta(seconds=1),
                                     name="digests")
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
-    app.add_handler(CommandHandler("digest", digest_command, filters=filters.ChatType.PRIVATE))
-    app.add_handler(CallbackQueryHandler(setting_tap, pattern=r"^dg:"))
+def register(app: MahfilApp) -> None:
+    app.add_handlers([h.handler for h in (digest_command, frequency_tap, hour_tap,
+                                          weekday_tap, where_tap)])
