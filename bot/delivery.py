@@ -124,6 +124,10 @@ class Courier:
         self._wake.set()
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=5)
+        # Both loops end by themselves at their next turn: cancelled while beginning a
+        # transaction (a claim, a commit), one could leave it open on the shared connection.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=POLL)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -263,7 +267,7 @@ class Courier:
     # -- group commits ---------------------------------------------------------------------
 
     async def _flusher(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(FLUSH_EVERY)
             try:
                 await self._flush()
