@@ -94,6 +94,10 @@ class Courier:
         self._file_ids: dict[str, str] = {}  # stored picture -> Telegram's file id
         self._deferred_until = 0.0  # loop time by which rows put off for a moment are due
         self._tasks: list[asyncio.Task[None]] = []
+        # The worker's own waits (polls, commits, gaps per chat, back-off) are multiplied by
+        # this; the tests' harness shortens them. Telegram's retry_after is never scaled.
+        self.time_scale = 1.0
+        self.on_idle: Callable[[], None] = lambda: None  # tests' harness: look again now
 
     @property
     def busy(self) -> bool:
@@ -154,8 +158,9 @@ class Courier:
             upcoming = None
             if not rows:
                 self._wake.clear()
+                self.on_idle()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=POLL)
+                    await asyncio.wait_for(self._wake.wait(), timeout=POLL * self.time_scale)
                 continue
             for index, row in enumerate(rows):
                 if self._stopping:
@@ -175,13 +180,14 @@ class Courier:
             self._touched.add(row.broadcast_id)
             return
         loop = asyncio.get_running_loop()
-        gap = GROUP_GAP if row.chat_id < 0 else CHAT_GAP
+        gap = (GROUP_GAP if row.chat_id < 0 else CHAT_GAP) * self.time_scale
         ready = self._last_sent.get(row.chat_id, -gap) + gap
         if ready > loop.time():
             # Too soon for this chat: due again when it may be sent; others go first.
-            delay = ready - loop.time() + 1
+            delay = ready - loop.time() + 1.0 * self.time_scale  # due_at is to the second
             # (busy until then, plus one poll of the outbox)
-            self._deferred_until = max(self._deferred_until, loop.time() + delay + POLL + 0.5)
+            self._deferred_until = max(self._deferred_until,
+                                       loop.time() + delay + (POLL + 0.5) * self.time_scale)
             self._outcomes.append(Outcome(row.id, "pending", due_at=utcnow() + timedelta(
                 seconds=delay)))
             return
@@ -228,15 +234,15 @@ class Courier:
             if row.attempts + 1 >= MAX_ATTEMPTS:
                 outcome = Outcome(row.id, "failed", error.message)
             else:
-                outcome = Outcome(row.id, "pending", error.message,
-                                  utcnow() + timedelta(seconds=backoff(row.attempts + 1)))
+                outcome = Outcome(row.id, "pending", error.message, utcnow() + timedelta(
+                    seconds=backoff(row.attempts + 1) * self.time_scale))
         except asyncio.CancelledError:
             self._outcomes.append(Outcome(row.id, "pending"))
             raise
         except Exception as error:
             log.exception("unexpected error while sending outbox row %s", row.id)
-            outcome = Outcome(row.id, "pending", repr(error),
-                              utcnow() + timedelta(seconds=backoff(row.attempts + 1)))
+            outcome = Outcome(row.id, "pending", repr(error), utcnow() + timedelta(
+                seconds=backoff(row.attempts + 1) * self.time_scale))
         finally:
             self._slots.release()
         self._outcomes.append(outcome)
@@ -268,7 +274,7 @@ class Courier:
 
     async def _flusher(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(FLUSH_EVERY)
+            await asyncio.sleep(FLUSH_EVERY * self.time_scale)
             try:
                 await self._flush()
             except Exception:
@@ -289,6 +295,8 @@ class Courier:
                     callback(broadcast_id)
         finally:
             self._flushing = False
+            if outcomes or touched:
+                self.on_idle()
 
 
 def courier(app: Application) -> Courier:  # type: ignore[type-arg]
