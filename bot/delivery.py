@@ -162,6 +162,7 @@ class Courier:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=POLL * self.time_scale)
                 continue
+            self._wake.set()  # (busy until a look finds nothing, also between paced sends)
             for index, row in enumerate(rows):
                 if self._stopping:
                     self._outcomes.extend(Outcome(r.id, "pending") for r in rows[index:])
