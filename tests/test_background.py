@@ -19,20 +19,22 @@ from storage.db import Database
 def test_latest_only_runs_first_and_newest_job_per_key() -> None:
     async def run() -> list[str]:
         done: list[str] = []
+        ran, idle = asyncio.Event(), asyncio.Event()
         background = LatestOnly(pause=0.05)
+        background.on_idle = idle.set
 
         def job(name: str):  # type: ignore[no-untyped-def]
             async def work() -> None:
                 done.append(name)
+                ran.set()
             return work
 
         background.submit("a", job("a1"))
-        await asyncio.sleep(0.01)  # a1 has run; the key now pauses
+        await ran.wait()  # a1 has run; the key now pauses
         for name in ("a2", "a3"):
             background.submit("a", job(name))
         background.submit("b", job("b1"))
-        while background.busy:
-            await asyncio.sleep(0.01)
+        await idle.wait()
         return done
 
     done = asyncio.run(run())
@@ -63,19 +65,21 @@ def test_latest_only_yields_to_load_but_not_forever() -> None:
 def test_latest_only_failure_is_logged_and_later_jobs_still_run(caplog) -> None:  # type: ignore[no-untyped-def]
     async def run() -> list[str]:
         done: list[str] = []
+        failed, idle = asyncio.Event(), asyncio.Event()
         background = LatestOnly(pause=0.05)
+        background.on_idle = idle.set
 
         async def broken() -> None:
+            failed.set()
             raise RuntimeError("boom")
 
         async def fine() -> None:
             done.append("fine")
 
         background.submit("k", broken)
-        await asyncio.sleep(0.01)
+        await failed.wait()
         background.submit("k", fine)
-        while background.busy:
-            await asyncio.sleep(0.01)
+        await idle.wait()
         return done
 
     assert asyncio.run(run()) == ["fine"]

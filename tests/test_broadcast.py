@@ -3,10 +3,10 @@ cancelling, a restart in the middle, and quiet hours."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot.delivery import courier
 from bot.emulator import Person
 from bot.flows.broadcast import quiet_until, version_for
 from storage import broadcast as store
@@ -85,7 +85,8 @@ async def test_429_and_500_are_retried_and_nothing_is_lost(harness: Harness) -> 
     await write_broadcast(harness, cora, "Water is off tomorrow 9-12.")
     await step(harness, cora, tr(cora, "Preview"))
     await step(harness, cora, "Send to 7 members")
-    await asyncio.sleep(7)  # the back-off after two 500s: 2 s, then 4 s
+    for person in people:  # one after a 429, one after the back-off from two 500s
+        await person.wait_for("Water is off tomorrow 9-12.")
     await harness.settle()
     for person in people:
         assert harness.emu.delivered[person.id] == 1, person.name
@@ -101,7 +102,7 @@ async def test_cancel_stops_what_is_not_yet_sent(harness: Harness) -> None:
     await write_broadcast(harness, cora, "Meeting moved to Monday.")
     await step(harness, cora, tr(cora, "Preview"))
     await cora.tap("Send to 92 members")
-    await asyncio.sleep(0.8)
+    await harness.emu.until(lambda: sum(harness.emu.delivered[p.id] for p in people) >= 10)
     await cora.tap(tr(cora, "Cancel the broadcast"))
     await harness.settle()
     delivered = sum(harness.emu.delivered[p.id] for p in people)
@@ -111,7 +112,8 @@ async def test_cancel_stops_what_is_not_yet_sent(harness: Harness) -> None:
     progress = await store.progress(harness.db, broadcast_id)
     assert progress.left == 0 and progress.sent + progress.cancelled + progress.failed == 92
     assert "Broadcast cancelled" in progress_of(cora)
-    await asyncio.sleep(0.5)
+    courier(harness.app).wake()  # one more look at the outbox
+    await harness.settle()
     assert sum(harness.emu.delivered[p.id] for p in people) == delivered  # nothing more
 
 
@@ -122,11 +124,11 @@ async def test_a_restart_in_the_middle_resumes_without_loss(harness: Harness) ->
     await write_broadcast(harness, cora, "Survey results are out.")
     await step(harness, cora, tr(cora, "Preview"))
     await cora.tap("Send to 82 members")
-    await asyncio.sleep(1.0)
+    await harness.emu.until(lambda: sum(harness.emu.delivered[p.id] for p in people) >= 10)
     await harness.restart()  # a redeploy in the middle of sending
     before = sum(1 for p in people if harness.emu.delivered[p.id])
     assert 0 < before < 80
-    await asyncio.sleep(3.5)
+    await harness.emu.until(lambda: all(harness.emu.delivered[p.id] for p in people))
     await harness.settle()
     assert all(harness.emu.delivered[p.id] == 1 for p in people)  # none lost, none twice
     assert "Sent: 82 · failed: 0 · left: 0" in progress_of(cora)
@@ -210,8 +212,7 @@ async def test_notices_wait_for_the_end_of_quiet_hours(harness: Harness) -> None
     assert row is not None and row["due_at"] > datetime.now(UTC).isoformat()
     # Morning comes (the hold is moved to now): the notice goes out, once.
     await harness.db.execute("UPDATE outbox SET due_at = ?", (datetime.now(UTC).isoformat(),))
-    await harness.restart()
-    await asyncio.sleep(1.5)
+    await harness.restart()  # the worker looks at the outbox at once
     await harness.settle()
     assert tr(resident, "Vote now") in resident.buttons()
     announcements = [t for t in resident.texts() if tr(resident, "Method: {method}",
@@ -236,8 +237,7 @@ async def test_reminder_before_closing_goes_to_those_who_have_not_voted(
         "UPDATE prioritisations SET created_at = ?, closes_at = ? WHERE id = ?",
         ("2026-01-01T00:00:00+00:00",
          datetime.fromtimestamp(datetime.now(UTC).timestamp() + 3600, UTC).isoformat(), pid))
-    await harness.restart()
-    await asyncio.sleep(1.0)
+    await harness.restart()  # the reminder job is due at once; settle waits for it
     await harness.settle()
     reminder = tr(waiting, "Reminder: the vote <b>{title}</b> closes {when}, and you have not"
                            " voted yet.", title="\u2068Our street\u2069", when="")
@@ -245,6 +245,5 @@ async def test_reminder_before_closing_goes_to_those_who_have_not_voted(
     assert not any(reminder.split("<b>")[0] in text for text in voter.texts())
     count = len(waiting.texts())
     await harness.restart()  # the reminder job runs again at start: no second reminder
-    await asyncio.sleep(1.0)
     await harness.settle()
     assert len(waiting.texts()) == count

@@ -101,7 +101,7 @@ async def test_get_updates_offset_and_long_poll(emu: Emulator) -> None:
         assert first[0].message.entities[0].type == "bot_command"
         assert await bot.get_updates(offset=first[0].update_id + 1, timeout=0) == ()
         waiting = asyncio.create_task(bot.get_updates(offset=first[0].update_id + 1, timeout=5))
-        await asyncio.sleep(0.05)
+        await emu.until(lambda: emu.long_polls == 1)
         await person.send("later")
         later = await waiting
         assert [u.message.text for u in later] == ["later"]

@@ -5,7 +5,6 @@ indicators with readings, the evaluation seeding the next brainstorm — and bad
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import timedelta
@@ -258,9 +257,8 @@ async def test_reminders_progress_notes_and_digest_lines(harness: Harness) -> No
     text = _plain(digest["text"])
     for line in ("Fix the lamps", "Lamps working: 8 lamps", "Map the dark corners"):
         assert line in text
-    await asyncio.sleep(0.5)
+    await harness.settle()
     counts = (len(maryam.messages), len(noa.messages))
     await harness.restart()  # the same day and week again: nothing twice
-    await asyncio.sleep(2.5)
-    await harness.settle()
+    await harness.settle()  # (after the jobs' look at start-up)
     assert (len(maryam.messages), len(noa.messages)) == counts
