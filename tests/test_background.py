@@ -44,18 +44,28 @@ def test_latest_only_runs_first_and_newest_job_per_key() -> None:
 
 def test_latest_only_yields_to_load_but_not_forever() -> None:
     async def run() -> tuple[bool, bool]:
-        loaded = True
         done: list[str] = []
-        background = LatestOnly(pause=0, loaded=lambda: loaded, patience=0.3)
+        looked, ran = asyncio.Event(), asyncio.Event()
+        looks = 0
+
+        def loaded() -> bool:  # always loaded; the dispatcher looks once a tick
+            nonlocal looks
+            looks += 1
+            if looks == 3:
+                looked.set()
+            return True
+
+        background = LatestOnly(pause=0, loaded=loaded, patience=0.3)
 
         async def work() -> None:
             done.append("x")
+            ran.set()
 
         background.submit("k", work)
-        await asyncio.sleep(0.1)
-        waited = not done  # still loaded: the job waits
-        await asyncio.sleep(0.4)
-        ran_anyway = done == ["x"]  # patience ran out
+        await looked.wait()
+        waited = not done  # still loaded at the third look: the job waits
+        await asyncio.wait_for(ran.wait(), timeout=10)
+        ran_anyway = done == ["x"]  # patience ran out, though the load never ended
         await background.close()
         return waited, ran_anyway
 
