@@ -356,9 +356,10 @@ class Emulator:
 
     def _busy(self, quiet: float) -> float | None:
         """None if the bot looks idle, else how long to wait at most before looking again."""
+        # A batch fetched but not yet asked past (the next offset) is still on its way into
+        # the bot's update queue, where no busy hook sees it yet.
         if (self.pending_updates or self._confirmed_update < self._delivered_update
                 or self._inflight or any(check() for check in self.busy_checks)):
-            # Fetched but not yet asked past: the batch is still on its way into the bot.
             return RECHECK
         if quiet > 0:
             silent = time.monotonic() - self._last_activity
@@ -374,8 +375,9 @@ class Emulator:
 
         Idle means: every update fetched and confirmed (the bot asked for the next ones), no
         Bot API call in progress, every ``busy_checks`` hook idle and no ``timers`` hook due
-        within ``soon`` seconds. Nothing is polled on a clock: the emulator's own events and
-        the bot's ``wake`` calls make it look again. Once all is idle it lets the loop run
+        within ``soon`` seconds. There is no quiet period to sit out: the emulator's own
+        events and the bot's ``wake`` calls make it look again (a busy hook that never wakes
+        it is looked at every ``RECHECK`` seconds). Once all is idle it lets the loop run
         ``CALM_TURNS`` more turns and looks again, so a task about to make a call (the
         delivery worker woken, an update taken from the queue, a job just submitted) is not
         missed. A bot in another process tells nothing, so without ``busy_checks`` idle also
