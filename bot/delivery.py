@@ -97,6 +97,10 @@ class Courier:
         self._file_ids: dict[str, str] = {}  # stored picture -> Telegram's file id
         self._deferred_until = 0.0  # loop time by which rows put off for a moment are due
         self._tasks: list[asyncio.Task[None]] = []
+        # The worker's own waits (polls, commits, gaps per chat, back-off) are multiplied by
+        # this; the tests' harness shortens them. Telegram's retry_after is never scaled.
+        self.time_scale = 1.0
+        self.on_idle: Callable[[], None] = lambda: None  # tests' harness: look again now
 
     @property
     def busy(self) -> bool:
@@ -127,6 +131,10 @@ class Courier:
         self._wake.set()
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=5)
+        # Both loops end by themselves at their next turn: cancelled while beginning a
+        # transaction (a claim, a commit), one could leave it open on the shared connection.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=POLL)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -153,9 +161,11 @@ class Courier:
             upcoming = None
             if not rows:
                 self._wake.clear()
+                self.on_idle()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=POLL)
+                    await asyncio.wait_for(self._wake.wait(), timeout=POLL * self.time_scale)
                 continue
+            self._wake.set()  # (busy until a look finds nothing, also between paced sends)
             for index, row in enumerate(rows):
                 if self._stopping:
                     self._outcomes.extend(Outcome(r.id, "pending") for r in rows[index:])
@@ -174,13 +184,14 @@ class Courier:
             self._touched.add(row.broadcast_id)
             return
         loop = asyncio.get_running_loop()
-        gap = GROUP_GAP if row.chat_id < 0 else CHAT_GAP
+        gap = (GROUP_GAP if row.chat_id < 0 else CHAT_GAP) * self.time_scale
         ready = self._last_sent.get(row.chat_id, -gap) + gap
         if ready > loop.time():
             # Too soon for this chat: due again when it may be sent; others go first.
-            delay = ready - loop.time() + 1
+            delay = ready - loop.time() + 1.0 * self.time_scale  # due_at is to the second
             # (busy until then, plus one poll of the outbox)
-            self._deferred_until = max(self._deferred_until, loop.time() + delay + POLL + 0.5)
+            self._deferred_until = max(self._deferred_until,
+                                       loop.time() + delay + (POLL + 0.5) * self.time_scale)
             self._outcomes.append(Outcome(row.id, "pending", due_at=utcnow() + timedelta(
                 seconds=delay)))
             return
@@ -227,15 +238,15 @@ class Courier:
             if row.attempts + 1 >= MAX_ATTEMPTS:
                 outcome = Outcome(row.id, "failed", error.message)
             else:
-                outcome = Outcome(row.id, "pending", error.message,
-                                  utcnow() + timedelta(seconds=backoff(row.attempts + 1)))
+                outcome = Outcome(row.id, "pending", error.message, utcnow() + timedelta(
+                    seconds=backoff(row.attempts + 1) * self.time_scale))
         except asyncio.CancelledError:
             self._outcomes.append(Outcome(row.id, "pending"))
             raise
         except Exception as error:
             log.exception("unexpected error while sending outbox row %s", row.id)
-            outcome = Outcome(row.id, "pending", repr(error),
-                              utcnow() + timedelta(seconds=backoff(row.attempts + 1)))
+            outcome = Outcome(row.id, "pending", repr(error), utcnow() + timedelta(
+                seconds=backoff(row.attempts + 1) * self.time_scale))
         finally:
             self._slots.release()
         self._outcomes.append(outcome)
@@ -266,8 +277,8 @@ class Courier:
     # -- group commits ---------------------------------------------------------------------
 
     async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_EVERY)
+        while not self._stopping:
+            await asyncio.sleep(FLUSH_EVERY * self.time_scale)
             try:
                 await self._flush()
             except Exception:
@@ -288,6 +299,8 @@ class Courier:
                     callback(broadcast_id)
         finally:
             self._flushing = False
+            if outcomes or touched:
+                self.on_idle()
 
 
 def courier(app: MahfilApp) -> Courier:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from apscheduler.triggers.interval import IntervalTrigger
 from telegram.request import HTTPXRequest
 
 from bot.app import MahfilApp, build_application, serve
 from bot.config import Config
 from bot.emulator import Emulator, Person
+from bot.emulator.watch import watch
 from bot.i18n import Translator
 from bot.labels import GROUP_LABELS
 from storage import community as store
@@ -25,6 +28,14 @@ from storage.db import Database
 
 ADMIN_ID = 1000
 _ids = itertools.count(5000)
+# The bot's own waits, shortened: Telegram's pace of one edit a second per chat for ballot
+# redraws, the dispatcher's look at waiting redraws, the moment after an update during which
+# redraws yield, and the delivery worker's polls, commits, gaps per chat and back-off.
+REDRAW_PAUSE, REDRAW_TICK, BURST_GAP = 0.02, 0.005, 0.01
+DELIVERY_TIME_SCALE = 0.05
+# Repeating jobs first due this soon after start are the catch-up look at start-up (digests,
+# surveys, task reminders): in tests it happens at once, and settle waits for it.
+STARTUP_LOOK = timedelta(seconds=3)
 
 
 @dataclass
@@ -54,15 +65,13 @@ class Harness:
             request=HTTPXRequest(httpx_kwargs={"transport": self.emu.transport()}),
             get_updates_request=HTTPXRequest(httpx_kwargs={"transport": self.emu.transport()}),
         )
-        processor = self.app.update_processor
-        queue = self.app.update_queue
         background = self.app.bot_data.latest_only
-        background.pause = 0.02  # Telegram's one edit per second per chat, shortened for tests
+        background.pause, background.tick = REDRAW_PAUSE, REDRAW_TICK
+        processor = self.app.update_processor
+        processor.burst_gap = BURST_GAP  # type: ignore[attr-defined]
         courier = self.app.bot_data.courier
-        self.emu.busy_checks[:] = [
-            lambda: getattr(processor, "active", 0) > 0 or not queue.empty() or background.busy
-            or courier.busy
-        ]
+        courier.time_scale = DELIVERY_TIME_SCALE
+        watch(self.emu, self.app)  # settle waits for updates, redraws, deliveries and jobs
         self._stop = asyncio.Event()
         ready = asyncio.Event()
         self._task = asyncio.create_task(serve(self.app, self._stop, ready=ready, poll_timeout=1))
@@ -71,6 +80,16 @@ class Harness:
         if self._task in done:
             waiter.cancel()
             self._task.result()  # raises what start-up raised
+        self._look_at_once()
+        courier.wake()  # its first look at the outbox counts as busy, so settle waits for it
+
+    def _look_at_once(self) -> None:
+        """Run the catch-up look at start-up now rather than a second or two later."""
+        assert self.app.job_queue is not None
+        now = datetime.now(UTC)
+        for job in self.app.job_queue.scheduler.get_jobs():
+            if isinstance(job.trigger, IntervalTrigger) and job.next_run_time - now < STARTUP_LOOK:
+                job.modify(next_run_time=now)
 
     async def stop(self) -> None:
         if self._task is None:

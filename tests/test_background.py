@@ -19,20 +19,22 @@ from storage.db import Database
 def test_latest_only_runs_first_and_newest_job_per_key() -> None:
     async def run() -> list[str]:
         done: list[str] = []
+        ran, idle = asyncio.Event(), asyncio.Event()
         background = LatestOnly(pause=0.05)
+        background.on_idle = idle.set
 
         def job(name: str):  # type: ignore[no-untyped-def]
             async def work() -> None:
                 done.append(name)
+                ran.set()
             return work
 
         background.submit("a", job("a1"))
-        await asyncio.sleep(0.01)  # a1 has run; the key now pauses
+        await ran.wait()  # a1 has run; the key now pauses
         for name in ("a2", "a3"):
             background.submit("a", job(name))
         background.submit("b", job("b1"))
-        while background.busy:
-            await asyncio.sleep(0.01)
+        await idle.wait()
         return done
 
     done = asyncio.run(run())
@@ -42,18 +44,28 @@ def test_latest_only_runs_first_and_newest_job_per_key() -> None:
 
 def test_latest_only_yields_to_load_but_not_forever() -> None:
     async def run() -> tuple[bool, bool]:
-        loaded = True
         done: list[str] = []
-        background = LatestOnly(pause=0, loaded=lambda: loaded, patience=0.3)
+        looked, ran = asyncio.Event(), asyncio.Event()
+        looks = 0
+
+        def loaded() -> bool:  # always loaded; the dispatcher looks once a tick
+            nonlocal looks
+            looks += 1
+            if looks == 3:
+                looked.set()
+            return True
+
+        background = LatestOnly(pause=0, loaded=loaded, patience=0.3)
 
         async def work() -> None:
             done.append("x")
+            ran.set()
 
         background.submit("k", work)
-        await asyncio.sleep(0.1)
-        waited = not done  # still loaded: the job waits
-        await asyncio.sleep(0.4)
-        ran_anyway = done == ["x"]  # patience ran out
+        await looked.wait()
+        waited = not done  # still loaded at the third look: the job waits
+        await asyncio.wait_for(ran.wait(), timeout=10)
+        ran_anyway = done == ["x"]  # patience ran out, though the load never ended
         await background.close()
         return waited, ran_anyway
 
@@ -63,19 +75,21 @@ def test_latest_only_yields_to_load_but_not_forever() -> None:
 def test_latest_only_failure_is_logged_and_later_jobs_still_run(caplog) -> None:  # type: ignore[no-untyped-def]
     async def run() -> list[str]:
         done: list[str] = []
+        failed, idle = asyncio.Event(), asyncio.Event()
         background = LatestOnly(pause=0.05)
+        background.on_idle = idle.set
 
         async def broken() -> None:
+            failed.set()
             raise RuntimeError("boom")
 
         async def fine() -> None:
             done.append("fine")
 
         background.submit("k", broken)
-        await asyncio.sleep(0.01)
+        await failed.wait()
         background.submit("k", fine)
-        while background.busy:
-            await asyncio.sleep(0.01)
+        await idle.wait()
         return done
 
     assert asyncio.run(run()) == ["fine"]

@@ -3,7 +3,6 @@ cancelling, a restart in the middle, and quiet hours."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,16 +19,6 @@ from storage.community import Community
 from tests.harness import Harness, Invitation, press, step, tr
 
 STALE = "This button no longer works."
-
-
-async def until(harness: Harness, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Wait until ``check()`` holds, woken by each change in the emulator (and once a
-    second for changes it does not see, such as jobs that ran)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, "the awaited change never came"
-        await harness.emu.changed(harness.emu.version, min(remaining, 1.0))
 
 
 def jobs_due_now_ran(harness: Harness) -> Callable[[], bool]:
@@ -127,7 +116,7 @@ async def test_429_and_500_are_retried_and_nothing_is_lost(harness: Harness) -> 
     await step(harness, cora, tr(cora, "Preview"))
     await step(harness, cora, "Send to 6 members")
     # The back-off after two 500s: 2 s, then 4 s.
-    await until(harness, lambda: all(harness.emu.delivered[p.id] for p in people))
+    await harness.emu.until(lambda: all(harness.emu.delivered[p.id] for p in people), 30)
     await cora.wait_for("Sent: 6 · failed: 0 · left: 0")
     await harness.settle()
     for person in people:
@@ -144,7 +133,7 @@ async def test_cancel_stops_what_is_not_yet_sent(harness: Harness) -> None:
     await write_broadcast(harness, cora, "Meeting moved to Monday.")
     await step(harness, cora, tr(cora, "Preview"))
     await cora.tap("Send to 91 members")
-    await until(harness, lambda: delivered(harness, people) > 0)
+    await harness.emu.until(lambda: delivered(harness, people) > 0, 30)
     await cora.tap(tr(cora, "Cancel the broadcast"))
     await harness.settle()
     sent = delivered(harness, people)
@@ -167,11 +156,11 @@ async def test_a_restart_in_the_middle_resumes_without_loss(harness: Harness) ->
     await write_broadcast(harness, cora, "Survey results are out.")
     await step(harness, cora, tr(cora, "Preview"))
     await cora.tap("Send to 81 members")
-    await until(harness, lambda: delivered(harness, people) > 0)
+    await harness.emu.until(lambda: delivered(harness, people) > 0, 30)
     await harness.restart()  # a redeploy in the middle of sending
     before = sum(1 for p in people if harness.emu.delivered[p.id])
     assert 0 < before < 80
-    await until(harness, lambda: all(harness.emu.delivered[p.id] for p in people))
+    await harness.emu.until(lambda: all(harness.emu.delivered[p.id] for p in people), 30)
     await cora.wait_for("Sent: 81 · failed: 0 · left: 0")
     await harness.settle()
     assert all(harness.emu.delivered[p.id] == 1 for p in people)  # none lost, none twice
@@ -351,6 +340,6 @@ async def test_reminder_before_closing_goes_to_those_who_have_not_voted(
     assert not any(reminder.split("<b>")[0] in text for text in voter.texts())
     count = len(waiting.texts())
     await harness.restart()  # the reminder job runs again at start: no second reminder
-    await until(harness, jobs_due_now_ran(harness))
+    await harness.emu.until(jobs_due_now_ran(harness), 30)
     await harness.settle()
     assert len(waiting.texts()) == count

@@ -16,7 +16,6 @@ from storage import voting as voting_store
 from storage.digest import Change
 from tests.harness import Harness, press, step, tr
 from tests.test_brainstorm import mutated, real_buttons, refused_without_a_trace
-from tests.test_broadcast import until
 
 LONG_AGO = "2000-01-01T00:00:00+00:00"
 STALE = "This button no longer works."
@@ -61,7 +60,7 @@ async def test_digests_in_a_group_chat_and_in_private_chats(harness: Harness) ->
     assert not chat.messages
     await make_due(harness, committee.id)
     await harness.restart()  # the look at start is the catch-up
-    await until(harness, lambda: len(chat.messages) > 0)
+    await harness.emu.until(lambda: len(chat.messages) > 0, 30)
     await harness.settle()
     assert len(chat.messages) == 1
     digest = chat.messages[0]["text"]

@@ -101,7 +101,7 @@ async def test_get_updates_offset_and_long_poll(emu: Emulator) -> None:
         assert first[0].message.entities[0].type == "bot_command"
         assert await bot.get_updates(offset=first[0].update_id + 1, timeout=0) == ()
         waiting = asyncio.create_task(bot.get_updates(offset=first[0].update_id + 1, timeout=5))
-        await asyncio.sleep(0.05)
+        await emu.until(lambda: emu.long_polls == 1)
         await person.send("later")
         later = await waiting
         assert [u.message.text for u in later] == ["later"]
@@ -144,3 +144,72 @@ def test_html_entities_use_utf16_offsets() -> None:
     assert entities == [{"type": "italic", "offset": 3, "length": 4}]
     with pytest.raises(EntityError):
         parse_html("<b>open")
+
+
+async def test_settle_waits_for_the_bot_to_say_it_is_idle(emu: Emulator) -> None:
+    """The bot side's busy hook and ``wake``: settle returns once the work is done."""
+    state = {"busy": True}
+    emu.busy_checks.append(lambda: state["busy"])
+
+    async def work() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        state["busy"] = False
+        emu.wake()
+
+    task = asyncio.create_task(work())
+    await emu.settle()
+    assert not state["busy"]
+    await task
+
+
+async def test_settle_sees_a_task_that_gets_busy_a_few_turns_later(emu: Emulator) -> None:
+    """Idle is believed only after the loop has turned a few more times."""
+    state = {"busy": False, "done": False}
+    emu.busy_checks.append(lambda: state["busy"])
+
+    async def about_to_call() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        state["busy"] = True
+        emu.wake()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        state.update(busy=False, done=True)
+        emu.wake()
+
+    task = asyncio.create_task(about_to_call())
+    await emu.settle()
+    assert state["done"]
+    await task
+
+
+async def test_settle_waits_for_what_is_due_soon(emu: Emulator) -> None:
+    """A timers hook (a job due in a moment) holds settle until it has run."""
+    loop = asyncio.get_running_loop()
+    fired = asyncio.Event()
+    at = loop.time() + 0.05
+    emu.timers.append(lambda: None if fired.is_set() else at - loop.time())
+    loop.call_at(at, lambda: (fired.set(), emu.wake()))
+    await emu.settle()
+    assert fired.is_set()
+
+
+async def test_settle_gives_up_and_says_what_is_pending(emu: Emulator) -> None:
+    await emu.user(1, "Ana").send("nobody fetches this")
+    with pytest.raises(AssertionError, match=r"did not settle in 0.1s: 1 updates unfetched,"
+                                             r" 0 calls in progress"):
+        await emu.settle(timeout=0.1)
+
+
+async def test_updates_count_as_handled_once_the_bot_asks_past_them(emu: Emulator) -> None:
+    """Fetched but not confirmed by the next offset, a batch is still on its way in."""
+    person = emu.user(1, "Ana")
+    emu.busy_checks.append(lambda: False)  # an in-process bot: no quiet period
+    async with _bot(emu) as bot:
+        await person.send("/start")
+        (update,) = await bot.get_updates(timeout=0)
+        with pytest.raises(AssertionError, match="0 updates unfetched"):
+            await emu.settle(timeout=0.1)
+        assert await bot.get_updates(offset=update.update_id + 1, timeout=0) == ()
+        await emu.settle()

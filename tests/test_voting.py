@@ -342,11 +342,8 @@ async def test_closes_on_time_also_after_a_restart(harness: Harness) -> None:
     await harness.start()
     t = Translator("he")
     await resident.wait_for(t._("The vote has closed."))
+    await resident.wait_for(lambda message: "photo" in message)  # the results chart
     await harness.settle()
-    for _ in range(100):
-        if any("photo" in m for m in resident.messages):
-            break
-        await asyncio.sleep(0.05)
     assert not (await store.get(harness.db, pid)).is_open  # type: ignore[union-attr]
     assert any("photo" in m for m in resident.messages)
     assert any(t._("Results: {title}", title="⁨Our street⁩") in x for x in resident.texts())

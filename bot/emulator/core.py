@@ -31,6 +31,12 @@ STRING_FIELDS = {
     "description", "short_description", "name", "file_id", "action", "inline_message_id",
     "title", "emoji", "language_code", "ip_address",
 }
+# Loop turns everything must stay idle before ``settle`` believes it: a task that is about
+# to make a call (a job just submitted, an update just taken from the queue) gets its turn.
+CALM_TURNS = 10
+# Longest wait in ``settle`` without an event; only a busy hook that never calls ``wake``
+# (or a state that ends by the clock) is seen this late, by one look every so often.
+RECHECK = 0.05
 
 if TYPE_CHECKING:
     from bot.emulator.people import Group, Person
@@ -153,12 +159,20 @@ class Emulator:
         self.callback_queries: dict[str, CallbackQuery] = {}
         self.stats: Counter[str] = Counter()
         self.delivered: Counter[int] = Counter()  # messages the bot sent, per chat
+        # The bot's own view of being busy (updates being processed, background redraws,
+        # the delivery worker), added by the harness; the bot calls ``wake`` when one may
+        # have become idle, so ``settle`` looks again at once.
         self.busy_checks: list[Callable[[], bool]] = []
+        # Seconds until the bot acts on its own (a scheduled job), or None: ``settle`` waits
+        # for what is due within ``soon`` seconds.
+        self.timers: list[Callable[[], float | None]] = []
+        self.soon = 0.25
         self.listeners: list[Callable[[str, Json], None]] = []
         self._faults: list[Fault] = []
         self._updates: deque[Json] = deque()
         self._update_ids = itertools.count(1)
         self._delivered_update = 0
+        self._confirmed_update = 0  # the bot asked for updates after this one (``offset``)
         self._newest_update = 0
         self._file_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
@@ -166,6 +180,9 @@ class Emulator:
         self._changed = asyncio.Event()
         self._inflight = 0
         self._last_activity = time.monotonic()
+        self._generation = 0  # grows with every event ``settle`` and ``until`` wait for
+        self._stirred: asyncio.Future[None] | None = None
+        self._long_polls = 0
         self._sends: deque[float] = deque()
         self._paid_sends: deque[float] = deque()
         self._chat_sends: dict[int, deque[float]] = {}
@@ -299,6 +316,7 @@ class Emulator:
         self._closed = True
         self._new_update.set()
         self._changed.set()
+        self.wake()
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -306,34 +324,106 @@ class Emulator:
         self._last_activity = time.monotonic()
         self.version += 1
         self._changed.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """Something changed: whoever waits in ``settle`` or ``until`` looks again.
+
+        The emulator calls it on its own events (an update pushed or fetched, a call begun
+        or ended, a message stored); the bot side calls it when it may have gone idle.
+        """
+        self._generation += 1
+        stirred, self._stirred = self._stirred, None
+        if stirred is not None and not stirred.done():
+            stirred.set_result(None)
+
+    async def _next_event(self, generation: int, timeout: float) -> None:
+        """Return at the first event after ``generation`` or after ``timeout`` seconds."""
+        if self._generation != generation or timeout <= 0:
+            return
+        if self._stirred is None:
+            self._stirred = asyncio.get_running_loop().create_future()
+        # wait() leaves the shared future alone on a timeout (wait_for would cancel it).
+        await asyncio.wait({self._stirred}, timeout=timeout)
 
     @property
     def pending_updates(self) -> int:
         return self._newest_update - self._delivered_update
 
-    async def settle(self, timeout: float = 15.0, quiet: float = 0.05) -> None:
-        """Wait until the bot has fetched every update and gone quiet.
+    @property
+    def long_polls(self) -> int:
+        """getUpdates calls waiting for an update right now."""
+        return self._long_polls
 
-        Quiet means: no Bot API call in progress, none for ``quiet`` seconds, and every
-        ``busy_checks`` hook (the harness adds "updates being processed") says idle.
+    def _busy(self, quiet: float) -> float | None:
+        """None if the bot looks idle, else how long to wait at most before looking again."""
+        # A batch fetched but not yet asked past (the next offset) is still on its way into
+        # the bot's update queue, where no busy hook sees it yet.
+        if (self.pending_updates or self._confirmed_update < self._delivered_update
+                or self._inflight or any(check() for check in self.busy_checks)):
+            return RECHECK
+        if quiet > 0:
+            silent = time.monotonic() - self._last_activity
+            if silent < quiet:
+                return quiet - silent
+        due = [d for d in (timer() for timer in self.timers) if d is not None and d <= self.soon]
+        if due:
+            return max(min(due), 0.005)
+        return None
+
+    async def settle(self, timeout: float = 15.0, quiet: float | None = None) -> None:
+        """Wait until the bot has handled every update and has nothing left to do.
+
+        Idle means: every update fetched and confirmed (the bot asked for the next ones), no
+        Bot API call in progress, every ``busy_checks`` hook idle and no ``timers`` hook due
+        within ``soon`` seconds. There is no quiet period to sit out: the emulator's own
+        events and the bot's ``wake`` calls make it look again (a busy hook that never wakes
+        it is looked at every ``RECHECK`` seconds). Once all is idle it lets the loop run
+        ``CALM_TURNS`` more turns and looks again, so a task about to make a call (the
+        delivery worker woken, an update taken from the queue, a job just submitted) is not
+        missed. A bot in another process tells nothing, so without ``busy_checks`` idle also
+        needs ``quiet`` seconds (default 0.05) without a call.
         """
-        deadline = time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        if quiet is None:
+            quiet = 0.0 if self.busy_checks else 0.05
+        deadline = loop.time() + timeout
+        calm, seen = 0, -1
         while True:
-            now = time.monotonic()
-            idle = (
-                self.pending_updates == 0
-                and self._inflight == 0
-                and now - self._last_activity >= quiet
-                and not any(check() for check in self.busy_checks)
-            )
-            if idle:
-                return
-            if now > deadline:
+            generation = self._generation
+            wait = self._busy(quiet)
+            if wait is None:
+                calm = calm + 1 if generation == seen else 1
+                seen = generation
+                if calm > CALM_TURNS:
+                    return
+                await asyncio.sleep(0)
+                continue
+            calm = 0
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 raise AssertionError(
                     f"the bot did not settle in {timeout}s: {self.pending_updates} updates"
                     f" unfetched, {self._inflight} calls in progress"
                 )
-            await asyncio.sleep(quiet / 2)
+            await self._next_event(generation, min(wait, remaining))
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 10.0,
+                    failure: Callable[[], str] | None = None) -> None:
+        """Wait for ``condition()`` on what the emulator sees (messages, calls, deliveries)
+        to hold, looking again at every event rather than on a clock; on a timeout, raise
+        AssertionError with ``failure()``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            generation = self._generation
+            if condition():
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self._closed:
+                raise AssertionError(failure() if failure is not None else
+                                     f"the condition did not hold within {timeout}s")
+            await self._next_event(generation, remaining)
 
     async def changed(self, since: int, timeout: float) -> int:
         """Wait until :attr:`version` passes ``since`` (the sandbox's long poll)."""
@@ -428,7 +518,7 @@ class Emulator:
         self.webhook = {"url": ""}
         if params.get("drop_pending_updates"):
             self._updates.clear()
-            self._delivered_update = self._newest_update
+            self._delivered_update = self._confirmed_update = self._newest_update
         return True
 
     async def _m_setwebhook(self, params: Json, files: dict[str, StoredFile]) -> bool:
@@ -445,10 +535,18 @@ class Emulator:
         timeout = float(params.get("timeout") or 0)
         while self._updates and self._updates[0]["update_id"] < offset:
             self._updates.popleft()
+        if offset > self._confirmed_update + 1:
+            self._confirmed_update = min(offset - 1, self._delivered_update)
+            self.wake()
         if not self._updates and timeout > 0 and not self._closed:
             self._new_update.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_update.wait(), timeout)
+            self._long_polls += 1
+            self.wake()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_update.wait(), timeout)
+            finally:
+                self._long_polls -= 1
         batch = list(itertools.islice(self._updates, 0, limit))
         if batch:
             self._delivered_update = max(self._delivered_update, batch[-1]["update_id"])

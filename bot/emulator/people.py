@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -170,19 +168,24 @@ class Person:
 
     async def wait_for(self, expected: str | Callable[[Json], bool], timeout: float = 10.0,
                        *, after: int | None = None) -> Json:
-        """The first bot message (newer than ``after``) matching ``expected``."""
-        deadline = time.monotonic() + timeout
+        """The first bot message (newer than ``after``) matching ``expected``; waits for the
+        emulator's events (a message stored or edited), not on a clock."""
         since = after if after is not None else 0
-        while True:
+        found: list[Json] = []
+
+        def arrived() -> bool:
             for message in self.messages:
                 if message["message_id"] <= since:
                     continue
                 text = message.get("text") or message.get("caption") or ""
                 if expected(message) if callable(expected) else expected in text:
-                    return message
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} never got {expected!r}; got {self.texts()}")
-            await asyncio.sleep(0.02)
+                    found.append(message)
+                    return True
+            return False
+
+        await self.emu.until(
+            arrived, timeout, lambda: f"{self.name} never got {expected!r}; got {self.texts()}")
+        return found[0]
 
 
 def _from_bot(emu: Emulator, message: Json) -> bool:
