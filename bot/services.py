@@ -31,4 +31,3 @@ class BotData:
 
     def __init__(self) -> None:
         self.standings_dirty: set[int] = set()  # votes whose live standings need an edit
-        self.standings_lang: dict[str, str] = {}  # "chat:message" -> language of standings
