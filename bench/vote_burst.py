@@ -36,6 +36,7 @@ from telegram.request import HTTPXRequest  # noqa: E402
 from bot.app import build_application, serve  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.emulator import CallbackQuery, Emulator  # noqa: E402
+from bot.handlers.voting import Sticker  # noqa: E402
 from storage import community as community_store  # noqa: E402
 from storage import voting as store  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -71,6 +72,11 @@ async def _wait(queries: list[CallbackQuery], timeout: float = 600) -> None:
         await asyncio.sleep(0.01)
 
 
+def _answered(query: CallbackQuery) -> float:
+    assert query.answered is not None  # _wait waited for it
+    return query.answered
+
+
 async def _measure(emu: Emulator, residents: list[int], messages: dict[int, int],
                    data: Any, rate: float, seconds: float) -> dict[str, float]:
     # Burst: 3 stickers each, all at once.
@@ -80,7 +86,7 @@ async def _measure(emu: Emulator, residents: list[int], messages: dict[int, int]
         for user_id in residents:
             burst.append(emu.press(user_id, user_id, messages[user_id], data(user_id, sticker)))
     await _wait(burst)
-    elapsed = max(q.answered for q in burst) - start  # type: ignore[type-var, operator]
+    elapsed = max(_answered(q) for q in burst) - start
     throughput = len(burst) / elapsed
     await asyncio.sleep(1)
     # Steady: ``rate`` taps per second (taking stickers back and placing them again).
@@ -95,7 +101,7 @@ async def _measure(emu: Emulator, residents: list[int], messages: dict[int, int]
         user_id = residents[i % len(residents)]
         steady.append(emu.press(user_id, user_id, messages[user_id], data(user_id, 0)))
     await _wait(steady)
-    latencies = sorted((q.answered - q.created) * 1000 for q in steady)  # type: ignore[operator]
+    latencies = sorted((_answered(q) - q.created) * 1000 for q in steady)
     return {
         "taps": len(burst), "burst_seconds": elapsed, "taps_per_second": throughput,
         "steady_rate": total / (time.monotonic() - begin),
@@ -129,7 +135,7 @@ async def run_mahfil(residents_count: int, rate: float, seconds: float) -> dict[
         messages = await _ballots(emu, residents)
 
         def data(user_id: int, sticker: int) -> str:
-            return f"vote:st:{vote.id}:{problems[(user_id + sticker) % len(problems)]}:0"
+            return Sticker(vote.id, problems[(user_id + sticker) % len(problems)], 0).pack()
 
         result = await _measure(emu, residents, messages, data, rate, seconds)
         stored = await db.fetchval("SELECT COUNT(*) FROM stickers")

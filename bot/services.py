@@ -33,4 +33,3 @@ class BotData:
     def __init__(self) -> None:
         self.webapp_url = None
         self.standings_dirty: set[int] = set()  # votes whose live standings need an edit
-        self.standings_lang: dict[str, str] = {}  # "chat:message" -> language of standings

@@ -58,12 +58,13 @@ class Problem:
 
 
 def _prioritisation(row: aiosqlite.Row) -> Prioritisation:
+    created_at = from_db(row["created_at"])
+    assert created_at is not None  # NOT NULL in the schema
     return Prioritisation(
         id=row["id"], community_id=row["community_id"], title=row["title"],
         method=row["method"], stickers=row["stickers"], allow_stacking=bool(row["allow_stacking"]),
         closes_at=from_db(row["closes_at"]), status=row["status"], created_by=row["created_by"],
-        created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
-        closed_at=from_db(row["closed_at"]),
+        created_at=created_at, closed_at=from_db(row["closed_at"]),
     )
 
 
@@ -379,19 +380,23 @@ async def participation_by_group(db: Database, prioritisation: Prioritisation,
 
 
 async def add_standings_message(db: Database, prioritisation_id: int, chat_id: int,
-                                message_id: int) -> None:
+                                message_id: int, language: str) -> None:
     await db.execute(
-        "INSERT OR IGNORE INTO standings_messages VALUES (?, ?, ?)",
-        (prioritisation_id, chat_id, message_id),
+        "INSERT OR IGNORE INTO standings_messages (prioritisation_id, chat_id, message_id,"
+        " language) VALUES (?, ?, ?, ?)",
+        (prioritisation_id, chat_id, message_id, language),
     )
 
 
-async def standings_messages(db: Database, prioritisation_id: int) -> list[tuple[int, int]]:
+async def standings_messages(db: Database, prioritisation_id: int,
+                             ) -> list[tuple[int, int, str | None]]:
+    """(chat, message, language) of each live standings message of the vote."""
     rows = await db.fetchall(
-        "SELECT chat_id, message_id FROM standings_messages WHERE prioritisation_id = ?",
+        "SELECT chat_id, message_id, language FROM standings_messages"
+        " WHERE prioritisation_id = ?",
         (prioritisation_id,),
     )
-    return [(r["chat_id"], r["message_id"]) for r in rows]
+    return [(r["chat_id"], r["message_id"], r["language"]) for r in rows]
 
 
 async def drop_standings_message(db: Database, chat_id: int, message_id: int) -> None:

@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.callbacks import MAX_ID, STALE, Button
 from bot.emulator import Person
+from bot.flows import schedule
+from bot.flows import voting as flow
 from bot.flows.errors import Refused
-from bot.flows.voting_book import StickerBook
-from bot.i18n import Translator
+from bot.flows.people import JOIN_FIRST, ONLY_COORDINATORS
+from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
+from bot.handlers.voting import Ballot, Close, Pair, Rate, Results, Sticker
+from bot.i18n import Translator, isolate
+from storage import community as community_store
 from storage import voting as store
-from tests.harness import Harness, Invitation
+from tests.harness import Harness, Invitation, press, tr
 
 PROBLEMS = ["Street lights are broken", "Rubbish is not collected", "No playground",
             "Traffic near the school"]
@@ -50,6 +59,12 @@ async def open_vote(harness: Harness, coordinator: Person, *, method: str = "Sti
     row = await harness.db.fetchone("SELECT MAX(id) AS id FROM prioritisations")
     assert row is not None and row["id"] is not None, coordinator.texts()[-3:]
     return int(row["id"])
+
+
+async def is_open(harness: Harness, pid: int) -> bool:
+    vote = await store.get(harness.db, pid)
+    assert vote is not None
+    return vote.is_open
 
 
 async def ballot(harness: Harness, person: Person) -> None:
@@ -121,12 +136,16 @@ async def test_sticker_vote_end_to_end(harness: Harness) -> None:
 
     # Problem 2 has 3 stickers (fa, he, kk); problem 1 has 3 (he, kk, en)... tie.
     results = [m for m in en.messages if "Results: " in (m.get("text") or "")][-1]["text"]
-    assert "Tie for first place" in results
-    assert "Street lights are broken" in results and "3 stickers" in results
-    assert "Participation by group" in results
+    assert "Tie for first place: ⁨Street lights are broken⁩, ⁨Rubbish is not collected⁩" \
+        " have the same score." in results
+    assert "1. ⁨Street lights are broken⁩\n    ██████████ 3 stickers" in results
+    assert "1. ⁨Rubbish is not collected⁩\n    ██████████ 3 stickers" in results
+    assert "Participation by group (voters / members):" in results
     assert any("photo" in m for m in en.messages)  # the chart
     fa_results = [m for m in fa.messages if "photo" not in m][-1]["text"]
-    assert "۳" in fa_results  # Persian digits
+    fa_t = Translator("fa")
+    assert fa_t.ngettext("{n} sticker", "{n} stickers", 3) in fa_results  # Persian digits
+    assert fa_t.ngettext("{n} sticker", "{n} stickers", 3) == "۳ برچسب"
     # After closing, taps change nothing and are answered.
     await kk.tap(problem_button(kk, 3))
     await harness.settle()
@@ -177,7 +196,7 @@ async def test_simultaneous_taps_never_exceed_the_budget(harness: Harness) -> No
     problems = await store.problems(harness.db, pid)
     # Ten taps arrive at once (a double-tapping, impatient resident).
     for i in range(10):
-        await resident.press(f"vote:st:{pid}:{problems[i % 4].id}:0")
+        await resident.press(Sticker(pid, problems[i % 4].id, 0).pack())
     await harness.settle()
     assert len(await store.sticker_rows(harness.db, pid)) == 3
     # And straight at the sticker book, bypassing the per-user ordering: 12 taps at once.
@@ -206,32 +225,137 @@ async def test_forged_callbacks_change_nothing(harness: Harness) -> None:
     other_vote = await store.create(harness.db, second.community.id, title="x",
                                     method="stickers", problems=["a", "b"])
     other_problem = (await store.problems(harness.db, other_vote.id))[0]
+    a, b, c = (p.id for p in problems[:3])
+    en, fa = Translator("en"), Translator("fa")
     forged = [
-        (outsider, f"vote:st:{pid}:{problems[0].id}:0"),  # another community's vote
-        (resident_first, f"vote:st:{pid}:{other_problem.id}:0"),  # a problem not in it
-        (resident_first, f"vote:st:{pid}:999999:0"),  # unknown problem
-        (resident_first, "vote:st:abc:def:0"),  # not numbers
-        (resident_first, f"vote:pw:{pid}:{problems[0].id}:{problems[1].id}:{problems[2].id}"),
-        (resident_first, f"vote:mx:{pid}:{problems[0].id}:0:x9"),
-        (outsider, f"vote:close:{pid}"),
+        # Another community's vote, and a problem that is not in the vote.
+        (outsider, Sticker(pid, a, 0).pack(), fa._(NOT_AVAILABLE)),
+        (resident_first, Sticker(pid, other_problem.id, 0).pack(), en._(NOT_IN_VOTE)),
+        (resident_first, Sticker(pid, 999999, 0).pack(), en._(NOT_IN_VOTE)),
+        (resident_first, Sticker(MAX_ID, a, 0).pack(), en._(NOT_AVAILABLE)),
+        # Not numbers, out of range, parts missing or added, and the old "vote:" data.
+        (resident_first, "vote:st:abc:def:0", en._(STALE)),
+        (resident_first, "vote:st:1", en._(STALE)),
+        (resident_first, f"voting:sticker:{pid}:{a}:0:0:7", en._(STALE)),
+        (resident_first, f"voting:sticker:{pid}:{a}", en._(STALE)),
+        (resident_first, f"voting:sticker:{pid}:-{a}:0:0", en._(STALE)),
+        (resident_first, f"voting:sticker:99999999999999999999:{a}:0:0", en._(STALE)),
+        # A pairwise answer on a sticker vote, and a rating of a problem of it.
+        (resident_first, Pair(pid, a, b, "a").pack(), en._(NOT_AVAILABLE)),
+        (resident_first, f"voting:pair:{pid}:{a}:{b}:{c}", en._(STALE)),
+        (resident_first, Rate(pid, a, 0, "importance", 3).pack(), en._(NOT_AVAILABLE)),
+        (resident_first, f"voting:rate:{pid}:{a}:0:importance:9", en._(STALE)),
+        (outsider, Close(pid).pack(), fa._(ONLY_COORDINATORS)),
+        (resident_first, Close(pid).pack(), en._(ONLY_COORDINATORS)),
+        (outsider, Ballot(pid).pack(), fa._(NOT_AVAILABLE)),
+        (outsider, Results(pid).pack(), fa._(NOT_AVAILABLE)),
+        (resident_first, Results(pid).pack(),
+         en._("Results are shown when the vote closes.")),
     ]
     await resident_first.send("/vote")
     await harness.settle()
-    for person, data in forged:
+    for person, data, expected in forged:
         if not person.messages:
             await person.send("/help")
             await harness.settle()
-        await person.press(data)
-        await harness.settle()
-        assert person.last_tap_answered and person.last_answer, data
+        assert await press(harness, person, data) == expected, data
     assert await store.sticker_rows(harness.db, pid) == []
-    assert (await store.get(harness.db, pid)).is_open  # type: ignore[union-attr]
+    assert await is_open(harness, pid)
     await store.close(harness.db, pid)
-    await resident_first.press(f"vote:st:{pid}:{problems[0].id}:0")
+    await resident_first.press(Sticker(pid, a, 0).pack())
     await harness.settle()
-    assert resident_first.last_answer == Translator("en")._(
-        "This vote has closed; changes are no longer possible.")
+    assert resident_first.last_answer == en._(CLOSED)
     assert await store.sticker_rows(harness.db, pid) == []
+
+
+VOTE_TABLES = ("prioritisations", "vote_problems", "stickers", "comparisons", "ratings",
+               "standings_messages", "outbox")
+
+
+async def _snapshot(harness: Harness) -> dict[str, list[tuple[Any, ...]]]:
+    return {table: [tuple(row) for row in await harness.db.fetchall(
+        f"SELECT * FROM {table} ORDER BY rowid")] for table in VOTE_TABLES}
+
+
+def _mutations(data: str, foreign_vote: int, foreign_problems: list[int],
+               closed: int) -> list[str]:
+    """Every way to spoil one real button: parts dropped or added, each field made huge,
+    negative or nonsense, each id replaced by another community's or a closed vote's."""
+    kind = Button.parse(data)
+    head = kind.prefix
+    values = data.split(":")[2:]
+    spoiled = [head, data + ":1", ":".join(data.split(":")[:-1]) if values else data + ":x"]
+    for i, codec in enumerate(kind._codecs):
+        ints = values[i].lstrip("-").isdigit()
+        replacements = (["-1", str(2**63), "99999999999999999999", "x", ""] if ints
+                        else ["x", "", "2"])
+        if codec.name == "vote":
+            replacements += [str(MAX_ID), str(foreign_vote), str(closed)]
+        if codec.name in ("problem", "a", "b"):
+            replacements += [str(MAX_ID), *map(str, foreign_problems)]
+        for value in replacements:
+            spoiled.append(":".join([head, *values[:i], value, *values[i + 1:]]))
+    return [m for m in spoiled if m != data]
+
+
+async def test_spoiled_buttons_of_every_kind_are_answered_and_change_nothing(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15's crash cases, for every button the capability sends: each spoiled copy is
+    answered with a refusal, nothing raises, and not one row changes."""
+    first = await harness.new_community("First")
+    second = await harness.new_community("Second")
+    coordinator = await harness.coordinator(first, "en")
+    resident = await harness.resident(first, "en")
+    outsider = await harness.resident(second, "en")
+    await harness.coordinator(second, "en")
+    closed = await open_vote(harness, coordinator, title="Closed one")
+    await store.close(harness.db, closed)
+    await open_vote(harness, coordinator, stacking=True, title="Stickers")
+    await open_vote(harness, coordinator, method="Pairwise comparison", title="Pairs")
+    await open_vote(harness, coordinator, method="Priority matrix", title="Matrix")
+    foreign_vote = await store.create(harness.db, second.community.id, title="Theirs",
+                                      method="stickers", problems=["a", "b"])
+    foreign = [p.id for p in await store.problems(harness.db, foreign_vote.id)]
+    # Buttons of every kind reach the resident's and the coordinator's chats.
+    await resident.send("/vote")
+    await harness.settle()
+    for title in ("Stickers", "Pairs", "Matrix"):
+        await resident.tap(title)
+        await harness.settle()
+    await resident.tap(problem_button(resident, 1), next(
+        m for m in reversed(resident.messages) if "Stickers" in (m.get("text") or "")))
+    await harness.settle()
+    await coordinator.send("/results")
+    await harness.settle()
+    await coordinator.send("/closevote")
+    await harness.settle()
+    real = sorted({b["callback_data"] for person in (resident, coordinator)
+                   for m in person.messages
+                   for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+                   for b in row if b.get("callback_data", "").startswith("voting:")})
+    kinds = {data.split(":")[1] for data in real}
+    assert kinds == {"ballot", "sticker", "pair", "rate", "hint", "matrix", "results",
+                     "close"}
+    before = await _snapshot(harness)
+    assert len(before["stickers"]) == 1
+    queries = []
+    caplog.set_level(logging.ERROR)
+    for data in real:
+        queries.append(await outsider.press(data))  # all of it from another community
+        for spoiled in _mutations(data, foreign_vote.id, foreign, closed):
+            for person in (resident, coordinator):
+                queries.append(await person.press(spoiled))
+    await harness.settle()
+    assert await _snapshot(harness) == before
+    assert all(q.answered is not None for q in queries)
+    # Each is refused — but for the result of the closed vote, which anyone may see.
+    shown = Results(closed).pack()
+    assert [q.data for q in queries
+            if not (q.answer or {}).get("text") and q.data != shown] == []
+    sorry = tr(resident, "Sorry, something went wrong on our side. Please try again in a"
+                         " moment.")
+    assert [q.data for q in queries if (q.answer or {}).get("text") == sorry] == []
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_pairwise_vote(harness: Harness) -> None:
@@ -258,10 +382,10 @@ async def test_pairwise_vote(harness: Harness) -> None:
     await coordinator.send("/results")
     await harness.settle()
     results = [m for m in coordinator.messages if "text" in m][-1]["text"]
-    t = Translator("fa")
-    assert t._("In the lead: <b>{problem}</b>.", problem="X").split("<b>")[0].strip() in results
-    outcome = await __import__("bot.flows.voting", fromlist=["outcome"]).outcome(
-        harness.db, await store.get(harness.db, pid))
+    lead = tr(coordinator, "In the lead: <b>{problem}</b>.",
+              problem=isolate("Street lights are broken"))
+    assert lead.replace("<b>", "").replace("</b>", "") in results  # shown as text, not HTML
+    outcome = await flow.outcome(harness.db, await store.get(harness.db, pid))
     assert outcome.winners[0].id == lights
 
 
@@ -306,12 +430,16 @@ async def test_paper_stickers_shown_apart_and_combined(harness: Harness) -> None
     await harness.settle()
     await coordinator.send("/paper")
     await harness.settle()
+    question = coordinator.last["text"]
     await coordinator.send("0 2 five 1")
     await harness.settle()
-    assert "five" in coordinator.last["text"]  # named in the hint
+    # The hint, then the question again (the form engine's way).
+    assert coordinator.texts()[-2:] == [
+        "five is not a whole number; send one number per problem.", question]
     await coordinator.send("0\n2\n1")
     await harness.settle()
-    assert "Send exactly 4 numbers" in coordinator.last["text"]
+    assert coordinator.texts()[-2] == ("Send exactly 4 numbers, one per problem in the list"
+                                       " order; you sent 3.")
     await coordinator.send("0\n۲\n1\n0")  # Persian digits are understood
     await harness.settle()
     texts = coordinator.texts()
@@ -342,36 +470,44 @@ async def test_closes_on_time_also_after_a_restart(harness: Harness) -> None:
     await harness.start()
     t = Translator("he")
     await resident.wait_for(t._("The vote has closed."))
-    await resident.wait_for(lambda message: "photo" in message)  # the results chart
-    await harness.settle()
-    assert not (await store.get(harness.db, pid)).is_open  # type: ignore[union-attr]
-    assert any("photo" in m for m in resident.messages)
+    await resident.wait_for(lambda message: "photo" in message)  # the chart
+    assert not await is_open(harness, pid)
     assert any(t._("Results: {title}", title="⁨Our street⁩") in x for x in resident.texts())
 
 
 async def test_setup_rejects_bad_input_and_resumes_after_restart(harness: Harness) -> None:
+    """Each refused answer gets its hint, then the question again (the form engine's way)."""
     invitation = await harness.new_community()
     coordinator = await harness.coordinator(invitation, "en")
     resident = await harness.resident(invitation, "en")
     await resident.send("/prioritise")
     await harness.settle()
-    assert "Only coordinators" in resident.last["text"]
+    assert resident.last["text"] == tr(resident, ONLY_COORDINATORS)
     await coordinator.send("/prioritise")
     await harness.settle()
+    title_question = coordinator.last["text"]
+    assert title_question == ("New priority vote. What is it about? Send a short title.\n"
+                              "(/cancel stops)")
     await coordinator.send("x" * 300)
     await harness.settle()
-    assert "longer than 200" in coordinator.last["text"]
+    assert coordinator.texts()[-2:] == [
+        "The title is longer than 200 characters; please shorten it.", title_question]
     await coordinator.send("Our street")
     await harness.settle()
+    await coordinator.send("Stickers")  # typed instead of tapped
+    await harness.settle()
+    assert coordinator.texts()[-2:] == ["Please choose with the buttons.",
+                                        "Which method?\n(/cancel stops)"]
     await coordinator.tap("Stickers")
     await harness.settle()
     await coordinator.send("only one")
     await harness.settle()
-    assert "at least two" in coordinator.last["text"]
+    assert coordinator.texts()[-2] == "Send at least two problems, one per line."
     await harness.restart()
     await coordinator.send("a\nb\nA")
     await harness.settle()
-    assert "appears twice" in coordinator.last["text"]
+    assert coordinator.texts()[-2] == ("Problem 3 appears twice; please send each problem"
+                                       " once.")
     await coordinator.send("a\nb")
     await harness.settle()
     await coordinator.tap(lambda label: label.startswith("3"))
@@ -380,16 +516,291 @@ async def test_setup_rejects_bad_input_and_resumes_after_restart(harness: Harnes
     await harness.settle()
     await coordinator.send("2020-01-01 10:00")
     await harness.settle()
-    assert "already passed" in coordinator.last["text"]
+    assert coordinator.texts()[-2] == ("That time has already passed; please send a time in"
+                                       " the future.")
     await coordinator.send("tomorrow")
     await harness.settle()
-    assert "YYYY-MM-DD HH:MM" in coordinator.last["text"]
+    assert coordinator.texts()[-2] == ("Please send the closing time as YYYY-MM-DD HH:MM,"
+                                       " for example 2026-12-06 18:00.")
     await coordinator.send("2099-01-01 10:00")
     await harness.settle()
-    assert "Preview:" in coordinator.last["text"]
+    assert coordinator.last["text"].startswith("Preview:\n")
     await coordinator.tap("Cancel")
     await harness.settle()
+    assert coordinator.last["text"] == "Cancelled. Nothing was opened."
     assert await harness.db.fetchval("SELECT COUNT(*) FROM prioritisations") == 0
+
+
+async def test_setup_messages_and_echoes(harness: Harness) -> None:
+    """What the coordinator sees at each step: each choice replaces its question."""
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    await harness.resident(invitation, "fa")
+    await coordinator.send("/prioritise")
+    await harness.settle()
+    await coordinator.send("Our street")
+    await harness.settle()
+    assert coordinator.buttons() == ["Stickers", "Pairwise comparison", "Priority matrix"]
+    await coordinator.tap("Stickers")
+    await harness.settle()
+    assert coordinator.texts()[-2:] == [
+        "Method: Stickers", "Send the problems, one per line (2 to 60).\n(/cancel stops)"]
+    await coordinator.send("Lights\nRubbish")
+    await harness.settle()
+    assert coordinator.buttons() == ["1", "2", "3 ✓", "4", "5"]
+    assert len(coordinator.last["reply_markup"]["inline_keyboard"]) == 1  # one row
+    await coordinator.tap("2")
+    await harness.settle()
+    assert coordinator.texts()[-2:] == [
+        "2 stickers per resident.",
+        "May a resident put several stickers on one problem?\n(/cancel stops)"]
+    await coordinator.tap("Yes")
+    await harness.settle()
+    assert coordinator.texts()[-2] == "Several stickers may go on one problem."
+    assert [[b["text"] for b in row]
+            for row in coordinator.last["reply_markup"]["inline_keyboard"]] == [
+        ["In 1 day", "In 3 days", "In 7 days"], ["When I close it"]]
+    await coordinator.tap("When I close it")
+    await harness.settle()
+    assert coordinator.last["text"] == "\n".join([
+        "Preview:", "⁨Our street⁩", "Method: Stickers", "2 stickers per resident.",
+        "Closes when a coordinator closes it.", "", "1. ⁨Lights⁩", "2. ⁨Rubbish⁩",
+        "(/cancel stops)"])
+    assert coordinator.buttons() == ["Open the vote", "Cancel"]
+    await coordinator.tap("Open the vote")
+    await harness.settle()
+    # The coordinator is told, then announced to like every member.
+    assert coordinator.texts()[-2:] == [
+        "The vote is open. Announcing it to 2 members…",
+        "New priority vote in ⁨Green Street⁩: ⁨Our street⁩\nMethod: Stickers\n"
+        "Closes when a coordinator closes it."]
+    assert coordinator.buttons(coordinator.messages[-3]) == []  # the preview's buttons went
+    vote = (await store.list_for(harness.db, invitation.community.id))[0]
+    assert (vote.title, vote.method, vote.stickers, vote.allow_stacking, vote.closes_at) == (
+        "Our street", "stickers", 2, True, None)
+
+
+async def test_setup_offers_the_brainstorm_shortlist(harness: Harness) -> None:
+    from storage import brainstorm as brainstorm_store
+
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    brainstorm = await brainstorm_store.open_round(harness.db, invitation.community.id,
+                                                   "What bothers you?", coordinator.id)
+    assert brainstorm is not None
+    for text in ("Dark street", "Full bins", "Not shortlisted"):
+        card_id = await brainstorm_store.add_card(harness.db, brainstorm.id, coordinator.id,
+                                                  text, None)
+        card = await brainstorm_store.get_card(harness.db, card_id)
+        assert card is not None
+        if text != "Not shortlisted":
+            await brainstorm_store.curate(harness.db, card, coordinator.id, "shortlist",
+                                          shortlisted=1)
+    await coordinator.send("/prioritise")
+    await harness.settle()
+    await coordinator.send("From the brainstorm")
+    await harness.settle()
+    await coordinator.tap("Pairwise comparison")
+    await harness.settle()
+    await coordinator.tap("Use the brainstorm shortlist (2 problems)")
+    await harness.settle()
+    assert coordinator.texts()[-2] == "• ⁨Dark street⁩\n• ⁨Full bins⁩"
+    await coordinator.tap("When I close it")
+    await harness.settle()
+    await coordinator.tap("Open the vote")
+    await harness.settle()
+    vote = (await store.list_for(harness.db, invitation.community.id))[0]
+    assert [p.title for p in await store.problems(harness.db, vote.id)] == [
+        "Dark street", "Full bins"]
+
+
+async def test_an_older_question_never_drives_the_current_form(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    await coordinator.send("/prioritise")
+    await harness.settle()
+    await coordinator.send("First try")
+    await harness.settle()
+    old_question = coordinator.last
+    await coordinator.send("/prioritise")  # starts afresh
+    await harness.settle()
+    await coordinator.send("Second try")
+    await harness.settle()
+    await coordinator.tap("Stickers", old_question)
+    await harness.settle()
+    assert coordinator.last_answer == tr(coordinator, STALE)
+    assert coordinator.messages[-1]["text"] == "Which method?\n(/cancel stops)"
+    assert old_question["text"] == "Which method?\n(/cancel stops)"  # not echoed either
+    # The current question's own button works; the one above it no longer does.
+    await coordinator.tap("Priority matrix")
+    await harness.settle()
+    assert coordinator.texts()[-2] == "Method: Priority matrix"
+    await coordinator.tap("Stickers", old_question)
+    await harness.settle()
+    assert coordinator.last_answer == tr(coordinator, STALE)
+    await coordinator.send("a\nb")
+    await harness.settle()
+    assert coordinator.last["text"].startswith("When does the vote close?")
+    await coordinator.send("/cancel")
+    await harness.settle()
+    assert coordinator.last["text"] == "Stopped. Nothing was changed."
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM prioritisations") == 0
+
+
+async def test_every_setup_step_checks_the_coordinator_again(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    await coordinator.send("/prioritise")
+    await harness.settle()
+    await coordinator.send("Our street")
+    await harness.settle()
+    await community_store.set_role(harness.db, invitation.community.id, coordinator.id,
+                                   "resident")
+    await coordinator.tap("Stickers")
+    await harness.settle()
+    assert coordinator.last_answer == tr(coordinator, ONLY_COORDINATORS)
+    assert coordinator.last["text"] == "Which method?\n(/cancel stops)"  # nothing moved on
+    await coordinator.send("Stickers")
+    await harness.settle()
+    assert coordinator.texts()[-2] == tr(coordinator, ONLY_COORDINATORS)
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM prioritisations") == 0
+
+
+async def test_paper_needs_a_sticker_vote_and_a_coordinator(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    resident = await harness.resident(invitation, "en")
+    await coordinator.send("/paper")
+    await harness.settle()
+    assert coordinator.last["text"] == "There is no sticker vote to add paper stickers to."
+    await resident.send("/paper")
+    await harness.settle()
+    assert resident.last["text"] == tr(resident, ONLY_COORDINATORS)
+    await open_vote(harness, coordinator, method="Pairwise comparison")
+    await coordinator.send("/paper")
+    await harness.settle()
+    assert coordinator.last["text"] == "There is no sticker vote to add paper stickers to."
+
+
+async def test_reminder_comes_half_way_through_a_short_vote(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    pid = await open_vote(harness, coordinator, close="In 1 day")
+    vote = await store.get(harness.db, pid)
+    assert vote is not None and vote.closes_at is not None
+    queue = harness.app.job_queue
+    assert queue is not None
+    [remind] = queue.get_jobs_by_name(f"vote-remind-{pid}")
+    [close] = queue.get_jobs_by_name(f"vote-close-{pid}")
+    assert remind.next_t == schedule.reminder_time(vote.created_at, vote.closes_at)
+    assert abs(vote.closes_at - remind.next_t - timedelta(hours=12)) < timedelta(seconds=1)
+    assert close.next_t == vote.closes_at
+    await harness.restart()  # rebuilt from the database
+    queue = harness.app.job_queue
+    assert queue is not None
+    [remind] = queue.get_jobs_by_name(f"vote-remind-{pid}")
+    assert remind.next_t == schedule.reminder_time(vote.created_at, vote.closes_at)
+
+
+async def test_live_standings_keep_their_language_across_a_restart(harness: Harness) -> None:
+    invitation = await harness.new_community()  # its default language: English
+    coordinator = await harness.coordinator(invitation, "fa")
+    resident = await harness.resident(invitation, "en")
+    await resident.send("/standings")
+    await harness.settle()
+    assert resident.last["text"] == tr(resident, ONLY_COORDINATORS)
+    await coordinator.send("/standings")
+    await harness.settle()
+    assert coordinator.last["text"] == tr(coordinator, "There is no open vote right now.")
+    pid = await open_vote(harness, coordinator)
+    await coordinator.send("/standings")
+    await harness.settle()
+    standings = coordinator.last
+    fa = Translator("fa")
+    assert standings["text"].startswith(fa._("Standings so far: {title}",
+                                             title=isolate("Our street")))
+    group = harness.emu.group(-100777, "Street chat", [coordinator])
+    await coordinator.send("/standings", chat=group)
+    await harness.settle()
+    in_group = group.messages[-1]
+    assert in_group["text"].startswith("Standings so far: ⁨Our street⁩")
+    assert [tuple(row) for row in await harness.db.fetchall(
+        "SELECT chat_id, language FROM standings_messages ORDER BY chat_id")] == [
+        (-100777, "en"), (coordinator.id, "fa")]
+    await harness.restart()
+    await ballot(harness, resident)
+    await resident.tap(problem_button(resident, 2))
+    await harness.settle()
+    queue = harness.app.job_queue
+    assert queue is not None
+    [refresh] = queue.get_jobs_by_name("vote-standings")
+    await refresh.run(harness.app)
+    await harness.settle()
+    edited = next(m for m in coordinator.messages
+                  if m["message_id"] == standings["message_id"])["text"]
+    assert edited.startswith(fa._("Standings so far: {title}", title=isolate("Our street")))
+    assert fa.ngettext("{n} member took part, of {members} ({percent}).",
+                       "{n} members took part, of {members} ({percent}).", 1, members=2,
+                       percent=fa.percent(0.5)) in edited
+    edited_group = next(m for m in group.messages
+                        if m["message_id"] == in_group["message_id"])["text"]
+    assert "1 member took part, of 2 (50%)." in edited_group
+    assert await is_open(harness, pid)
+
+
+async def test_results_wait_for_the_close_except_for_coordinators(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    resident = await harness.resident(invitation, "en")
+    await resident.send("/results")
+    await harness.settle()
+    assert resident.last["text"] == "No results yet: votes show results when they close."
+    await resident.send("/vote")
+    await harness.settle()
+    assert resident.last["text"] == "There is no open vote right now."
+    await resident.send("/closevote")
+    await harness.settle()
+    assert resident.last["text"] == tr(resident, ONLY_COORDINATORS)
+    first = await open_vote(harness, coordinator, title="First")
+    await store.close(harness.db, first)
+    second = await open_vote(harness, coordinator, title="Second")
+    await resident.send("/results")  # only the closed one: shown at once
+    await harness.settle()
+    assert resident.texts()[-1].startswith("Results: ⁨First⁩")
+    assert await press(harness, resident, Results(second).pack()) == (
+        "Results are shown when the vote closes.")
+    await coordinator.send("/results")
+    await harness.settle()
+    assert coordinator.buttons() == ["Second", "First"]
+    await coordinator.tap("Second")
+    await harness.settle()
+    assert coordinator.texts()[-1].startswith("Standings so far: ⁨Second⁩")
+    outsider = await harness.resident(await harness.new_community("Elsewhere"), "en")
+    await outsider.send("/results")
+    await harness.settle()
+    assert outsider.last["text"] == "No results yet: votes show results when they close."
+    stranger = harness.person("en")
+    await stranger.send("/vote")
+    await harness.settle()
+    assert stranger.last["text"] == tr(stranger, JOIN_FIRST)
+
+
+async def test_results_list_pages_past_twenty_votes(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    for n in range(1, 23):
+        vote = await store.create(harness.db, invitation.community.id, title=f"Vote {n}",
+                                  method="stickers", problems=["a", "b"])
+        await store.close(harness.db, vote.id)
+    await coordinator.send("/results")
+    await harness.settle()
+    assert coordinator.buttons() == [f"Vote {n}" for n in range(22, 2, -1)] + ["1/2", "Next ›"]
+    await coordinator.tap("Next ›")
+    await harness.settle()
+    assert coordinator.buttons() == ["Vote 2", "Vote 1", "‹ Back", "2/2"]
+    await coordinator.tap("Vote 1")
+    await harness.settle()
+    assert coordinator.texts()[-1].startswith("Results: ⁨Vote 1⁩")
 
 
 def test_chart_in_persian_hebrew_and_kazakh(tmp_path: Path) -> None:

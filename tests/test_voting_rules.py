@@ -21,8 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.flows import voting as flow
-from bot.flows.errors import Refused
-from bot.flows.voting_book import StickerBook
+from bot.flows.errors import STALE, Refused
+from bot.flows.people import ONLY_COORDINATORS, Member
+from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
+from bot.i18n import Translator
 from storage import community as community_store
 from storage import voting as store
 from storage.db import Database
@@ -122,6 +124,12 @@ taps = st.lists(
 )
 
 
+async def _community_of(db: Database, pid: int) -> int:
+    vote = await store.get(db, pid)
+    assert vote is not None
+    return vote.community_id
+
+
 async def _setup(db: Database, budget: int, stacking: bool) -> tuple[int, list[int], list[int]]:
     community = await community_store.create_community(
         db, name="Prop", default_language="en", timezone="UTC", created_by=None
@@ -161,7 +169,7 @@ def test_budget_and_tally_hold_for_any_taps(budget: int, stacking: bool,
             db = await Database.open(Path(folder) / "p.sqlite3")
             try:
                 pid, voters, problems = await _setup(db, budget, stacking)
-                community_id = (await store.get(db, pid)).community_id  # type: ignore[union-attr]
+                community_id = await _community_of(db, pid)
                 book = StickerBook(db)
 
                 async def tap(voter: int, problem: int, remove: bool) -> None:
@@ -235,3 +243,124 @@ def test_a_placement_costs_the_same_in_a_full_vote() -> None:
         full = steps(voters[-1])
         conn.close()
         assert full < empty * 1.5, (empty, full)
+
+
+# -- who may do what (bot/flows/voting.py), without Telegram -----------------------------------
+
+
+async def _member(db: Database, community_id: int, user_id: int, role: str) -> Member:
+    await community_store.upsert_user(db, user_id, first_name=f"u{user_id}", last_name=None,
+                                      username=None, language="en")
+    await community_store.join(db, community_id, user_id, role=role,
+                               stakeholder_group="activist")
+    community = await community_store.get_community(db, community_id)
+    user = await community_store.get_user(db, user_id)
+    membership = await community_store.get_membership(db, community_id, user_id)
+    assert community is not None and user is not None and membership is not None
+    return Member(user, community, membership, Translator("en"), False)
+
+
+def _refusal(error: pytest.ExceptionInfo[Refused]) -> str:
+    return error.value.message
+
+
+def test_flows_check_scope_permission_and_preconditions() -> None:
+    async def run() -> None:
+        with TemporaryDirectory() as folder:
+            db = await Database.open(Path(folder) / "rules.sqlite3")
+            try:
+                pid, _voters, problems = await _setup(db, 3, False)
+                home = await _community_of(db, pid)
+                away = (await community_store.create_community(
+                    db, name="Away", default_language="en", timezone="UTC",
+                    created_by=None)).id
+                resident = await _member(db, home, 9100, "resident")
+                coordinator = await _member(db, home, 9101, "coordinator")
+                outsider = await _member(db, away, 9102, "coordinator")
+                book = StickerBook(db)
+
+                # Opening a vote: coordinators only, in their own community, checked again.
+                async def create(who: Member, community_id: int = home, *,
+                                 closes_at: datetime | None = None,
+                                 problems: tuple[str, ...] = ("a", "b")) -> int:
+                    return (await flow.create(db, who, community_id=community_id, title="T",
+                                              method="pairwise", problems=list(problems),
+                                              closes_at=closes_at)).id
+
+                with pytest.raises(Refused) as refused:
+                    await create(resident)
+                assert _refusal(refused) == ONLY_COORDINATORS
+                with pytest.raises(Refused) as refused:
+                    await create(coordinator, away)
+                assert _refusal(refused) == STALE
+                with pytest.raises(Refused) as refused:
+                    await create(coordinator, closes_at=datetime(2020, 1, 1, tzinfo=UTC))
+                assert _refusal(refused) == flow.PASSED
+                with pytest.raises(Refused):
+                    await create(coordinator, problems=("a", "A"))
+                pairwise_id = await create(coordinator)
+                pairwise = await store.get(db, pairwise_id)
+                assert pairwise is not None
+
+                # Scope: another community's vote is refused like a missing one.
+                for vote_id in (pid, 10**12):
+                    with pytest.raises(Refused) as refused:
+                        await flow.ballot(db, outsider, vote_id)
+                    assert _refusal(refused) == NOT_AVAILABLE
+                with pytest.raises(Refused) as refused:
+                    await flow.place_sticker(book, outsider, pid, problems[0])
+                assert _refusal(refused) == NOT_AVAILABLE
+                # A button of one method on a vote of another.
+                with pytest.raises(Refused) as refused:
+                    await flow.place_sticker(book, resident, pairwise.id, problems[0])
+                assert _refusal(refused) == NOT_AVAILABLE
+                a, b = (p.id for p in await store.problems(db, pairwise.id))
+                with pytest.raises(Refused) as refused:
+                    await flow.rate(db, resident, pairwise.id, a, "importance", 3, 0)
+                assert _refusal(refused) == NOT_AVAILABLE
+                with pytest.raises(Refused) as refused:
+                    await flow.compare(db, resident, pairwise.id, a, a, "a")
+                assert _refusal(refused) == NOT_AVAILABLE
+                with pytest.raises(Refused) as refused:
+                    await flow.compare(db, resident, pairwise.id, a, problems[0], "a")
+                assert _refusal(refused) == NOT_IN_VOTE
+                await flow.compare(db, resident, pairwise.id, a, b, "b")
+                assert await store.comparisons(db, pairwise.id) == [(a, b, b)]
+
+                # Results: residents see a vote's once it has closed, coordinators at once.
+                with pytest.raises(Refused) as refused:
+                    await flow.results_of(db, resident, pairwise.id)
+                assert _refusal(refused) == flow.HIDDEN_UNTIL_CLOSED
+                assert (await flow.results_of(db, coordinator, pairwise.id)).outcome.voters == 1
+
+                # Closing: a coordinator of the vote's community, once.
+                with pytest.raises(Refused) as refused:
+                    await flow.close(db, resident, pairwise.id, book)
+                assert _refusal(refused) == ONLY_COORDINATORS
+                with pytest.raises(Refused) as refused:
+                    await flow.close(db, outsider, pairwise.id, book)
+                assert _refusal(refused) == NOT_AVAILABLE
+                assert not (await flow.close(db, coordinator, pairwise.id, book)).is_open
+                with pytest.raises(Refused) as refused:
+                    await flow.close(db, coordinator, pairwise.id, book)
+                assert _refusal(refused) == CLOSED
+                with pytest.raises(Refused) as refused:
+                    await flow.compare(db, resident, pairwise.id, a, b, "a")
+                assert _refusal(refused) == CLOSED
+                assert (await flow.results_of(db, resident, pairwise.id)).outcome.voters == 1
+
+                # Paper stickers: a coordinator, a sticker vote, one count per problem.
+                with pytest.raises(Refused) as refused:
+                    await flow.set_paper(db, resident, pid, [1] * 5)
+                assert _refusal(refused) == ONLY_COORDINATORS
+                with pytest.raises(Refused):
+                    await flow.set_paper(db, coordinator, pid, [1] * 4)
+                with pytest.raises(Refused) as refused:
+                    await flow.set_paper(db, coordinator, pairwise.id, [1, 1])
+                assert _refusal(refused) == NOT_AVAILABLE
+                assert (await flow.set_paper(db, coordinator, pid, [1, 0, 2, 0, 0]))[1] == 3
+                assert (await flow.paper_vote(db, coordinator)).id == pid
+            finally:
+                await db.close()
+
+    asyncio.run(run())

@@ -1,28 +1,45 @@
-"""Prioritisation rules: tallies, rankings, pair choice, and the checks on coordinators' input.
+"""Prioritisation rules: who may do what with a vote, tallies, rankings, pair choice, and the
+checks on coordinators' input.
 
-Pure functions over plain values, tested without Telegram. The three methods come from the
-seeds (step 1): stickers on the most pressing problems, pairwise comparison, and the 3×3
-priority matrix whose cell is the score (importance + urgency − 1: 1 2 3 / 2 3 4 / 3 4 5).
+Every change a person makes goes through one function here that checks scope (the vote
+belongs to their community — a missing or foreign id is refused alike), permission (a
+coordinator opens, closes, counts paper stickers and sees standings while a vote is open),
+preconditions (still open, the problem is on this ballot, a sticker left) and then writes.
+The tallies are pure functions over plain values, tested without Telegram. The three
+methods come from the seeds (step 1): stickers on the most pressing problems, pairwise
+comparison, and the 3×3 priority matrix whose cell is the score (importance + urgency − 1:
+1 2 3 / 2 3 4 / 3 4 5).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import jdatetime
 
-from bot.flows.errors import Refused
+from bot.flows.errors import STALE, Refused
+from bot.flows.people import Member, require
+from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
 from bot.i18n import N_
+from storage import brainstorm as brainstorm_store
+from storage import broadcast as outbox
+from storage import community as community_store
 from storage import voting as store
-from storage.db import Database
-from storage.voting import Prioritisation, Problem
+from storage.community import Community as Community
+from storage.community import StakeholderGroup as StakeholderGroup
+from storage.community import User as User
+from storage.db import Database, utcnow
+from storage.voting import Prioritisation as Prioritisation
+from storage.voting import Problem as Problem
 
+METHODS = store.METHODS
 MAX_PROBLEMS = 60
 MAX_TITLE = 200
 MAX_STICKERS = 10
@@ -59,6 +76,11 @@ def parse_problems(text: str) -> list[str]:
             line = rest.strip()
         if line:
             lines.append(line)
+    return check_problems(lines)
+
+
+def check_problems(lines: list[str]) -> list[str]:
+    """2 to 60 distinct problems, none over the length limit (typed or from a brainstorm)."""
     if len(lines) < 2:
         raise Refused(N_("Send at least two problems, one per line."))
     if len(lines) > MAX_PROBLEMS:
@@ -89,6 +111,7 @@ def parse_title(text: str) -> str:
 
 
 DEADLINE_FORMAT = "YYYY-MM-DD HH:MM"
+PASSED = N_("That time has already passed; please send a time in the future.")
 
 
 def deadline_example(persian: bool) -> str:
@@ -126,7 +149,7 @@ def parse_deadline(text: str, tz: str, now: datetime | None = None, *,
                           example=deadline_example(persian)) from None
     moment = local.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
     if moment <= now:
-        raise Refused(N_("That time has already passed; please send a time in the future."))
+        raise Refused(PASSED)
     return moment
 
 
@@ -150,6 +173,13 @@ def parse_counts(text: str, count: int) -> list[int]:
             raise Refused(N_("{value} is not a whole number; send one number per problem."),
                           value=part[:20])
         numbers.append(int(part))
+    return check_counts(numbers, count)
+
+
+def check_counts(numbers: list[int], count: int) -> list[int]:
+    """One count per problem, none negative, none beyond what a meeting can hold."""
+    if any(n < 0 for n in numbers):
+        raise Refused(STALE)
     if len(numbers) != count:
         raise Refused(N_("Send exactly {count} numbers, one per problem in the list order;"
                          " you sent {given}."), count=count, given=len(numbers))
@@ -162,21 +192,24 @@ def parse_counts(text: str, count: int) -> list[int]:
 
 
 async def open_problem(db: Database, prioritisation_id: int, problem_id: int,
-                       community_id: int) -> tuple[Prioritisation, Problem]:
-    """The prioritisation and problem a button names, checked: same community, still open.
+                       community_id: int, method: str | None = None,
+                       ) -> tuple[Prioritisation, Problem]:
+    """The prioritisation and problem a button names, checked: same community, the method
+    the button is for, still open.
 
     Callback data are untrusted: a forged id from another community, an unknown problem or
     a closed vote is refused here before anything is written.
     """
     prioritisation = await store.get(db, prioritisation_id)
-    if prioritisation is None or prioritisation.community_id != community_id:
-        raise Refused(N_("This vote is not available to you."))
+    if prioritisation is None or prioritisation.community_id != community_id or (
+            method is not None and prioritisation.method != method):
+        raise Refused(NOT_AVAILABLE)
     if not prioritisation.is_open:
-        raise Refused(N_("This vote has closed; changes are no longer possible."))
+        raise Refused(CLOSED)
     problem = next((p for p in await store.problems(db, prioritisation_id)
                     if p.id == problem_id), None)
     if problem is None:
-        raise Refused(N_("This problem is not part of the vote."))
+        raise Refused(NOT_IN_VOTE)
     return prioritisation, problem
 
 
@@ -259,13 +292,13 @@ def bradley_terry(ids: Sequence[int], results: Iterable[tuple[int, int, int | No
     win and one virtual loss against an average opponent, so a problem that always wins (or
     never does) still has a finite strength, and problems nobody compared stay equal.
     """
-    wins: Counter[int] = Counter()
+    wins: defaultdict[int, float] = defaultdict(float)
     games: Counter[tuple[int, int]] = Counter()
     for a, b, winner in results:
         games[(min(a, b), max(a, b))] += 1
         if winner is None:
-            wins[a] += 0.5  # type: ignore[assignment]
-            wins[b] += 0.5  # type: ignore[assignment]
+            wins[a] += 0.5
+            wins[b] += 0.5
         else:
             wins[winner] += 1
     strength = dict.fromkeys(ids, 1.0)
@@ -316,3 +349,368 @@ def bar(value: float, maximum: float, width: int = 10) -> str:
     """A text bar: ``█████░░░░░``."""
     filled = 0 if maximum <= 0 else round(width * value / maximum)
     return "█" * filled + "░" * (width - filled)
+
+
+# -- who may do what: every tap and command of the capability goes through one of these ------
+
+NO_OPEN_VOTE = N_("There is no open vote right now.")
+NO_RESULTS = N_("No results yet: votes show results when they close.")
+HIDDEN_UNTIL_CLOSED = N_("Results are shown when the vote closes.")
+NO_STICKER_VOTE = N_("There is no sticker vote to add paper stickers to.")
+
+Choice = Literal["a", "b", "neither"]  # a pairwise answer: 🅰, 🅱 or "can't decide"
+Aspect = Literal["importance", "urgency"]
+
+
+async def find(db: Database, who: Member, vote_id: int, *, method: str | None = None,
+               ) -> Prioritisation:
+    """A vote of the member's community, open or closed (a ballot's page, a result);
+    a missing, foreign or — with ``method`` — other kind of vote is refused alike."""
+    prioritisation = await store.get(db, vote_id)
+    if prioritisation is None or prioritisation.community_id != who.community.id or (
+            method is not None and prioritisation.method != method):
+        raise Refused(NOT_AVAILABLE)
+    return prioritisation
+
+
+async def ballot(db: Database, who: Member, vote_id: int) -> Prioritisation:
+    """A vote the member may vote in now: in their community, and open."""
+    prioritisation = await find(db, who, vote_id)
+    if not prioritisation.is_open:
+        raise Refused(CLOSED)
+    return prioritisation
+
+
+async def open_votes(db: Database, who: Member) -> list[Prioritisation]:
+    """The community's open votes, newest first (refused when there is none)."""
+    found = await store.list_for(db, who.community.id, status="open")
+    if not found:
+        raise Refused(NO_OPEN_VOTE)
+    return found
+
+
+async def place_sticker(book: StickerBook, who: Member, vote_id: int, problem_id: int, *,
+                        back: bool = False) -> tuple[Prioritisation, int]:
+    """Place a sticker (or, with ``back``, take one back): the hot path of a vote burst,
+    checked and held in memory by the sticker book, answered once committed. Returns the
+    vote and how many stickers the voter has left."""
+    return await book.tap(vote_id, who.community.id, problem_id, who.user.id, who.group,
+                          remove=back)
+
+
+async def compare(db: Database, who: Member, vote_id: int, a_id: int, b_id: int,
+                  choice: Choice) -> Prioritisation:
+    """One pairwise answer (a change of mind replaces the earlier one)."""
+    prioritisation, _a = await open_problem(db, vote_id, a_id, who.community.id, "pairwise")
+    await open_problem(db, vote_id, b_id, who.community.id, "pairwise")
+    if a_id == b_id or choice not in ("a", "b", "neither"):
+        raise Refused(NOT_AVAILABLE)
+    winner = a_id if choice == "a" else b_id if choice == "b" else None
+    try:
+        await store.record_comparison(db, vote_id, who.user.id, a_id, b_id, winner, who.group)
+    except store.VoteRejected:
+        raise Refused(CLOSED) from None
+    return prioritisation
+
+
+async def rate(db: Database, who: Member, vote_id: int, problem_id: int, aspect: Aspect,
+               value: int, index: int) -> tuple[Prioritisation, int]:
+    """Rate one problem's importance or urgency (1–3). Returns the vote and the problem to
+    show next: the same one until both values are given, then the next one still to rate."""
+    prioritisation, _problem = await open_problem(db, vote_id, problem_id, who.community.id,
+                                                  "matrix")
+    if aspect not in ("importance", "urgency") or not 1 <= value <= 3:
+        raise Refused(NOT_AVAILABLE)
+    try:
+        await store.rate(db, vote_id, who.user.id, problem_id,
+                         importance=value if aspect == "importance" else None,
+                         urgency=value if aspect == "urgency" else None, group=who.group)
+    except store.VoteRejected:
+        raise Refused(CLOSED) from None
+    rated = await store.my_ratings(db, vote_id, who.user.id)
+    if None not in rated.get(problem_id, (None, None)):
+        problems = await store.problems(db, vote_id)
+        index = next((i for i, p in enumerate(problems)
+                      if None in rated.get(p.id, (None, None))), index)
+    return prioritisation, index
+
+
+# -- what a ballot shows -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PairBallot:
+    """The next pair a voter compares, or that they are done."""
+
+    pair: tuple[Problem, Problem] | None  # None: nothing left to compare
+    number: int  # of the pair shown, from 1
+    total: int  # pairs this voter is asked
+    finished: bool  # they compared all the pairs they are asked
+
+
+async def pairwise_ballot(db: Database, who: Member, prioritisation: Prioritisation,
+                          ) -> PairBallot:
+    problems = await store.problems(db, prioritisation.id)
+    by_id = {p.id: p for p in problems}
+    done = await store.compared_by(db, prioritisation.id, who.user.id)
+    wanted = pairs_per_voter(len(problems))
+    if len(done) >= wanted:
+        return PairBallot(None, len(done), wanted, True)
+    counts: Counter[tuple[int, int]] = Counter(
+        (a, b) for a, b, _w in await store.comparisons(db, prioritisation.id))
+    pair = next_pair(list(by_id), counts, done)
+    if pair is None:
+        return PairBallot(None, len(done), wanted, False)
+    return PairBallot((by_id[pair[0]], by_id[pair[1]]), len(done) + 1, wanted, False)
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixBallot:
+    """A voter's ratings so far and the problem to show."""
+
+    problems: list[Problem]
+    rated: dict[int, tuple[int | None, int | None]]  # problem -> (importance, urgency)
+    index: int  # the problem shown, from 0
+
+    @property
+    def complete(self) -> int:
+        """How many problems have both values."""
+        return sum(1 for p in self.problems if None not in self.rated.get(p.id, (None, None)))
+
+
+async def matrix_ballot(db: Database, who: Member, prioritisation: Prioritisation,
+                        index: int | None = None) -> MatrixBallot:
+    """The ballot at problem ``index`` (clamped), or at the first problem still to rate."""
+    problems = await store.problems(db, prioritisation.id)
+    if not problems:
+        raise Refused(NOT_AVAILABLE)
+    rated = await store.my_ratings(db, prioritisation.id, who.user.id)
+    if index is None:
+        index = next((i for i, p in enumerate(problems)
+                      if None in rated.get(p.id, (None, None))), 0)
+    return MatrixBallot(problems, rated, min(max(index, 0), len(problems) - 1))
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything a result shows, in no language yet."""
+
+    prioritisation: Prioritisation
+    outcome: Outcome
+    chat_only: Outcome | None  # the ranking from chat stickers alone, when paper ones count
+    members: int
+    members_by_group: dict[str | None, int]
+    groups: list[StakeholderGroup]
+    voters_by_group: dict[str | None, int]
+
+    @property
+    def has_chart(self) -> bool:
+        """A chart is worth sending once someone voted (in chat or on paper)."""
+        return bool(self.outcome.voters or any(s.offline for s in self.outcome.standings))
+
+
+async def visible_results(db: Database, who: Member) -> list[Prioritisation]:
+    """The votes whose results this member may see: closed ones, and for coordinators the
+    open ones too (standings so far)."""
+    visible = [p for p in await store.list_for(db, who.community.id)
+               if not p.is_open or who.is_coordinator]
+    if not visible:
+        raise Refused(NO_RESULTS)
+    return visible
+
+
+async def results_of(db: Database, who: Member, vote_id: int) -> Report:
+    """One vote's result, if this member may see it now."""
+    prioritisation = await find(db, who, vote_id)
+    if prioritisation.is_open and not who.is_coordinator:
+        raise Refused(HIDDEN_UNTIL_CLOSED)
+    return await report(db, prioritisation)
+
+
+async def report(db: Database, prioritisation: Prioritisation) -> Report:
+    counts = await community_store.member_counts(db, prioritisation.community_id)
+    result = await outcome(db, prioritisation)
+    chat_only = None
+    if any(s.offline for s in result.standings):
+        chat_only = sticker_outcome([s.problem for s in result.standings],
+                                    {s.problem.id: s.online for s in result.standings},
+                                    result.voters, include_offline=False)
+    return Report(prioritisation, result, chat_only, counts["total"], counts["by_group"],
+                  await community_store.stakeholder_groups(db, prioritisation.community_id),
+                  await store.participation_by_group(db, prioritisation))
+
+
+async def keep_chart(db: Database, png: bytes) -> str:
+    """Store a result chart for the outbox to send; returns its reference."""
+    return await outbox.store_file(db, png)
+
+
+# -- live standings --------------------------------------------------------------------------------
+
+
+async def standings_vote(db: Database, who: Member) -> Prioritisation:
+    """The vote a coordinator's ``/standings`` shows: the newest open one."""
+    require(who, "coordinator")
+    return (await open_votes(db, who))[0]
+
+
+async def keep_standings(db: Database, who: Member, vote_id: int, chat_id: int,
+                         message_id: int, language: str) -> None:
+    """Remember a posted standings message, and its language, to keep it up to date."""
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id)
+    await store.add_standings_message(db, prioritisation.id, chat_id, message_id, language)
+
+
+@dataclass(frozen=True, slots=True)
+class Standings:
+    """A vote's live standings messages, each with the language it is written in."""
+
+    prioritisation: Prioritisation
+    community: Community
+    messages: list[tuple[int, int, str]]  # (chat, message, language)
+
+
+async def standings(db: Database, vote_id: int) -> Standings | None:
+    prioritisation = await store.get(db, vote_id)
+    if prioritisation is None:
+        return None
+    community = await _community(db, prioritisation)
+    return Standings(prioritisation, community, [
+        (chat_id, message_id, language or community.default_language)
+        for chat_id, message_id, language in await store.standings_messages(db, vote_id)])
+
+
+async def drop_standings(db: Database, chat_id: int, message_id: int) -> None:
+    """A standings message that can no longer be edited (deleted, bot removed)."""
+    await store.drop_standings_message(db, chat_id, message_id)
+
+
+# -- opening, reminding, closing ---------------------------------------------------------------
+
+
+async def shortlist(db: Database, who: Member) -> list[str]:
+    """The shortlisted problem cards of the community's latest brainstorm, best supported
+    first: step 1's brainstorm feeds step 1's prioritisation."""
+    require(who, "coordinator")
+    brainstorm = await brainstorm_store.latest_round(db, who.community.id)
+    if brainstorm is None:
+        return []
+    return [card.text for card in await brainstorm_store.cards(
+        db, brainstorm.id, shortlisted=True)][:MAX_PROBLEMS]
+
+
+async def create(db: Database, who: Member, *, community_id: int, title: str, method: str,
+                 problems: list[str], stickers: int = 3, stacking: bool = False,
+                 closes_at: datetime | None = None) -> Prioritisation:
+    """Open a vote, as its coordinator set it up (everything is checked again here: the
+    set-up took several messages, and the coordinator may have changed community)."""
+    require(who, "coordinator")
+    if community_id != who.community.id or method not in METHODS or (
+            not 1 <= stickers <= MAX_STICKERS):
+        raise Refused(STALE)
+    if closes_at is not None and closes_at <= utcnow():
+        raise Refused(PASSED)
+    return await store.create(db, who.community.id, title=parse_title(title), method=method,
+                              problems=check_problems(problems), stickers=stickers,
+                              allow_stacking=stacking, closes_at=closes_at,
+                              created_by=who.user.id)
+
+
+async def _community(db: Database, prioritisation: Prioritisation) -> Community:
+    community = await community_store.get_community(db, prioritisation.community_id)
+    if community is None:  # communities are never deleted; a vote always has one
+        raise Refused(NOT_AVAILABLE)
+    return community
+
+
+async def audience(db: Database, prioritisation: Prioritisation,
+                   ) -> tuple[Community, list[User]]:
+    """Everyone a new vote is announced to: every member of its community."""
+    community = await _community(db, prioritisation)
+    return community, [u for _m, u in await community_store.members(db, community.id)]
+
+
+async def not_voted(db: Database, vote_id: int) -> tuple[Prioritisation, Community,
+                                                         list[User]] | None:
+    """Whom a reminder goes to: members who have not voted in a vote still open and not
+    yet past its closing time (None: no reminder is due)."""
+    prioritisation = await store.get(db, vote_id)
+    if prioritisation is None or not prioritisation.is_open or (
+            prioritisation.closes_at is None or prioritisation.closes_at <= utcnow()):
+        return None
+    community, members = await audience(db, prioritisation)
+    done = set(await store.participants(db, prioritisation))
+    return prioritisation, community, [u for u in members if u.id not in done]
+
+
+async def scheduled(db: Database) -> list[Prioritisation]:
+    """Open votes with a closing time, in every community: their jobs are rebuilt at start."""
+    return await store.open_with_deadline(db)
+
+
+async def closable(db: Database, who: Member) -> list[Prioritisation]:
+    """The votes a coordinator may close now."""
+    require(who, "coordinator")
+    return await open_votes(db, who)
+
+
+async def close(db: Database, who: Member, vote_id: int, book: StickerBook) -> Prioritisation:
+    """A coordinator closes a vote of their community early."""
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id)
+    closed = await close_due(db, prioritisation.id, book) if prioritisation.is_open else None
+    if closed is None:
+        raise Refused(CLOSED)
+    return closed
+
+
+async def close_due(db: Database, vote_id: int, book: StickerBook) -> Prioritisation | None:
+    """Close a vote whose time has come; None if it was closed already (so its result is
+    announced once). The sticker book's copy goes: the next tap is refused as closed."""
+    if not await store.close(db, vote_id):
+        return None
+    book.forget(vote_id)
+    return await store.get(db, vote_id)
+
+
+async def result_audience(db: Database, prioritisation: Prioritisation,
+                          ) -> tuple[Community, list[User]]:
+    """Who hears the result: those who took part, and the coordinators."""
+    community = await _community(db, prioritisation)
+    voted = set(await store.participants(db, prioritisation))
+    return community, [u for m, u in await community_store.members(db, community.id)
+                       if u.id in voted or m.role in ("coordinator", "admin")]
+
+
+# -- paper stickers ------------------------------------------------------------------------------
+
+
+async def paper_vote(db: Database, who: Member) -> Prioritisation:
+    """The sticker vote a coordinator's ``/paper`` counts go to: the newest one."""
+    require(who, "coordinator")
+    found = [p for p in await store.list_for(db, who.community.id) if p.method == "stickers"]
+    if not found:
+        raise Refused(NO_STICKER_VOTE)
+    return found[0]
+
+
+async def paper_problems(db: Database, who: Member, vote_id: int,
+                         ) -> tuple[Prioritisation, list[Problem]]:
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id, method="stickers")
+    return prioritisation, await store.problems(db, prioritisation.id)
+
+
+async def set_paper(db: Database, who: Member, vote_id: int, counts: list[int],
+                    ) -> tuple[Prioritisation, int]:
+    """Paper stickers from a meeting, one count per problem in ballot order (they replace
+    earlier counts). Returns the vote and how many paper stickers there are now."""
+    prioritisation, problems = await paper_problems(db, who, vote_id)
+    counts = check_counts(counts, len(problems))
+    await store.set_offline(db, prioritisation.id,
+                            {p.id: n for p, n in zip(problems, counts, strict=True)})
+    return prioritisation, sum(counts)

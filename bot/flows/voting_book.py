@@ -112,7 +112,8 @@ class StickerBook:
         simultaneous taps cannot both take the last sticker.
         """
         vote = self._votes.get(prioritisation_id) or await self._vote(prioritisation_id)
-        if vote is None or vote.prioritisation.community_id != community_id:
+        if vote is None or vote.prioritisation.community_id != community_id or (
+                vote.prioritisation.method != "stickers"):
             raise Refused(NOT_AVAILABLE)
         prioritisation = vote.prioritisation
         if not prioritisation.is_open or prioritisation_id not in self._votes:
