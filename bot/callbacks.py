@@ -41,6 +41,7 @@ from typing import (
 )
 
 from bot.flows.errors import STALE, Refused
+from bot.flows.people import Role
 
 MAX_BYTES = 64  # Telegram's limit for callback data
 MAX_ID = 2**63 - 1  # SQLite's INTEGER
@@ -147,7 +148,7 @@ class Button:
 
     prefix: ClassVar[str]
     pattern: ClassVar[str]
-    role: ClassVar[str | None]
+    role: ClassVar[Role | None]
     _codecs: ClassVar[tuple[_Codec, ...]]
 
     def pack(self) -> str:
@@ -183,7 +184,7 @@ B = TypeVar("B", bound=type[Button])
 
 
 @dataclass_transform(frozen_default=True)
-def button(capability: str, verb: str, *, role: str | None = "resident",
+def button(capability: str, verb: str, *, role: Role | None = "resident",
            ) -> Callable[[B], B]:
     """Declare a button kind: a frozen dataclass whose data starts ``capability:verb``.
 

@@ -211,9 +211,11 @@ class Courier:
         if row.paid:
             params["allow_paid_broadcast"] = True
         if row.photo:
-            method, params["photo"], params["caption"] = "sendPhoto", row.photo, row.text
+            # Bot API method names are case-insensitive; PTB warns about its own camelCase
+            # names in a raw call, which is raw on purpose (no Message object is built).
+            method, params["photo"], params["caption"] = "sendphoto", row.photo, row.text
         else:
-            method, params["text"] = "sendMessage", row.text
+            method, params["text"] = "sendmessage", row.text
             params["link_preview_options"] = {"is_disabled": True}
         try:
             if row.photo and row.photo.startswith(store.FILE_PREFIX):
@@ -263,7 +265,7 @@ class Courier:
                 raise BadRequest("the picture is gone")
             data, file_id = stored
         if file_id is not None:
-            await self.app.bot.do_api_request("sendPhoto", api_kwargs={**params,
+            await self.app.bot.do_api_request("sendphoto", api_kwargs={**params,
                                                                        "photo": file_id})
             return
         message = await self.app.bot.send_photo(

@@ -239,8 +239,9 @@ async def claim(db: Database, limit: int, now: datetime | None = None) -> list[O
 
 
 async def next_due(db: Database) -> datetime | None:
-    return from_db(await db.fetchval(
-        "SELECT MIN(due_at) FROM outbox WHERE state = 'pending'"))
+    due: str | None = await db.fetchval(
+        "SELECT MIN(due_at) FROM outbox WHERE state = 'pending'")
+    return from_db(due)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,13 +80,6 @@ class CommitteeMember:
     added_at: datetime
 
 
-def _moment(text: str) -> datetime:
-    """A timestamp from a NOT NULL column."""
-    moment = from_db(text)
-    assert moment is not None
-    return moment
-
-
 def _election(row: aiosqlite.Row) -> Election:
     return Election(
         id=row["id"], community_id=row["community_id"], name=row["name"], seats=row["seats"],
@@ -95,7 +88,7 @@ def _election(row: aiosqlite.Row) -> Election:
         nominations_close_at=from_db(row["nominations_close_at"]),
         voting_close_at=from_db(row["voting_close_at"]),
         result=json.loads(row["result"]) if row["result"] else None,
-        created_at=_moment(row["created_at"]),
+        created_at=from_db(row["created_at"]),
     )
 
 
@@ -104,7 +97,7 @@ def _nomination(row: aiosqlite.Row) -> Nomination:
         id=row["id"], election_id=row["election_id"], nominee_id=row["nominee_id"],
         nominated_by=row["nominated_by"], status=row["status"],
         stakeholder_group=row["stakeholder_group"], statement=row["statement"],
-        created_at=_moment(row["created_at"]),
+        created_at=from_db(row["created_at"]),
         accepted_at=from_db(row["accepted_at"]),
     )
 
@@ -264,7 +257,7 @@ async def nominations(db: Database, election_id: int,
                     username=r["username"], language=r["language"],
                     language_chosen=bool(r["language_chosen"]), reachable=bool(r["reachable"]),
                     current_community_id=r["current_community_id"],
-                    created_at=_moment(r["ucreated"]))
+                    created_at=from_db(r["ucreated"]))
         result.append((_nomination(r), user))
     return result
 
@@ -425,7 +418,7 @@ async def committee_members(db: Database, committee_id: int,
         " WHERE m.committee_id = ? AND m.removed_at IS NULL ORDER BY m.added_at, u.id",
         (committee_id,))
     return [(CommitteeMember(r["committee_id"], r["user_id"], r["how"], r["seat"],
-                             _moment(r["madded"])), _user(r))
+                             from_db(r["madded"])), _user(r))
             for r in rows]
 
 

@@ -121,7 +121,7 @@ def _user(row: aiosqlite.Row) -> User:
         language_chosen=bool(row["language_chosen"]),
         reachable=bool(row["reachable"]),
         current_community_id=row["current_community_id"],
-        created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
+        created_at=from_db(row["created_at"]),
     )
 
 
@@ -132,7 +132,7 @@ def _community(row: aiosqlite.Row) -> Community:
         default_language=row["default_language"],
         timezone=row["timezone"],
         created_by=row["created_by"],
-        created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
+        created_at=from_db(row["created_at"]),
         quiet_start=row["quiet_start"],
         quiet_end=row["quiet_end"],
     )
@@ -144,7 +144,7 @@ def _membership(row: aiosqlite.Row) -> Membership:
         user_id=row["user_id"],
         role=row["role"],
         stakeholder_group=row["stakeholder_group"],
-        joined_at=from_db(row["joined_at"]),  # type: ignore[arg-type]
+        joined_at=from_db(row["joined_at"]),
     )
 
 
@@ -153,7 +153,7 @@ def _invite(row: aiosqlite.Row) -> Invite:
         code=row["code"],
         community_id=row["community_id"],
         kind=row["kind"],
-        created_at=from_db(row["created_at"]),  # type: ignore[arg-type]
+        created_at=from_db(row["created_at"]),
         revoked_at=from_db(row["revoked_at"]),
     )
 
@@ -324,7 +324,7 @@ async def memberships_of(db: Database, user_id: int) -> list[tuple[Membership, C
                 default_language=r["default_language"],
                 timezone=r["timezone"],
                 created_by=r["created_by"],
-                created_at=from_db(r["created_at"]),  # type: ignore[arg-type]
+                created_at=from_db(r["created_at"]),
             ),
         )
         for r in rows

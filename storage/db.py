@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import aiosqlite
 
@@ -41,8 +41,12 @@ def to_db(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat()
 
 
+@overload
+def from_db(text: str) -> datetime: ...
+@overload
+def from_db(text: None) -> None: ...
 def from_db(text: str | None) -> datetime | None:
-    """The stored ISO text back as an aware UTC datetime."""
+    """The stored ISO text back as an aware UTC datetime (None stays None)."""
     if text is None:
         return None
     moment = datetime.fromisoformat(text)

@@ -111,17 +111,10 @@ class Evaluation:
     at: datetime
 
 
-def _moment(text: str) -> datetime:
-    """A timestamp column that is NOT NULL, back as an aware datetime."""
-    moment = from_db(text)
-    assert moment is not None  # the column is NOT NULL
-    return moment
-
-
 def _plan(row: aiosqlite.Row) -> Plan:
     return Plan(id=row["id"], community_id=row["community_id"], problem=row["problem"],
                 status=row["status"], created_by=row["created_by"],
-                created_at=_moment(row["created_at"]))
+                created_at=from_db(row["created_at"]))
 
 
 def _task(row: aiosqlite.Row) -> Task:
@@ -330,7 +323,7 @@ async def _log(db: Database, task_id: int, actor_id: int, changes: dict[str, Any
 async def history(db: Database, task_id: int) -> list[Change]:
     rows = await db.fetchall("SELECT * FROM task_log WHERE task_id = ? ORDER BY id",
                              (task_id,))
-    return [Change(actor_id=r["actor_id"], at=_moment(r["at"]),
+    return [Change(actor_id=r["actor_id"], at=from_db(r["at"]),
                    changes=json.loads(r["changes"])) for r in rows]
 
 
@@ -353,7 +346,7 @@ async def updates(db: Database, task_id: int) -> list[Update]:
                              (task_id,))
     return [Update(id=r["id"], task_id=r["task_id"], author_id=r["author_id"], text=r["text"],
                    progress=r["progress"], photo=r["photo"],
-                   at=_moment(r["at"])) for r in rows]
+                   at=from_db(r["at"])) for r in rows]
 
 
 # -- indicators ------------------------------------------------------------------------------
@@ -412,7 +405,7 @@ async def evaluation(db: Database, plan_id: int) -> Evaluation | None:
         return None
     return Evaluation(reached=row["reached"], rating=row["rating"], worked=row["worked"],
                       next=json.loads(row["next"]),
-                      at=_moment(row["at"]))
+                      at=from_db(row["at"]))
 
 
 # -- personal data ---------------------------------------------------------------------------

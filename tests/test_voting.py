@@ -225,7 +225,7 @@ async def test_forged_callbacks_change_nothing(harness: Harness) -> None:
     other_vote = await store.create(harness.db, second.community.id, title="x",
                                     method="stickers", problems=["a", "b"])
     other_problem = (await store.problems(harness.db, other_vote.id))[0]
-    a, b, c = (p.id for p in problems[:3])
+    a = problems[0].id
     en, fa = Translator("en"), Translator("fa")
     forged = [
         # Another community's vote, and a problem that is not in the vote.
@@ -241,10 +241,10 @@ async def test_forged_callbacks_change_nothing(harness: Harness) -> None:
         (resident_first, f"voting:sticker:{pid}:-{a}:0:0", en._(STALE)),
         (resident_first, f"voting:sticker:99999999999999999999:{a}:0:0", en._(STALE)),
         # A pairwise answer on a sticker vote, and a rating of a problem of it.
-        (resident_first, Pair(pid, a, b, "a").pack(), en._(NOT_AVAILABLE)),
-        (resident_first, f"voting:pair:{pid}:{a}:{b}:{c}", en._(STALE)),
-        (resident_first, Rate(pid, a, 0, "importance", 3).pack(), en._(NOT_AVAILABLE)),
-        (resident_first, f"voting:rate:{pid}:{a}:0:importance:9", en._(STALE)),
+        (resident_first, Pair(pid, 1, 2, "a").pack(), en._(NOT_AVAILABLE)),
+        (resident_first, f"voting:pair:{pid}:1:2:3", en._(STALE)),
+        (resident_first, Rate(pid, 1, "importance", 3).pack(), en._(NOT_AVAILABLE)),
+        (resident_first, f"voting:rate:{pid}:1:importance:9", en._(STALE)),
         (outsider, Close(pid).pack(), fa._(ONLY_COORDINATORS)),
         (resident_first, Close(pid).pack(), en._(ONLY_COORDINATORS)),
         (outsider, Ballot(pid).pack(), fa._(NOT_AVAILABLE)),

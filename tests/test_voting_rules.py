@@ -314,18 +314,19 @@ def test_flows_check_scope_permission_and_preconditions() -> None:
                 with pytest.raises(Refused) as refused:
                     await flow.place_sticker(book, resident, pairwise.id, problems[0])
                 assert _refusal(refused) == NOT_AVAILABLE
-                a, b = (p.id for p in await store.problems(db, pairwise.id))
+                a, b = (p.position for p in await store.problems(db, pairwise.id))
+                a_id, b_id = (p.id for p in await store.problems(db, pairwise.id))
                 with pytest.raises(Refused) as refused:
-                    await flow.rate(db, resident, pairwise.id, a, "importance", 3, 0)
+                    await flow.rate(db, resident, pairwise.id, a, "importance", 3)
                 assert _refusal(refused) == NOT_AVAILABLE
                 with pytest.raises(Refused) as refused:
                     await flow.compare(db, resident, pairwise.id, a, a, "a")
                 assert _refusal(refused) == NOT_AVAILABLE
                 with pytest.raises(Refused) as refused:
-                    await flow.compare(db, resident, pairwise.id, a, problems[0], "a")
+                    await flow.compare(db, resident, pairwise.id, a, 60, "a")
                 assert _refusal(refused) == NOT_IN_VOTE
                 await flow.compare(db, resident, pairwise.id, a, b, "b")
-                assert await store.comparisons(db, pairwise.id) == [(a, b, b)]
+                assert await store.comparisons(db, pairwise.id) == [(a_id, b_id, b_id)]
 
                 # Results: residents see a vote's once it has closed, coordinators at once.
                 with pytest.raises(Refused) as refused:

@@ -767,7 +767,7 @@ class Emulator:
         return file_id
 
     def _chat(self, chat_id: Any) -> Chat:
-        chat = self.chats.get(_int(chat_id) if chat_id is not None else 0)  # type: ignore[arg-type]
+        chat = self.chats.get(_int(chat_id) or 0) if chat_id is not None else None
         if chat is None:
             raise bad_request("chat not found")
         return chat

@@ -27,7 +27,7 @@ from storage import survey as survey_store
 from storage import voting as voting_store
 from storage.broadcast import Broadcast, Message, Progress
 from storage.community import Community, StakeholderGroup, User
-from storage.db import Database
+from storage.db import Database, utcnow
 
 __all__ = ["Audience", "Broadcast", "Community", "Draft", "Preview", "Progress", "Tracked",
            "User"]
@@ -349,3 +349,25 @@ async def set_quiet_hours(db: Database, who: Member, start: int, end: int) -> No
     if not (0 <= start <= 23 and 0 <= end <= 23):
         raise Refused(QUIET_HOURS_HINT)
     await community_store.set_quiet_hours(db, who.community.id, start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One message of a notice to one person, already in their language."""
+
+    user_id: int
+    text: str
+    markup: dict[str, Any] | None  # Telegram's inline keyboard, as the Bot API spells it
+    photo: str | None  # a stored picture (its text becomes the caption)
+    dedupe: str | None  # never queued twice under the same key
+
+
+async def enqueue_notices(db: Database, community: Community, notices: Sequence[Notice], *,
+                          paid: bool) -> int:
+    """Queue notices in the outbox; inside the community's quiet hours they wait until the
+    morning. Returns how many rows were queued (a key already used queues nothing)."""
+    hold = quiet_until(utcnow(), community)
+    return await store.enqueue(db, [
+        store.Message(chat_id=n.user_id, user_id=n.user_id, text=n.text, due_at=hold,
+                      paid=paid, photo=n.photo, markup=n.markup, dedupe=n.dedupe)
+        for n in notices])

@@ -128,3 +128,8 @@ async def find_members(db: Database, community_id: int, query: str, *,
     """Members of the community whose name or username contains ``query``, best first."""
     return [user for _m, user in search_members(await store.members(db, community_id), query,
                                                  limit=limit)]
+
+
+async def mark_unreachable(db: Database, user_id: int) -> None:
+    """Telegram said this person blocked the bot: send them nothing more until they write."""
+    await store.set_reachable(db, user_id, False)

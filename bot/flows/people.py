@@ -12,7 +12,10 @@ from typing import Literal
 
 from bot.flows.errors import Refused
 from bot.i18n import N_, Translator
-from storage.community import ROLE_RANK, Community, Membership, User
+from storage.community import ROLE_RANK
+from storage.community import Community as Community  # re-exported for handlers
+from storage.community import Membership as Membership
+from storage.community import User as User
 
 JOIN_FIRST = N_("Join a community first: open the invitation link your coordinator shared.")
 ONLY_COORDINATORS = N_("Only coordinators of this community can do that.")

@@ -7,6 +7,7 @@ date (a year before 1700 is read as one). Faults raise :class:`Refused` with a h
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -71,7 +72,7 @@ def to_day(text: str) -> date:
     try:
         year, month, day = (int(p) for p in cleaned.split("-"))
         if year < 1700:
-            return jdatetime.date(year, month, day).togregorian()  # type: ignore[no-any-return]
+            return cast(date, jdatetime.date(year, month, day).togregorian())
         return date(year, month, day)
     except (ValueError, OverflowError):  # OverflowError: a year too large for C
         raise Refused(DAY_HINT) from None

@@ -398,11 +398,25 @@ async def place_sticker(book: StickerBook, who: Member, vote_id: int, problem_id
                           remove=back)
 
 
-async def compare(db: Database, who: Member, vote_id: int, a_id: int, b_id: int,
+async def _problem_at(db: Database, who: Member, vote_id: int, position: int, method: str,
+                      ) -> tuple[Prioritisation, Problem]:
+    """The problem at ``position`` on the ballot of an open vote of ``who``'s community.
+
+    Ballot buttons name problems by their place (1 to 60), which keeps a pair of them and
+    the vote within Telegram's 64 bytes whatever the ids."""
+    found = next((p for p in await store.problems(db, vote_id) if p.position == position),
+                 None)
+    return await open_problem(db, vote_id, found.id if found is not None else 0,
+                              who.community.id, method)
+
+
+async def compare(db: Database, who: Member, vote_id: int, a: int, b: int,
                   choice: Choice) -> Prioritisation:
-    """One pairwise answer (a change of mind replaces the earlier one)."""
-    prioritisation, _a = await open_problem(db, vote_id, a_id, who.community.id, "pairwise")
-    await open_problem(db, vote_id, b_id, who.community.id, "pairwise")
+    """One pairwise answer between the problems at places ``a`` and ``b`` (a change of mind
+    replaces the earlier one)."""
+    prioritisation, first = await _problem_at(db, who, vote_id, a, "pairwise")
+    _, second = await _problem_at(db, who, vote_id, b, "pairwise")
+    a_id, b_id = first.id, second.id
     if a_id == b_id or choice not in ("a", "b", "neither"):
         raise Refused(NOT_AVAILABLE)
     winner = a_id if choice == "a" else b_id if choice == "b" else None
@@ -413,12 +427,14 @@ async def compare(db: Database, who: Member, vote_id: int, a_id: int, b_id: int,
     return prioritisation
 
 
-async def rate(db: Database, who: Member, vote_id: int, problem_id: int, aspect: Aspect,
-               value: int, index: int) -> tuple[Prioritisation, int]:
-    """Rate one problem's importance or urgency (1–3). Returns the vote and the problem to
-    show next: the same one until both values are given, then the next one still to rate."""
-    prioritisation, _problem = await open_problem(db, vote_id, problem_id, who.community.id,
-                                                  "matrix")
+async def rate(db: Database, who: Member, vote_id: int, position: int, aspect: Aspect,
+               value: int) -> tuple[Prioritisation, int]:
+    """Rate the importance or urgency (1–3) of the problem at ``position``. Returns the vote
+    and the index of the problem to show next: the same one until both values are given,
+    then the next one still to rate."""
+    prioritisation, problem = await _problem_at(db, who, vote_id, position, "matrix")
+    problem_id = problem.id
+    index = [p.id for p in await store.problems(db, vote_id)].index(problem_id)
     if aspect not in ("importance", "urgency") or not 1 <= value <= 3:
         raise Refused(NOT_AVAILABLE)
     try:

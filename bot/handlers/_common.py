@@ -22,7 +22,6 @@ from typing import Any, Generic, TypeVar, overload
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
     BaseHandler,
     CallbackQueryHandler,
@@ -35,17 +34,13 @@ from bot.actor import Actor, Member, actor
 from bot.app import Context, MahfilApp
 from bot.callbacks import Button
 from bot.delivery import courier
+from bot.flows import community as community_flow
 from bot.flows import schedule, typed
-from bot.flows.broadcast import MAX_CAPTION, quiet_until
+from bot.flows.broadcast import MAX_CAPTION, Notice, enqueue_notices
 from bot.flows.errors import Refused
-from bot.flows.people import Role, require
+from bot.flows.people import Community, Role, User, require
 from bot.i18n import Translator
 from bot.messages import split_text
-from storage import broadcast as outbox
-from storage import community as community_store
-from storage.broadcast import Message as Outbound
-from storage.community import Community, User
-from storage.db import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,11 +52,6 @@ async def member(update: Update, context: Context, role: Role = "resident") -> M
     """The person behind the update as a member of their current community, with at least
     ``role`` there (Refused otherwise)."""
     return require(await actor(update, context), role)
-
-
-async def coordinator(update: Update, context: Context) -> Member:
-    """The person behind the update, who must coordinate their current community."""
-    return await member(update, context, "coordinator")
 
 
 # -- turns: one update being handled -------------------------------------------------------
@@ -186,7 +176,7 @@ def tap(kind: type[B], *, first: bool = False,
     the tap is answered once. ``first`` is for a hot path registered ahead of the other
     handlers (a vote burst): once it has run, no later handler group looks at the update.
     """
-    role: Role = kind.role if kind.role is not None else "resident"  # type: ignore[assignment]
+    role: Role = kind.role if kind.role is not None else "resident"
 
     def wrap(body: Callable[[Tap[B]], Awaitable[None]]) -> Handling:
         @functools.wraps(body)
@@ -292,43 +282,6 @@ def _message_callback(body: Callable[[Any], Awaitable[None]], role: Role | None,
     return callback
 
 
-async def edit_message(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Edit the message whose button was tapped; a double tap's "not modified" is fine."""
-    query = update.callback_query
-    assert query is not None
-    with contextlib.suppress(BadRequest):
-        await query.edit_message_text(text, reply_markup=markup)
-
-
-async def say(update: Update, text: str, **kwargs: Any) -> Message:
-    """Reply in the chat the update came from."""
-    message = update.effective_message
-    assert message is not None
-    return await message.reply_text(text, **kwargs)
-
-
-async def refuse(update: Update, t: Translator, message: str, **values: Any) -> None:
-    """A localized refusal: an alert on a button tap, a reply to a message."""
-    if update.callback_query is not None:
-        await update.callback_query.answer(t._(message, **values), show_alert=True)
-    else:
-        await say(update, t._(message, **values))
-
-
-def callback_parts(update: Update) -> list[str]:
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    return query.data.split(":")
-
-
-def callback_ints(parts: list[str], refusal: str) -> list[int]:
-    """Callback fields as numbers; forged text raises Refused(refusal) instead of crashing."""
-    try:
-        return [int(p) for p in parts]
-    except ValueError:
-        raise Refused(refusal) from None
-
-
 def short(text: str, limit: int = 36) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -338,7 +291,7 @@ async def deliver(context: Context, user_id: int, text: str, **kwargs: Any) -> b
     try:
         await context.bot.send_message(user_id, text, **kwargs)
     except Forbidden:
-        await community_store.set_reachable(context.db, user_id, False)
+        await community_flow.mark_unreachable(context.db, user_id)
         return False
     except TelegramError:
         log.warning("could not deliver a message to a member")
@@ -349,7 +302,7 @@ async def deliver(context: Context, user_id: int, text: str, **kwargs: Any) -> b
 Render = Callable[[Translator, User], "tuple[str, InlineKeyboardMarkup | None]"]
 
 
-async def notify(app: Application, community: Community, people: Iterable[User],  # type: ignore[type-arg]
+async def notify(app: MahfilApp, community: Community, people: Iterable[User],
                  render: Render, *, key: str | None,
                  photo: Callable[[Translator], str | None] | None = None) -> int:
     """Queue a notice to each person in their language, through the delivery outbox.
@@ -359,9 +312,8 @@ async def notify(app: Application, community: Community, people: Iterable[User],
     runs again after a restart cannot repeat it. With ``photo`` (a stored picture per
     language) the text becomes its caption. Returns how many messages were queued.
     """
-    hold = quiet_until(utcnow(), community)
     courier_ = courier(app)
-    messages = []
+    notices = []
     for user in people:
         if not user.reachable:
             continue
@@ -371,11 +323,10 @@ async def notify(app: Application, community: Community, people: Iterable[User],
         parts = [text[:MAX_CAPTION]] if picture else split_text(text)
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            messages.append(Outbound(
-                chat_id=user.id, user_id=user.id, text=part, due_at=hold, paid=courier_.paid,
-                photo=picture, markup=markup.to_dict() if markup is not None and last else None,
-                dedupe=None if key is None else f"{key}:{user.id}:{index}"))
-    queued = await outbox.enqueue(app.bot_data.db, messages)
+            notices.append(Notice(
+                user.id, part, markup.to_dict() if markup is not None and last else None,
+                picture, None if key is None else f"{key}:{user.id}:{index}"))
+    queued = await enqueue_notices(app.bot_data.db, community, notices, paid=courier_.paid)
     courier_.wake()
     return queued
 
@@ -392,24 +343,3 @@ def at(app: MahfilApp, name: str, when: datetime | None,
         old.schedule_removal()
     if when is not None:
         queue.run_once(job, when=schedule.not_before_now(when), data=data, name=name)
-
-
-def refusals(handler: Callable[[Update, Context], Coroutine[Any, Any, T]],
-             ) -> Callable[[Update, Context], Coroutine[Any, Any, T | None]]:
-    """Turns a :class:`Refused` raised anywhere in ``handler`` into the localized refusal.
-
-    Handlers then read as the happy path: check, raise, go on. The refusal is an alert on a
-    button tap and a reply to a message; nothing else happens. Returning None keeps a
-    conversation in its state, so a refused answer is simply asked again.
-    """
-
-    @functools.wraps(handler)
-    async def wrapper(update: Update, context: Context) -> T | None:
-        try:
-            return await handler(update, context)
-        except Refused as refused:
-            who = await actor(update, context)
-            await refuse(update, who.t, refused.message, **refused.values)
-            return None
-
-    return wrapper

@@ -24,14 +24,14 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from telegram import InlineKeyboardButton, Update
-from telegram.ext import Application, CommandHandler, MessageHandler, filters
+from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.actor import Member
-from bot.app import Context
-from bot.callbacks import STALE, Button, Index, Key, button
+from bot.app import Context, MahfilApp
+from bot.callbacks import STALE, Button, Range, Word, button
 from bot.flows import typed
 from bot.flows.community import find_members
 from bot.flows.errors import Refused
@@ -53,9 +53,9 @@ Kind = Literal["text", "lines", "day", "moment", "percent", "number", "int", "me
 class Pick(Button):
     """A button under a question: the form it belongs to, the question, the value."""
 
-    nonce: Key
-    step: Index
-    value: Key
+    nonce: Annotated[str, Word(8)]  # secrets.token_urlsafe(6)
+    step: Annotated[int, Range(0, 9_999)]
+    value: Annotated[str, Word(24)]  # an option's value, or a member's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,7 +458,7 @@ async def cancel_nothing(update: Update, context: Context) -> None:
     await unknown_command(update, context)
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     """Added by ``fallback`` after every capability's own handlers."""
     app.add_handler(CommandHandler("cancel", cancel, filters=PRIVATE))
     app.add_handler(CommandHandler("skip", skip, filters=PRIVATE))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from telegram.ext import Application
-
+from bot.app import MahfilApp
 from bot.callbacks import Button, button
 from bot.commands import Command, commands_for, publish_user_commands
 from bot.flows import account as flow
@@ -103,6 +102,6 @@ async def forget_cancelled(turn: GuestTap[Keep]) -> None:
     await turn.edit(turn.t._("Nothing was deleted."))
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (language, choose_language, help_command, mydata,
                                           forgetme, forget_confirmed, forget_cancelled)])

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
 from telegram.ext import filters
 
 from bot.app import Context, MahfilApp
-from bot.callbacks import Button, Id, Index, Key, button
+from bot.callbacks import Button, Id, Index, Word, button
 from bot.commands import Command
 from bot.flows import committee as flow
 from bot.flows.errors import Refused
@@ -65,7 +65,7 @@ class Setting(Button):
     """One step down or up of a setting (seats, approvals, days) or a group's minimum."""
 
     election: Id
-    setting: Key
+    setting: Annotated[str, Word(20)]  # seats, approvals, days, or a group's key
     step: Literal["down", "up"]
 
 

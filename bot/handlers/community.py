@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from telegram import InlineKeyboardMarkup
-from telegram.ext import Application
 
+from bot.app import MahfilApp
 from bot.callbacks import Button, Id, button
 from bot.commands import Command, publish_user_commands
 from bot.flows import community as flow
@@ -125,6 +125,6 @@ async def switch(turn: GuestTap[Switch]) -> None:
     await publish_user_commands(turn.context.bot, who.user.id, t, membership.role)
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (new_community, invite, renew, members, community,
                                           switch)])

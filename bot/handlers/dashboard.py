@@ -12,9 +12,8 @@ import contextlib
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MenuButtonWebApp, WebAppInfo
 from telegram.error import TelegramError
-from telegram.ext import Application
 
-from bot.app import Context
+from bot.app import Context, MahfilApp
 from bot.commands import Command
 from bot.handlers._common import Said, command
 from bot.i18n import N_, isolate
@@ -52,5 +51,5 @@ async def dashboard_command(turn: Said) -> None:
                                                                web_app=app)]]))
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     app.add_handler(dashboard_command.handler)

@@ -9,7 +9,6 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
     CallbackQueryHandler,
     MessageHandler,
@@ -18,11 +17,11 @@ from telegram.ext import (
 )
 
 from bot.actor import actor
-from bot.app import Context
+from bot.app import Context, MahfilApp
+from bot.flows import community as community_flow
 from bot.handlers import handler_modules
 from bot.i18n import Translator, match_language
 from bot.messages import MAX_MESSAGE
-from storage import community as store
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +118,7 @@ async def on_error(update: object, context: Context) -> None:
     """Log the failure (PTB logs no token; httpx is kept at WARNING) and tell the person."""
     error = context.error
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:
-        await store.set_reachable(context.db, update.effective_user.id, False)
+        await community_flow.mark_unreachable(context.db, update.effective_user.id)
         return
     log.error("update failed: %r", error, exc_info=error)
     if not isinstance(update, Update) or update.effective_user is None:
@@ -135,7 +134,7 @@ async def on_error(update: object, context: Context) -> None:
         log.exception("could not tell the user about the error")
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     from bot.handlers import _forms
 
     app.add_handler(TypeHandler(Update, guard), group=-1)

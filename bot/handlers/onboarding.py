@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from telegram.ext import Application
-
+from bot.app import MahfilApp
 from bot.callbacks import Button, Word, button
 from bot.commands import Command, publish_user_commands
 from bot.flows import onboarding as flow
@@ -143,5 +142,5 @@ async def decline(turn: GuestTap[Decline]) -> None:
                              " you like."))
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (start, choose_group, agree, decline)])

@@ -70,6 +70,7 @@ METHOD_LABELS = {
 }
 
 Rating = Annotated[int, Range(1, 3)]
+Place = Annotated[int, Range(1, flow.MAX_PROBLEMS)]  # a problem's place on the ballot
 
 
 # -- buttons -------------------------------------------------------------------------------
@@ -103,21 +104,20 @@ class StickerPage(Button):
 
 @button("voting", "pair")
 class Pair(Button):
-    """A pairwise answer: problem ``a``, problem ``b``, or can't decide."""
+    """A pairwise answer: the problem at place ``a``, at place ``b``, or can't decide."""
 
     vote: Id
-    a: Id
-    b: Id
+    a: Place
+    b: Place
     choice: flow.Choice
 
 
 @button("voting", "rate")
 class Rate(Button):
-    """A rating of the matrix: ``aspect`` of ``problem`` (shown at ``index``) is ``value``."""
+    """A rating of the matrix: ``aspect`` of the problem at place ``problem`` is ``value``."""
 
     vote: Id
-    problem: Id
-    index: Index
+    problem: Place
     aspect: flow.Aspect
     value: Rating
 
@@ -240,7 +240,7 @@ async def _pairwise_ballot(who: Member, context: Context,
     ])
 
     def answer(choice: flow.Choice) -> Pair:
-        return Pair(prioritisation.id, a.id, b.id, choice)
+        return Pair(prioritisation.id, a.position, b.position, choice)
 
     return text, keyboard(
         [inline(f"🅰 {short(a.title, 28)}", answer("a")),
@@ -273,7 +273,7 @@ async def _matrix_ballot(who: Member, context: Context, prioritisation: flow.Pri
     def row(aspect: flow.Aspect, label: str, chosen: int | None) -> list[InlineKeyboardButton]:
         return [inline(label, Hint())] + [
             inline(("✓" if chosen == v else "") + t.num(v),
-                   Rate(prioritisation.id, problem.id, page.number, aspect, v))
+                   Rate(prioritisation.id, problem.position, aspect, v))
             for v in (1, 2, 3)
         ]
 
@@ -313,8 +313,9 @@ def _edit_later(turn: Tap[Sticker], render: Callable[[], Awaitable[Drawn]]) -> N
             params["reply_markup"] = markup
         with contextlib.suppress(BadRequest):  # "message is not modified"
             # The raw call: the edited message is not parsed back into a Message object,
-            # thousands of which a vote burst would otherwise build and drop.
-            await bot.do_api_request("editMessageText", api_kwargs=params)
+            # thousands of which a vote burst would otherwise build and drop. (Bot API
+            # method names are case-insensitive; PTB warns about its own camelCase ones.)
+            await bot.do_api_request("editmessagetext", api_kwargs=params)
 
     turn.context.bot_data.latest_only.submit(("ballot", chat_id, message_id), job)
 
@@ -375,8 +376,7 @@ async def pair(turn: Tap[Pair]) -> None:
 async def rate(turn: Tap[Rate]) -> None:
     chosen = turn.button
     prioritisation, index = await flow.rate(turn.context.db, turn.who, chosen.vote,
-                                            chosen.problem, chosen.aspect, chosen.value,
-                                            chosen.index)
+                                            chosen.problem, chosen.aspect, chosen.value)
     await turn.answer(turn.t._("Saved."))
     _changed(turn.context, prioritisation.id)
     await turn.edit(*await _matrix_ballot(turn.who, turn.context, prioritisation, index))
