@@ -308,8 +308,8 @@ async def test_bad_input_and_forged_buttons_change_nothing(harness: Harness) -> 
     await step(harness, noa, "/nominate", send=True)
     await step(harness, noa, tr(noa, "Another member"))
     form = harness.app.user_data[noa.id]["form"]
-    await press(harness, noa, Pick(form["nonce"], form["step"], str(outsider.id)).pack())
-    assert noa.texts()[-1] == tr(noa, "That person is not a member of this community.")
+    answer = await press(harness, noa, Pick(form["nonce"], form["step"], str(outsider.id)).pack())
+    assert answer == tr(noa, "That person is not a member of this community.")
     # A button under an older question never answers a newer one.
     await step(harness, noa, "a", send=True)  # Cora and Sam Baker
     assert noa.texts()[-1] == tr(noa, "Several members match. Which one?")

@@ -317,3 +317,35 @@ async def test_command_menus_in_every_language(harness: Harness) -> None:
     coordinator = await harness.coordinator(invitation, "kk")
     personal = harness.emu.commands[(f'{{"chat_id": {coordinator.id}, "type": "chat"}}', "")]
     assert "invite" in {c["command"] for c in personal}
+
+
+async def test_the_admin_runs_a_community_without_being_its_member(harness: Harness) -> None:
+    """The admin who created a community steers it (links, members) but is no member: not
+    counted, told nothing, and taking part needs joining by a link like everyone else."""
+    from bot.handlers.voting import Sticker
+    from storage import voting as voting_store
+    from tests.harness import press
+
+    invitation = await harness.new_community()
+    community_id = invitation.community.id
+    assert await store.get_membership(harness.db, community_id, harness.admin.id) is None
+    resident = await harness.resident(invitation, "en")
+    vote = await voting_store.create(harness.db, community_id, title="Lights",
+                                     method="stickers", problems=["Lamps", "Bins"])
+    problem = (await voting_store.problems(harness.db, vote.id))[0]
+    admin = harness.admin
+    await admin.send("/members")
+    await harness.settle()
+    assert admin.last["text"].splitlines()[0] == Translator("en").ngettext(
+        "{community}: {n} member", "{community}: {n} members", 1,
+        community=isolate("Green Street"))
+    before = await harness.db.fetchval("SELECT COUNT(*) FROM stickers")
+    join_first = "Join a community first: open the invitation link your coordinator shared."
+    assert await press(harness, admin, Sticker(vote.id, problem.id, 0, False).pack()) == \
+        join_first
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM stickers") == before
+    await harness.join(admin, invitation.resident_code)
+    assert await press(harness, admin, Sticker(vote.id, problem.id, 0, False).pack()) == \
+        Translator("en").ngettext("{n} sticker left", "{n} stickers left", 2)
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM stickers") == before + 1
+    assert len(resident.messages) == 2  # the welcome and the group; nothing about the admin

@@ -662,7 +662,7 @@ async def test_every_setup_step_checks_the_coordinator_again(harness: Harness) -
     assert coordinator.last["text"] == "Which method?\n(/cancel stops)"  # nothing moved on
     await coordinator.send("Stickers")
     await harness.settle()
-    assert coordinator.texts()[-2] == tr(coordinator, ONLY_COORDINATORS)
+    assert coordinator.texts()[-1] == tr(coordinator, ONLY_COORDINATORS)
     assert await harness.db.fetchval("SELECT COUNT(*) FROM prioritisations") == 0
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.flows.errors import STALE, Refused
-from bot.flows.people import Member, require
+from bot.flows.people import Member, require, taking_part
 from bot.i18n import N_
 from storage import brainstorm as store
 from storage import community as community_store
@@ -103,6 +103,7 @@ async def open_for_problems(db: Database, who: Member, round_id: int | None) -> 
 async def submit(db: Database, who: Member, round_id: int, text: str,
                  photo: str | None) -> int:
     """A new card by ``who``: the round still open, at most five an hour per person."""
+    taking_part(who)
     brainstorm = await open_for_problems(db, who, round_id)
     text = check_text(text)
     since = utcnow() - timedelta(hours=1)
@@ -141,6 +142,7 @@ async def _card(db: Database, who: Member, card_id: int) -> tuple[Card, Brainsto
 
 async def me_too(db: Database, who: Member, card_id: int) -> tuple[bool, Brainstorm]:
     """Add or take back a "me too"; True if the person now backs the card."""
+    taking_part(who)
     card, brainstorm = await _card(db, who, card_id)
     if brainstorm.status != "open":
         raise Refused(CLOSED)

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.flows import schedule, typed
 from bot.flows.errors import Refused
-from bot.flows.people import Member, require
+from bot.flows.people import Member, require, taking_part
 from bot.i18n import N_, isolate
 from storage import committee as store
 from storage import community as community_store
@@ -558,6 +558,7 @@ class Ballot:
 
 async def ballot(db: Database, who: Member, election_id: int) -> Ballot:
     """The ballot of an open election ``who`` has not voted in yet."""
+    taking_part(who)
     election = await _election(db, who, election_id, "voting", NOT_VOTING)
     if await store.has_voted(db, election.id, who.user.id):
         raise Refused(ALREADY_VOTED)
@@ -587,6 +588,7 @@ async def choose(db: Database, who: Member, election_id: int, nomination_id: int
 
 async def cast(db: Database, who: Member, election_id: int) -> int:
     """Cast the ballot; the database refuses a second one and one outside voting."""
+    taking_part(who)
     election = await _election(db, who, election_id)
     try:
         return await store.cast(db, election.id, who.user.id)

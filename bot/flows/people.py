@@ -86,3 +86,14 @@ def require(who: Actor, role: Role = "resident") -> Member:
     if role == "admin" and not member.is_admin:
         raise Refused(ONLY_ADMINS)
     return member
+
+
+def taking_part(who: Member) -> Membership:
+    """``who``'s membership, needed to take part (a sticker, a ballot, an answer, a problem).
+
+    An administrator who created the community without joining it may run it, but is no
+    member: they vote, answer and are counted only once they open one of its links.
+    """
+    if who.membership is None:
+        raise Refused(JOIN_FIRST)
+    return who.membership

@@ -29,7 +29,7 @@ import yaml
 
 from bot.flows import schedule
 from bot.flows.errors import Refused
-from bot.flows.people import Member, require
+from bot.flows.people import Member, require, taking_part
 from bot.flows.typed import to_int, to_moment
 from bot.i18n import LANGUAGES, N_
 from storage import community as community_store
@@ -626,6 +626,7 @@ async def open_surveys(db: Database, who: Member) -> list[Listed]:
 
 async def begin(db: Database, who: Member, survey_id: int) -> Step:
     """Start, resume where the person stopped, or (named surveys) go over one's answers."""
+    taking_part(who)
     survey = await _survey(db, who, survey_id)
     ensure_open(survey)
     if survey.anonymous and await store.took_part(db, survey.id, who.user.id):

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import jdatetime
 
 from bot.flows.errors import STALE, Refused
-from bot.flows.people import Member, require
+from bot.flows.people import Member, require, taking_part
 from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
 from bot.i18n import N_
 from storage import brainstorm as brainstorm_store
@@ -375,6 +375,7 @@ async def find(db: Database, who: Member, vote_id: int, *, method: str | None = 
 
 async def ballot(db: Database, who: Member, vote_id: int) -> Prioritisation:
     """A vote the member may vote in now: in their community, and open."""
+    taking_part(who)
     prioritisation = await find(db, who, vote_id)
     if not prioritisation.is_open:
         raise Refused(CLOSED)
@@ -394,6 +395,7 @@ async def place_sticker(book: StickerBook, who: Member, vote_id: int, problem_id
     """Place a sticker (or, with ``back``, take one back): the hot path of a vote burst,
     checked and held in memory by the sticker book, answered once committed. Returns the
     vote and how many stickers the voter has left."""
+    taking_part(who)
     return await book.tap(vote_id, who.community.id, problem_id, who.user.id, who.group,
                           remove=back)
 
@@ -414,6 +416,7 @@ async def compare(db: Database, who: Member, vote_id: int, a: int, b: int,
                   choice: Choice) -> Prioritisation:
     """One pairwise answer between the problems at places ``a`` and ``b`` (a change of mind
     replaces the earlier one)."""
+    taking_part(who)
     prioritisation, first = await _problem_at(db, who, vote_id, a, "pairwise")
     _, second = await _problem_at(db, who, vote_id, b, "pairwise")
     a_id, b_id = first.id, second.id
@@ -432,6 +435,7 @@ async def rate(db: Database, who: Member, vote_id: int, position: int, aspect: A
     """Rate the importance or urgency (1–3) of the problem at ``position``. Returns the vote
     and the index of the problem to show next: the same one until both values are given,
     then the next one still to rate."""
+    taking_part(who)
     prioritisation, problem = await _problem_at(db, who, vote_id, position, "matrix")
     problem_id = problem.id
     index = [p.id for p in await store.problems(db, vote_id)].index(problem_id)

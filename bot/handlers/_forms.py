@@ -258,6 +258,7 @@ class Form:
                 raise Refused(STALE)
             await tap_.answer()
             return await self._take(filling, field, None)
+        echo = None
         if field.kind == "member":
             user_id = typed.to_int(value)
             if user_id is None:
@@ -269,15 +270,24 @@ class Form:
                 raise Refused(STALE)
             chosen = value
             if field.echo is not None:
-                await tap_.edit(filling.t._(field.echo, choice=offered[value]))
+                echo = filling.t._(field.echo, choice=offered[value])
+        chosen = await self._checked(filling, field, chosen)  # a refusal is the tap's alert
+        if echo is not None:
+            await tap_.edit(echo)
         await tap_.answer()
-        await self._take(filling, field, chosen)
+        self.accept(filling, field, chosen)
+        await self._advance(filling)
 
     async def _take(self, filling: Filling, field: Field, value: Any) -> None:
-        if field.check is not None and value is not None:
-            value = await field.check(filling, value)
-        self.accept(filling, field, value)
+        self.accept(filling, field, await self._checked(filling, field, value))
         await self._advance(filling)
+
+    @staticmethod
+    async def _checked(filling: Filling, field: Field, value: Any) -> Any:
+        """``value`` after the field's own rule (None, a skipped field, needs none)."""
+        if field.check is not None and value is not None:
+            return await field.check(filling, value)
+        return value
 
     @staticmethod
     def _read(filling: Filling, field: Field, text: str) -> Any:
@@ -350,8 +360,12 @@ async def receive(update: Update, context: Context) -> None:
     if turn is None or current is None:
         return await stray_text(update, context)
     form_filling, field_ = current
-    try:
+    try:  # roles change: a coordinator demoted half-way is refused (and not asked again)
         await member(update, context, form_filling.form.role)
+    except Refused as refused:
+        await turn.refuse(refused)
+        return
+    try:
         await form_filling.form.typed(form_filling, field_)
     except _Asked:
         return
