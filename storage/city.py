@@ -324,7 +324,8 @@ def _vote(row: aiosqlite.Row) -> CityVote:
 
 
 async def open_vote(db: Database, community_id: int, electorate: str, stickers: int,
-                    items: list[tuple[int, str, float]], created_by: int) -> CityVote | None:
+                    items: list[tuple[int | None, str, float]], created_by: int,
+                    ) -> CityVote | None:
     """A vote over ``items`` (problem, title, support); None while another is open."""
     async with db.transaction():
         try:

@@ -62,6 +62,11 @@ def plain_message(message: dict[str, Any]) -> str:
     return text.replace("\u2068", "").replace("\u2069", "")
 
 
+def sticker_budget(person: Person, n: int) -> str:
+    return Translator(person.language_code or "en").ngettext("You have {n} sticker.",
+                                                             "You have {n} stickers.", n)
+
+
 def said(person: Person, message: str, **values: Any) -> str:
     """``message`` as ``person`` reads it, tags stripped."""
     return plain(tr(person, message, **values))
@@ -248,7 +253,8 @@ async def test_the_city_reads_below_merges_and_everyone_below_votes(harness: Har
     await step(harness, mayor, "1. District One")
     await step(harness, mayor, "North")
     text = plain(mayor.texts()[-1])
-    assert text.splitlines()[:4] == ["North", "", "4 members", "• Activists and leaders: 3 · voted: 3"]
+    assert text.splitlines()[:4] == ["North", "", "4 members",
+                                     "• Activists and leaders: 3 · voted: 3"]
     assert "• NGOs: 1 · voted: 0" in text
     assert "3 of 4 took part." in text
     assert text.split("Top priorities:\n")[1].splitlines() == [
@@ -276,7 +282,8 @@ async def test_the_city_reads_below_merges_and_everyone_below_votes(harness: Har
                           "From the latest closed votes of 4 communities below."]
     assert listed[4:8] == ["1. Bad roads — 3", "    North: 3 stickers",
                            "2. Potholes — 2", "    East: 2 stickers"]
-    ids = ids_by_source(await store.merged_problems(harness.db, city_id), await store.support(harness.db, city_id))
+    ids = ids_by_source(await store.merged_problems(harness.db, city_id),
+                        await store.support(harness.db, city_id))
     assert len(ids) == 10
     # District One's own list holds its two neighbourhoods only.
     await press(harness, c.d1c, Merged(0).pack())
@@ -337,14 +344,13 @@ async def test_the_city_reads_below_merges_and_everyone_below_votes(harness: Har
     everyone = [*c.residents["north"], *c.residents["east"], *c.residents["south"],
                 *c.residents["west"]]
     for person in everyone:
-        await person.wait_for(said(person, "You have {n} stickers.", n=3))
+        await hears(person, sticker_budget(person, 3))
     notice = plain(c.residents["north"][0].texts()[-1])
     assert notice == plain(Translator("fa").ngettext(
         "{community} prioritises the problems of the communities below together: {n} problem,"
         " merged from their votes.", "{community} prioritises the problems of the communities"
         " below together: {n} problems, merged from their votes.", 5,
-        community=isolate("Mashhad"))) + "\n" + said(c.residents["north"][0],
-                                                   "You have {n} stickers.", n=3)
+        community=isolate("Mashhad"))) + "\n" + sticker_budget(c.residents["north"][0], 3)
 
     placed: list[tuple[Person, str]] = []
 
@@ -424,8 +430,8 @@ def told(lang: str, message: str, **values: Any) -> str:
     return plain(t._(message, **shown))
 
 
-RETURNED = "{parent} returned the {kind} <b>{title}</b> with a comment: {comment}"
-APPROVED = "{parent} approved the {kind} <b>{title}</b>."
+RETURNED = "↩️ {parent} returned: {kind} — <b>{title}</b>. Their comment: {comment}"
+APPROVED = "✅ {parent} approved: {kind} — <b>{title}</b>."
 
 
 async def test_a_plan_goes_up_the_chain_and_every_member_is_told(harness: Harness) -> None:
@@ -444,7 +450,7 @@ async def test_a_plan_goes_up_the_chain_and_every_member_is_told(harness: Harnes
     assert plain(nc.texts()[-1]).splitlines()[0] == "Submit to District One"
     await step(harness, nc, "Action plan: Repair the roads")
     assert nc.last_answer == "Submitted to District One."
-    await hears(d1c, told("fa", "{community} submitted for your approval: {kind}"
+    await hears(d1c, told("fa", "{community} submitted for your approval: {kind} —"
                                   " <b>{title}</b>.", community="North", kind="Action plan",
                             title="Repair the roads"))
     (submission,) = await store.submissions_to(harness.db, c.d1.community.id)
@@ -594,3 +600,113 @@ async def _member(harness: Harness, person: Person) -> Any:
     membership = await community_store.get_membership(harness.db, community.id, user.id)
     assert community is not None
     return Member(user, community, membership, Translator(user.language), False)
+
+
+# -- every city button, forged with another city's ids ---------------------------------------
+
+
+async def _world(harness: Harness, name: str) -> dict[str, Any]:
+    """A parent and a child, both with everything a city button can name."""
+    db = harness.db
+    parent = await harness.new_community(f"{name} City")
+    child = await harness.new_community(f"{name} Quarter")
+    await store.set_parent(db, child.community.id, parent.community.id, None)
+    boss = await harness.coordinator(parent, "en", name=f"{name}Boss")
+    local = await harness.coordinator(child, "en", name=f"{name}Local")
+    residents = [await harness.resident(child, lang) for lang in ("fa", "he")]
+    await closed_vote(db, child.community.id, ["Roads", "Light", "Water"],
+                      {residents[0]: [0, 1], residents[1]: [2]})
+    await flow.gather(db, parent.community.id)
+    first, second, third = await store.merged_problems(db, parent.community.id)
+    assert await store.merge(db, third, first, boss.id)
+    merge = await store.last_merge(db, parent.community.id)
+    vote = await store.open_vote(db, parent.community.id, "below", 3,
+                                 [(first.id, first.title, 2), (second.id, second.title, 1)],
+                                 boss.id)
+    plan = await db.execute("INSERT INTO plans (community_id, problem, created_at)"
+                            " VALUES (?, 'Fix it', '2026-01-01T00:00:00+00:00')",
+                            (child.community.id,))
+    done = await store.submit(db, child.community.id, parent.community.id, "plan", plan,
+                              origin_id=None, title="Fix it", content={}, by=local.id)
+    assert merge is not None and vote is not None and done is not None
+    return {"boss": boss, "local": local, "resident": residents[0],
+            "ids": {"community": child.community.id, "problem": second.id, "into": first.id,
+                    "merge": merge.id, "vote": vote.id, "submission": done[0].id,
+                    "ref": plan, "parent": parent.community.id}}
+
+
+async def test_every_city_button_with_another_citys_ids_is_refused(harness: Harness) -> None:
+    from dataclasses import fields as dataclass_fields
+
+    from bot.callbacks import KINDS
+
+    ours, theirs = await _world(harness, "Ours"), await _world(harness, "Theirs")
+    def refusals(who: Person) -> set[str]:
+        plain_ones = {flow.NOT_AVAILABLE, flow.ONLY_ADMINS, flow.ONLY_COORDINATORS, STALE,
+                      flow.NOTHING_TO_SUBMIT, flow.NOTHING_TO_UNDO,
+                      "Only coordinators of this community can do that.",
+                      "Only committee members and coordinators can do that."}
+        return {tr(who, msgid) for msgid in plain_ones} | {
+            tr(who, flow.NO_PARENT, community="Ours City"),
+            tr(who, flow.NOT_BELOW, community="Theirs City")}
+
+    kinds = [kind for prefix, kind in sorted(KINDS.items()) if prefix.startswith("city:")]
+    assert len(kinds) == 22
+    before = await city_state(harness.db)
+    pressed = 0
+    for kind in kinds:
+        names = [f.name for f in dataclass_fields(kind)]  # type: ignore[arg-type]
+        if not set(names) & set(theirs["ids"]):
+            continue  # nothing to forge: pages, a vote's electorate, the outbox
+        others = {"kind": "plan", "position": 1}
+        values = {name: theirs["ids"].get(name, others.get(name, 0)) for name in names}
+        for who in (ours["boss"], ours["local"], ours["resident"]):
+            answer = await press(harness, who, kind(**values).pack())
+            assert answer in refusals(who), (kind.prefix, who.name, answer)
+            pressed += 1
+    assert pressed == 3 * 16  # every kind that names something
+    assert await city_state(harness.db) == before
+
+
+async def test_a_district_committee_prioritises_its_merged_list(harness: Harness) -> None:
+    db = harness.db
+    district = await harness.new_community("District One")
+    north = await harness.new_community("North")
+    east = await harness.new_community("East")
+    for child in (north, east):
+        await store.set_parent(db, child.community.id, district.community.id, None)
+    chair = await harness.coordinator(district, "kk", name="Chair")
+    member = await harness.resident(district, "he", name="Member")
+    plain_resident = await harness.resident(district, "en", name="Plain")
+    from storage import community as community_store
+    await community_store.set_role(db, district.community.id, member.id, "committee")
+    below = await harness.resident(north, "fa", name="Below")
+    other = await harness.resident(east, "en", name="Other")
+    await closed_vote(db, north.community.id, ["Roads", "Light"], {below: [0, 1]})
+    await closed_vote(db, east.community.id, ["Water", "Roads"], {other: [0]})
+
+    await press(harness, chair, Merged(0).pack())
+    await step(harness, chair, tr(chair, "Vote by the committee"))
+    assert Translator("kk").ngettext("The vote is open. Announcing it to {n} person…",
+                                     "The vote is open. Announcing it to {n} people…",
+                                     2) in chair.texts()
+    (vote,) = await store.votes_of(db, [district.community.id])
+    assert vote.electorate == "committee"
+    await hears(member, sticker_budget(member, 3))
+    before = await city_state(db)
+    for outsider in (below, plain_resident):
+        assert await press(harness, outsider, Sticker(vote.id, 1, 0).pack()) == tr(
+            outsider, flow.NOT_IN_ELECTORATE, community="District One")
+    assert await city_state(db) == before
+    assert not any(tr(below, "Vote now") in below.buttons(m) for m in below.messages)
+    await step(harness, member, tr(member, "Vote now"))
+    await step(harness, member, lambda label: label.endswith("Water"))
+    await step(harness, chair, tr(chair, "Close the vote"))
+    result = await flow.city_result(db, (await store.votes_of(db, [district.community.id]))[0])
+    assert [(s.problem.title, int(s.score)) for s in result.outcome.standings] == [
+        ("Water", 1), ("Roads", 0), ("Light", 0)]
+    # The result reaches who voted and the coordinators; the committee's vote is also what
+    # the district may submit to its own parent once it has one.
+    await hears(member, plain(tr(member, "The vote has closed.")))
+    assert not any(tr(plain_resident, "The vote has closed.") in t
+                   for t in plain_resident.texts())

@@ -769,7 +769,7 @@ async def _tell_deciders(app: MahfilApp, done: flow.Submitted) -> None:
     submission = done.submission
 
     def render(t: Translator, _user: flow.User) -> tuple[str, InlineKeyboardMarkup | None]:
-        return t._("{community} submitted for your approval: {kind} <b>{title}</b>.",
+        return t._("{community} submitted for your approval: {kind} — <b>{title}</b>.",
                    community=isolate(done.community.name), kind=_kind(t, submission.kind),
                    title=isolate(submission.title)), keyboard(
             [inline(t._("Open"), OpenSubmission(submission.id))])
@@ -842,8 +842,8 @@ async def _tell_members(app: MahfilApp, decided: flow.Decided) -> None:
         what = dict(kind=_kind(t, submission.kind), title=isolate(submission.title),
                     parent=isolate(parent.name))
         if submission.status == "approved":
-            return t._("{parent} approved the {kind} <b>{title}</b>.", **what), None
-        return t._("{parent} returned the {kind} <b>{title}</b> with a comment: {comment}",
+            return t._("✅ {parent} approved: {kind} — <b>{title}</b>.", **what), None
+        return t._("↩️ {parent} returned: {kind} — <b>{title}</b>. Their comment: {comment}",
                    comment=isolate(decided.event.comment or ""), **what), None
 
     for community, people in decided.told:
