@@ -184,6 +184,9 @@ async def test_an_administrator_builds_the_tree_and_no_cycle_gets_in(harness: Ha
     await step(harness, admin, "Mashhad")
     offered = admin.buttons()
     assert "North" not in offered and "District One" not in offered
+    await harness.restart()  # the choice on screen still works after a restart
+    await step(harness, admin, "At the top (under none)")
+    assert admin.last_answer == "Saved."  # where it already was
     before = await city_state(harness.db)
     for child, parent in ((top, low), (top, middle), (middle, middle)):
         assert await press(harness, admin, Under(child.community.id,

@@ -321,20 +321,22 @@ async def view(db: Database, who: Member) -> CityView:
         mine=await store.submissions_from(db, community.id) if who.is_coordinator else [])
 
 
-async def children_figures(db: Database, who: Member) -> list[Figures]:
-    """The figures of each community directly below the coordinator's."""
+async def figures_below(db: Database, who: Member, community_ids: Sequence[int],
+                        ) -> list[Figures]:
+    """The figures of some communities below the coordinator's (a page of them)."""
     if not who.is_coordinator:
         raise Refused(ONLY_COORDINATORS)
-    children = await store.children(db, who.community.id)
-    if not children:
-        raise Refused(NO_CHILDREN, community=who.community.name)
-    return [await figures(db, child) for child in children]
+    below = set(await store.descendants(db, who.community.id))
+    if any(community_id not in below for community_id in community_ids):
+        raise Refused(NOT_AVAILABLE)
+    found = await store.communities(db, list(community_ids))
+    return [await figures(db, found[c]) for c in community_ids if c in found]
 
 
-async def below_of(db: Database, who: Member, community_id: int) -> list[Figures]:
-    """The figures of each community directly below one the coordinator may read."""
+async def children_of(db: Database, who: Member, community_id: int) -> list[Community]:
+    """The communities directly below one the coordinator may read."""
     community = await readable(db, who, community_id)
-    return [await figures(db, child) for child in await store.children(db, community.id)]
+    return await store.children(db, community.id)
 
 
 # -- the merged list -------------------------------------------------------------------------
@@ -639,15 +641,17 @@ async def city_result(db: Database, vote: CityVote) -> CityResult:
 
 
 async def results_of(db: Database, who: Member, vote_id: int) -> CityResult:
-    """A city vote's result: closed, for anyone who could vote in it; open, for the
-    coordinators of the community holding it."""
+    """A city vote's result: once closed, for everyone in the community that held it and
+    in every community below (whoever voted: the priorities are theirs); while open, for
+    the coordinators of the community holding it."""
     vote = await _vote(db, vote_id)
     if vote.is_open:
         if vote.community_id != who.community.id:
             raise Refused(NOT_AVAILABLE)
         _coordinating(who)
-    elif not (vote.community_id == who.community.id and who.is_coordinator):
-        await _eligible(db, who, vote)
+    elif vote.community_id != who.community.id and vote.community_id not in (
+            await store.ancestors(db, who.community.id)):
+        raise Refused(NOT_AVAILABLE)
     return await city_result(db, vote)
 
 

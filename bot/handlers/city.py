@@ -287,10 +287,10 @@ async def _home(turn: Turn[Member], page_number: int) -> list[Drawn]:
         lines.append(t.ngettext("{n} community below.", "{n} communities below.",
                                 len(view.children)))
     if view.coordinator and view.children:
-        children = await flow.children_figures(db, who)
-        page = page_of(children, page_number, PAGE)
+        page = page_of(view.children, page_number, PAGE)
+        shown = await flow.figures_below(db, who, [c.id for c in page.items])
         lines.append("")
-        for number, figures in enumerate(page.items, start=page.first + 1):
+        for number, figures in enumerate(shown, start=page.first + 1):
             lines.append(f"{t.num(number)}. <b>{isolate(figures.community.name)}</b> — "
                          + t.ngettext("{n} member", "{n} members", figures.members))
             if figures.step is not None:
@@ -301,8 +301,8 @@ async def _home(turn: Turn[Member], page_number: int) -> list[Drawn]:
                 lines.append("    " + t.ngettext("{n} community below it",
                                                  "{n} communities below it", figures.below))
             lines.append("    " + _top_line(t, figures))
-        rows += [[inline(f"{t.num(n)}. {short(f.community.name, 30)}", Below(f.community.id))]
-                 for n, f in enumerate(page.items, start=page.first + 1)]
+        rows += [[inline(f"{t.num(n)}. {short(c.name, 30)}", Below(c.id))]
+                 for n, c in enumerate(page.items, start=page.first + 1)]
         rows.append(pager(t, page, Home))
         rows.append([inline(t._("Merged problems"), Merged(0))])
     if view.open_vote is not None and view.coordinator:
@@ -412,7 +412,7 @@ async def under(turn: GuestTap[Under]) -> None:
 # == one community below ========================================================================
 
 
-def _figures_view(t: Translator, figures: flow.Figures, below: list[flow.Figures]) -> Drawn:
+def _figures_view(t: Translator, figures: flow.Figures, below: list[flow.Community]) -> Drawn:
     lines = [f"<b>{isolate(figures.community.name)}</b>"]
     if figures.step is not None:
         lines.append(t._("Step: {step}", step=t._(STEP_LABELS.get(figures.step, figures.step))))
@@ -442,7 +442,7 @@ def _figures_view(t: Translator, figures: flow.Figures, below: list[flow.Figures
         for plan in figures.plans:
             lines.append(f"• {isolate(plan.plan.problem)} — {t.percent(plan.progress / 100)}")
             lines += ["    " + _mark_line(t, mark) for mark in plan.marks]
-    rows = [[inline(short(f.community.name, 40), Below(f.community.id))] for f in below]
+    rows = [[inline(short(c.name, 40), Below(c.id))] for c in below]
     rows.append([inline(t._("Back"), Home(0))])
     return "\n".join(lines), keyboard(*rows)
 
@@ -452,7 +452,7 @@ async def below(turn: Tap[Below]) -> None:
     db = turn.context.db
     figures = await flow.community_figures(db, turn.who, turn.button.community)
     text, markup = _figures_view(turn.t, figures,
-                                 await flow.below_of(db, turn.who, turn.button.community))
+                                 await flow.children_of(db, turn.who, turn.button.community))
     await turn.answer()
     await turn.edit(text, markup)
 
