@@ -225,6 +225,11 @@ def _score(t: Translator, method: str, score: float) -> str:
     return t._("mean score {score} of 5", score=t.num(score, decimals=2))
 
 
+def _listed(t: Translator, items: list[str]) -> str:
+    """Items in a line, with Persian's own comma."""
+    return ("، " if t.lang == "fa" else ", ").join(items)
+
+
 def _kind(t: Translator, kind: str) -> str:
     return t._(KIND_LABELS.get(kind, kind))
 
@@ -253,7 +258,7 @@ def _chain(t: Translator, view: flow.CityView) -> str | None:
 def _top_line(t: Translator, figures: flow.Figures) -> str:
     if figures.vote is None:
         return t._("No priority vote closed yet.")
-    top = ", ".join(isolate(s.problem.title) for s in figures.top) or "—"
+    top = _listed(t, [isolate(s.problem.title) for s in figures.top]) or "—"
     return t._("Latest vote: {voters} of {members} took part · top: {top}",
                voters=figures.voters, members=figures.members, top=top)
 
@@ -486,8 +491,8 @@ def _merged_view(t: Translator, listed: flow.MergedList, number: int) -> Drawn:
                      f"{_amount(t, entry.total)}")
         lines.append("    " + _sources_line(t, listed, entry))
         if entry.folded:
-            lines.append("    " + t._("merged: {problems}", problems=", ".join(
-                isolate(p.title) for p in entry.folded)))
+            lines.append("    " + t._("merged: {problems}", problems=_listed(
+                t, [isolate(p.title) for p in entry.folded])))
     rows = [[inline(t._("Merge {number} into another", number=t.num(n)),
                     PickMerge(e.problem.id))]
             for n, e in enumerate(page.items, start=page.first + 1)] if len(
