@@ -23,6 +23,7 @@ from bot.commands import Command
 from bot.flows import city as flow
 from bot.flows.errors import Refused
 from bot.flows.people import JOIN_FIRST, Actor, Member
+from bot.flows.voting import score_text
 from bot.handlers._common import (
     GuestTap,
     Tap,
@@ -218,6 +219,8 @@ def _amount(t: Translator, value: float) -> str:
 
 
 def _score(t: Translator, method: str, score: float) -> str:
+    """A score without a standing (a community's support, a snapshot's line), read as
+    ``bot.flows.voting.score_text`` reads a standing's."""
     if method == "stickers":
         return t.ngettext("{n} sticker", "{n} stickers", int(score))
     if method == "pairwise":
@@ -441,7 +444,7 @@ def _figures_view(t: Translator, figures: flow.Figures, below: list[flow.Communi
                          members=figures.members))
         lines.append(t._("Top priorities:"))
         lines += [f"{t.num(s.rank)}. {isolate(s.problem.title)} — "
-                  f"{_score(t, vote.method, s.score)}" for s in figures.top] or ["—"]
+                  f"{score_text(t, vote.method, s)}" for s in figures.top] or ["—"]
     if figures.plans:
         lines += ["", t._("Plans:")]
         for plan in figures.plans:
