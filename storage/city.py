@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from storage import personal
-from storage.community import Community, Membership, User, _community, _membership, _user
+from storage.community import Community, User, _community, _user
 from storage.db import Database, from_db, to_db, utcnow
 
 
@@ -107,34 +107,26 @@ async def communities(db: Database, ids: list[int]) -> dict[int, Community]:
     return {r["id"]: _community(r) for r in rows}
 
 
-_MEMBER_COLUMNS = (
-    "m.community_id, m.user_id, m.role, m.stakeholder_group, m.joined_at,"
-    " u.id, u.first_name, u.last_name, u.username, u.language, u.language_chosen,"
-    " u.reachable, u.current_community_id, u.created_at"
-)
-
-
-async def members_of(db: Database, community_ids: list[int], *,
-                     roles: tuple[str, ...] | None = None) -> list[tuple[Membership, User]]:
-    """Members of several communities (a person in two of them appears twice)."""
-    sql = (f"SELECT {_MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id"
-           " WHERE m.community_id IN (SELECT value FROM json_each(?))")
+async def people_in(db: Database, community_ids: list[int], *,
+                    roles: tuple[str, ...] | None = None, reachable: bool = False,
+                    ) -> list[tuple[int, User]]:
+    """Members of several communities, each person once: (the first of ``community_ids``
+    they belong to, user), in that order. One query, deduplicated by SQLite, so a city's
+    hundred thousand members cost one pass (``bench/city.py``)."""
+    sql = ("SELECT u.*, m.community_id AS told_in, MIN(CAST(j.key AS INTEGER)) AS place"
+           " FROM json_each(?) j JOIN memberships m ON m.community_id = j.value"
+           " JOIN users u ON u.id = m.user_id")
     params: list[Any] = [json.dumps(community_ids)]
+    where = []
     if roles:
-        sql += " AND m.role IN (SELECT value FROM json_each(?))"
+        where.append("m.role IN (SELECT value FROM json_each(?))")
         params.append(json.dumps(list(roles)))
-    rows = await db.fetchall(sql + " ORDER BY m.community_id, m.joined_at, m.user_id", params)
-    return [(_membership(r), _user(r)) for r in rows]
-
-
-async def membership_in(db: Database, user_id: int, community_ids: list[int],
-                        ) -> Membership | None:
-    """One of this person's memberships among ``community_ids`` (the first by id), if any."""
-    row = await db.fetchone(
-        "SELECT * FROM memberships WHERE user_id = ? AND community_id IN"
-        " (SELECT value FROM json_each(?)) ORDER BY community_id LIMIT 1",
-        (user_id, json.dumps(community_ids)))
-    return None if row is None else _membership(row)
+    if reachable:
+        where.append("u.reachable = 1")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = await db.fetchall(sql + " GROUP BY u.id ORDER BY place, u.id", params)
+    return [(r["told_in"], _user(r)) for r in rows]
 
 
 # -- a community's figures -----------------------------------------------------------------
@@ -211,26 +203,33 @@ def _problem(row: aiosqlite.Row) -> MergedProblem:
 
 async def gather(db: Database, community_id: int, found: list[Gathered]) -> int:
     """Add the problems not yet in the parent's list, each with its support; returns how
-    many were added (a problem already gathered is left as it is)."""
-    added = 0
-    now = to_db(utcnow())
+    many were added (a problem already gathered is left as it is). Two statements in one
+    transaction, however many problems: a city's first gathering holds the database for
+    milliseconds, not a statement per problem."""
+    rows = json.dumps([{"source": g.source_id, "vote": g.prioritisation_id,
+                        "problem": g.vote_problem_id, "method": g.method,
+                        "title": g.title[:200], "score": g.score, "rank": g.rank}
+                       for g in found], ensure_ascii=False)
+
+    def field(name: str) -> str:
+        return f"json_extract(j.value, '$.{name}')"
+
+    fresh = (f" WHERE NOT EXISTS (SELECT 1 FROM city_support s WHERE s.community_id = ?"
+             f" AND s.vote_problem_id = {field('problem')})")
     async with db.transaction():
-        known = {r["vote_problem_id"] for r in await db.fetchall(
-            "SELECT vote_problem_id FROM city_support WHERE community_id = ?", (community_id,))}
-        for item in found:
-            if item.vote_problem_id in known:
-                continue
-            problem_id = await db.execute(
-                "INSERT INTO city_problems (community_id, title, created_at) VALUES (?, ?, ?)",
-                (community_id, item.title[:200], now))
-            await db.execute(
-                "INSERT INTO city_support (problem_id, community_id, source_id,"
-                " prioritisation_id, vote_problem_id, method, score, rank)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (problem_id, community_id, item.source_id, item.prioritisation_id,
-                 item.vote_problem_id, item.method, item.score, item.rank))
-            known.add(item.vote_problem_id)
-            added += 1
+        added = await db.execute_rowcount(
+            "INSERT INTO city_problems (community_id, title, gathered_from, created_at)"
+            f" SELECT ?, {field('title')}, {field('problem')}, ? FROM json_each(?) j" + fresh,
+            (community_id, to_db(utcnow()), rows, community_id))
+        # CROSS JOIN keeps json_each outside: each row finds its problem by the index.
+        await db.execute(
+            "INSERT INTO city_support (problem_id, community_id, source_id, prioritisation_id,"
+            " vote_problem_id, method, score, rank)"
+            f" SELECT p.id, ?, {field('source')}, {field('vote')}, {field('problem')},"
+            f" {field('method')}, {field('score')}, {field('rank')}"
+            " FROM json_each(?) j CROSS JOIN city_problems p ON p.community_id = ?"
+            f" AND p.gathered_from = {field('problem')}" + fresh,
+            (community_id, rows, community_id, community_id))
     return added
 
 

@@ -150,11 +150,7 @@ async def recipients(db: Database, community: Community, audience: str) -> list[
 
 async def _everyone_in(db: Database, community_ids: list[int]) -> list[User]:
     """The reachable members of several communities, each person once."""
-    people: dict[int, User] = {}
-    for _m, user in await city_store.members_of(db, community_ids):
-        if user.reachable:
-            people.setdefault(user.id, user)
-    return list(people.values())
+    return [user for _c, user in await city_store.people_in(db, community_ids, reachable=True)]
 
 
 # -- audiences -------------------------------------------------------------------------------

@@ -400,7 +400,7 @@ class MergedList:
     community: Community
     entries: list[Entry]
     sources: dict[int, Community]  # the communities below whose votes count
-    votes: dict[int, Prioritisation]  # each source's newest closed vote
+    methods: dict[int, str]  # how each of them voted: stickers, pairwise, matrix
     last: Merge | None  # the merge undo takes back
     open_vote: CityVote | None
 
@@ -415,10 +415,13 @@ async def _sources(db: Database, community_id: int) -> dict[int, int]:
     return await store.newest_closed_votes(db, await store.descendants(db, community_id))
 
 
-async def gather(db: Database, community_id: int) -> int:
-    """Bring the newest closed vote of every community below into the parent's list (its
-    problems with a score, each once). Returns how many problems were added."""
-    current = await _sources(db, community_id)
+async def gather(db: Database, community_id: int, current: Mapping[int, int] | None = None,
+                 ) -> int:
+    """Bring the newest closed vote of every community below (``current``: each one's, if
+    known) into the parent's list — its problems with a score, each once. Returns how many
+    problems were added."""
+    if current is None:
+        current = await _sources(db, community_id)
     done = {s.prioritisation_id for s in await store.support(db, community_id)}
     found: list[store.Gathered] = []
     for source_id, vote_id in sorted(current.items()):
@@ -440,15 +443,15 @@ async def merged_list(db: Database, who: Member) -> MergedList:
     community = who.community
     if not await store.children(db, community.id):
         raise Refused(NO_CHILDREN, community=community.name)
-    await gather(db, community.id)
     current = await _sources(db, community.id)
-    entries = combine(await store.merged_problems(db, community.id),
-                      await store.support(db, community.id), current)
-    votes = {source: vote for source, vote_id in current.items()
-             if (vote := await voting_store.get(db, vote_id)) is not None}
+    await gather(db, community.id, current)
+    supports = await store.support(db, community.id)
+    entries = combine(await store.merged_problems(db, community.id), supports, current)
+    methods = {s.source_id: s.method for s in supports
+               if current.get(s.source_id) == s.prioritisation_id}
     open_votes = await store.votes_of(db, [community.id], status="open")
-    return MergedList(community, entries, await store.communities(db, list(current)), votes,
-                      await store.last_merge(db, community.id),
+    return MergedList(community, entries, await store.communities(db, list(current)),
+                      methods, await store.last_merge(db, community.id),
                       open_votes[0] if open_votes else None)
 
 
@@ -498,25 +501,26 @@ async def undo(db: Database, who: Member, merge_id: int) -> Merge:
 # -- the parent's vote over its merged list --------------------------------------------------
 
 
+async def _grouped(db: Database, ids: list[int], people: list[tuple[int, User]],
+                   ) -> list[tuple[Community, list[User]]]:
+    """People by the community they are told in, in the order of ``ids``."""
+    found = await store.communities(db, ids)
+    grouped: dict[int, list[User]] = {}
+    for community_id, user in people:
+        grouped.setdefault(community_id, []).append(user)
+    return [(found[c], grouped[c]) for c in ids if c in grouped and c in found]
+
+
 async def electorate(db: Database, vote: CityVote) -> list[tuple[Community, list[User]]]:
     """Who may vote, by the community they are told in, each person once: the committee
     of the parent, or every member of the parent and of every community below."""
     if vote.electorate == "committee":
         ids = [vote.community_id]
-        rows = await store.members_of(db, ids, roles=("committee", "coordinator"))
+        people = await store.people_in(db, ids, roles=("committee", "coordinator"))
     else:
         ids = [vote.community_id, *await store.descendants(db, vote.community_id)]
-        rows = await store.members_of(db, ids)
-    found = await store.communities(db, ids)
-    seen: set[int] = set()
-    grouped: dict[int, list[User]] = {}
-    order = {community_id: n for n, community_id in enumerate(ids)}
-    for membership, user in sorted(rows, key=lambda r: order[r[0].community_id]):
-        if user.id in seen:
-            continue
-        seen.add(user.id)
-        grouped.setdefault(membership.community_id, []).append(user)
-    return [(found[c], grouped[c]) for c in ids if c in grouped and c in found]
+        people = await store.people_in(db, ids)
+    return await _grouped(db, ids, people)
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,17 +672,11 @@ async def close_vote(db: Database, who: Member, vote_id: int,
     closed = await _vote(db, vote.id)
     voted = await store.voters(db, vote.id)
     ids = [vote.community_id, *await store.descendants(db, vote.community_id)]
-    found = await store.communities(db, ids)
-    seen: set[int] = set()
-    told: dict[int, list[User]] = {}
-    order = {community_id: n for n, community_id in enumerate(ids)}
-    for membership, user in sorted(await store.members_of(db, ids),
-                                   key=lambda r: order[r[0].community_id]):
-        if user.id in seen or not (user.id in voted or membership.is_coordinator):
-            continue
-        seen.add(user.id)
-        told.setdefault(membership.community_id, []).append(user)
-    return await city_result(db, closed), [(found[c], told[c]) for c in ids if c in told]
+    coordinators = {u.id for _c, u in await store.people_in(
+        db, ids, roles=("coordinator", "admin"))}
+    told = [(c, u) for c, u in await store.people_in(db, ids)
+            if u.id in voted or u.id in coordinators]
+    return await city_result(db, closed), await _grouped(db, ids, told)
 
 
 # -- approval up the chain -------------------------------------------------------------------

@@ -472,9 +472,9 @@ def _sources_line(t: Translator, listed: flow.MergedList, entry: flow.Entry) -> 
     parts = []
     for source_id, value in sorted(entry.by_source.items(), key=lambda kv: (-kv[1], kv[0])):
         community = listed.sources.get(source_id)
-        vote = listed.votes.get(source_id)
-        if community is not None and vote is not None:
-            parts.append(f"{isolate(community.name)}: {_score(t, vote.method, value)}")
+        method = listed.methods.get(source_id)
+        if community is not None and method is not None:
+            parts.append(f"{isolate(community.name)}: {_score(t, method, value)}")
     return " · ".join(parts)
 
 

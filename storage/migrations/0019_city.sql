@@ -45,9 +45,11 @@ CREATE TABLE city_problems (
     title        TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
     status       TEXT NOT NULL DEFAULT 'visible' CHECK (status IN ('visible', 'merged')),
     merged_into  INTEGER REFERENCES city_problems(id) ON DELETE SET NULL,
+    gathered_from INTEGER REFERENCES vote_problems(id) ON DELETE SET NULL,  -- where it began
     created_at   TEXT NOT NULL
 );
 CREATE INDEX city_problems_community ON city_problems(community_id, status);
+CREATE INDEX city_problems_gathered ON city_problems(community_id, gathered_from);
 
 -- Where a merged problem's support comes from: one problem of one community's vote, with
 -- its score there. A problem of a vote enters a parent's list once.
