@@ -541,6 +541,24 @@ async def test_a_plan_goes_up_the_chain_and_every_member_is_told(harness: Harnes
     await step(harness, mayor, "North")
     assert "    ✅ Approved by Mashhad on" in plain(mayor.texts()[-1])
 
+    # A vote's result goes up the same way, as it stood when submitted.
+    await closed_vote(harness.db, c.east.community.id, ["Potholes", "Noise"],
+                      {c.residents["east"][0]: [0, 1], c.residents["east"][1]: [0]})
+    ec = c.coordinators["east"]
+    await step(harness, ec, "/city", send=True)
+    await step(harness, ec, "Submit to District One")
+    await step(harness, ec, "Vote result: What matters most?")
+    assert ec.last_answer == "Submitted to District One."
+    await hears(d1c, told("fa", "{community} submitted for your approval: {kind} —"
+                                " <b>{title}</b>.", community="East", kind="Vote result",
+                          title="What matters most?"))
+    await step(harness, d1c, tr(d1c, "Open"))
+    t = Translator("fa")
+    assert plain(d1c.texts()[-1]).splitlines()[4:7] == [
+        t.ngettext("{n} person voted.", "{n} people voted.", 2),
+        f"{t.num(1)}. Potholes — {t.ngettext('{n} sticker', '{n} stickers', 2)}",
+        f"{t.num(2)}. Noise — {t.ngettext('{n} sticker', '{n} stickers', 1)}"]
+
 
 async def test_a_parent_broadcasts_to_everyone_below_or_to_one_child(harness: Harness) -> None:
     c = await build_city(harness)

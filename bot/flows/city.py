@@ -755,10 +755,11 @@ async def outbox(db: Database, who: Member) -> Outbox:
     sent = {(s.kind, s.ref_id): s for s in await store.submissions_from(db, community.id)
             if s.parent_id == parent.id}
     things: list[Submittable] = []
-    closed = await voting_store.list_for(db, community.id, status="closed")
-    if closed:
-        things.append(Submittable("vote", closed[0].id, closed[0].title,
-                                  sent.get(("vote", closed[0].id))))
+    newest = (await store.newest_closed_votes(db, [community.id])).get(community.id)
+    closed = await voting_store.get(db, newest) if newest is not None else None
+    if closed is not None:
+        things.append(Submittable("vote", closed.id, closed.title,
+                                  sent.get(("vote", closed.id))))
     own = await store.votes_of(db, [community.id], status="closed")
     if own:
         things.append(Submittable("cityvote", own[0].id, community.name,
