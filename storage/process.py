@@ -155,7 +155,7 @@ async def set_steps_used(db: Database, cycle_id: int, used: tuple[str, ...]) -> 
                      (",".join(used), cycle_id))
 
 
-async def set_problem(db: Database, cycle_id: int, *, problem: str, vote: int,
+async def set_problem(db: Database, cycle_id: int, *, problem: str, vote: int | None,
                       score: float, method: str, tied: int) -> None:
     await db.execute(
         "UPDATE process_cycles SET problem = ?, problem_vote = ?, problem_score = ?,"

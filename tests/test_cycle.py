@@ -11,22 +11,23 @@ import json
 import re
 
 from bot.emulator import Person
+from bot.flows import dashboard
 from bot.flows import process as flow
 from bot.handlers import process as handlers
 from bot.handlers.brainstorm import Shortlist
-from bot.handlers.plan import OpenTask
 from bot.handlers.process import MarkStep, NextCycle, PickProblem, StartPlan, Undo, UseStep
 from bot.handlers.survey import Choose
 from bot.i18n import Translator
 from storage import brainstorm as brainstorm_store
-from storage import community as community_store
+from storage import committee as committee_store
 from storage import plan as plan_store
 from storage import process as store
 from storage import survey as survey_store
 from storage import voting as voting_store
+from storage.db import Database
 from tests.harness import Harness, Invitation, press, step, tr
 from tests.test_committee import accept, set_up_election
-from tests.test_voting import ballot, problem_button
+from tests.test_voting import ballot, open_vote, problem_button
 
 SURVEY = json.dumps({
     "title": {"en": "Our needs", "fa": "نیازهای ما", "kk": "Біздің қажеттіліктер",
@@ -63,6 +64,12 @@ async def next_step(person: Person, after: int = 0) -> dict[str, object]:
     heading = _plain(tr(person, "<b>Next step</b>"))
     return await person.wait_for(lambda m: (m.get("text") or "").startswith(heading),
                                  after=after)
+
+
+def now_reads(person: Person, message: dict[str, object]) -> str:
+    """A message as it reads now (edited in place, perhaps)."""
+    found = next(m for m in person.messages if m["message_id"] == message["message_id"])
+    return _plain(str(found.get("text") or ""))
 
 
 def last_id(person: Person) -> int:
@@ -299,6 +306,7 @@ async def test_one_neighbourhood_through_the_seven_steps(harness: Harness) -> No
     await step(harness, cora, "2026-01-01", send=True)
     await step(harness, cora, "2099-12-31", send=True)
     (task,) = await plan_store.tasks(harness.db, plan.id)
+    assert task.responsible_id == noa.id
     text = await process(harness, noa)
     assert tr(noa, "Accept or decline your task “{title}”",
               title="Fill the potholes on the main road") in text
@@ -384,3 +392,195 @@ async def test_one_neighbourhood_through_the_seven_steps(harness: Harness) -> No
     assert tr(maryam, "<b>Open for you now</b>").strip("</b>") not in earlier
     await step(harness, maryam, tr(maryam, "Cycle {cycle}", cycle=2))
     assert now_line(maryam, 1, "needs", "under_way") in _plain(maryam.texts()[-1])
+
+
+async def test_a_tie_is_decided_by_a_coordinator_and_the_plan_starts_from_it(
+        harness: Harness) -> None:
+    invitation, cora, people = await neighbourhood(harness)
+    cid = invitation.community.id
+    maryam, aigerim, noa, sam = (people[k] for k in ("maryam", "aigerim", "noa", "sam"))
+    carl = await harness.coordinator(invitation, "kk", name="Қарлығаш")
+    pid = await open_vote(harness, cora, problems=["Potholes", "Dark corners", "Litter"],
+                          stickers=1, title="Priorities")
+    for person, title in ((maryam, "Dark corners"), (aigerim, "Potholes"),
+                          (noa, "Dark corners"), (sam, "Potholes")):
+        await ballot(harness, person)
+        await person.tap(problem_button(person, {"Potholes": 1, "Dark corners": 2,
+                                                 "Litter": 3}[title]))
+        await harness.settle()
+    seen, seen_carl = last_id(cora), last_id(carl)
+    await step(harness, cora, "/closevote", send=True)
+    await step(harness, cora, "Priorities")
+    offer = await next_step(cora, seen)
+    assert _plain(str(offer["text"])) == "Next step\n" + tr(
+        cora, "The priority vote is tied for first place: {problems}. Which is the most"
+              " pressing problem? The problem tree and action plan start from it.",
+        problems="Potholes, Dark corners")
+    assert cora.buttons(offer) == ["Potholes", "Dark corners"]
+    other = await next_step(carl, seen_carl)  # every coordinator, in their language
+    assert carl.buttons(other) == ["Potholes", "Dark corners"]
+    assert (await states(harness, cid))["needs"] == "under_way"  # undecided yet
+    tie_id = int(await harness.db.fetchval("SELECT id FROM process_offers WHERE kind = 'tie'"))
+
+    # Residents cannot decide; a place that is not on the list is refused.
+    assert await press(harness, sam, PickProblem(tie_id, 0).pack()) == tr(
+        sam, "Only coordinators of this community can do that.")
+    assert await press(harness, cora, PickProblem(tie_id, 7).pack()) == tr(
+        cora, "This button no longer works.")
+    await harness.restart()  # the question waits across a restart
+    await cora.tap("Dark corners", offer)
+    await harness.settle()
+    decided = now_reads(cora, offer)
+    assert decided == "Next step\n" + tr(
+        cora, "“{problem}” is the most pressing problem.", problem="Dark corners") + " " + tr(
+        cora, "Start the problem tree and action plan for it?")
+    assert (await states(harness, cid))["needs"] == "done"
+    text = await process(harness, noa)
+    assert ntr(noa, "“{problem}”, chosen by the coordinators among {n} problems tied for first"
+               " place", "“{problem}”, chosen by the coordinators among {n} problems tied for"
+               " first place", 2, problem="Dark corners") in text
+    # The other coordinator's question now shows what was chosen, not a second choice.
+    await carl.tap("Potholes", other)
+    await harness.settle()
+    assert now_reads(carl, other).startswith(_plain(tr(carl, "<b>Next step</b>")) + "\n"
+                                              + tr(carl, "“{problem}” is the most pressing"
+                                                   " problem.", problem="Dark corners"))
+    latest = await store.latest_cycle(harness.db, cid)
+    assert latest is not None and latest.problem == "Dark corners"
+    await step(harness, carl, tr(carl, "Start the plan for “{problem}”", problem="Dark corners"))
+    (plan,) = await plan_store.plans(harness.db, cid)
+    assert plan.problem == "Dark corners"
+    assert pid
+
+
+async def test_forged_and_stale_buttons_change_nothing_and_a_short_cycle(
+        harness: Harness) -> None:
+    invitation, cora, people = await neighbourhood(harness)
+    cid = invitation.community.id
+    sam = people["sam"]
+    other = await harness.new_community("Blue Street")
+    bob = await harness.coordinator(other, "en", name="Bob")
+    await step(harness, bob, "/newplan Litter", send=True)  # Blue Street's cycle begins
+    assert await store.numbers(harness.db, other.community.id) == [1]
+
+    # Residents may look, not manage; nothing below changes the cycle's tables.
+    tables = ("process_cycles", "process_steps", "process_marks", "process_offers")
+
+    async def snapshot() -> list[list[tuple[object, ...]]]:
+        return [[tuple(r) for r in await harness.db.fetchall(f"SELECT * FROM {table}")]
+                for table in tables]
+
+    before = await snapshot()
+    await process(harness, sam)
+    assert sam.buttons() == []
+    for data in (MarkStep("needs", "done").pack(), UseStep("committee", False).pack(),
+                 Undo(1).pack(), StartPlan(1).pack(), NextCycle(1).pack()):
+        assert await press(harness, sam, data) == tr(
+            sam, "Only coordinators of this community can do that."), data
+    # Hostile data is refused before any rule runs.
+    for data in ("process:mark:needs:finished", "process:mark:sleeping:done",
+                 "process:use:needs:2", "process:view:-1", "process:plan:abc",
+                 "process:pick:1", "process:undo:99999999999999999999"):
+        assert await press(harness, cora, data) == "This button no longer works.", data
+
+    # Another community's offer is not available; nothing to undo yet.
+    blue = await store.latest_cycle(harness.db, other.community.id)
+    assert blue is not None
+    added = await store.add_offer(harness.db, other.community.id, blue.id, "plan", 999,
+                                  {"problem": "Blue"}, sent=True)
+    assert added is not None
+    assert await press(harness, cora, StartPlan(added.id).pack()) == flow.NOT_AVAILABLE
+    assert await press(harness, cora, Undo(1).pack()) == flow.NOTHING_TO_UNDO
+    assert await snapshot() == before
+
+    # A short cycle: the committee and resources left out; the steps renumber.
+    await step(harness, cora, "/process", send=True)
+    await step(harness, cora, "Mark steps by hand, choose the steps")
+    for name in ("Representative committee", "Resources"):
+        await step(harness, cora, lambda label, n=name: label.endswith(n))
+        await step(harness, cora, "Leave this step out")
+    manage = _plain(cora.texts()[-1])
+    assert "➖ Representative committee — not used" in manage
+    assert "◻️ 3. Joint action plan — not started" in manage
+    found = await flow.standing(harness.db, cid)
+    assert [s.key for s in found.steps] == ["needs", "analysis", "plan", "monitoring",
+                                            "evaluation"]
+    # An election still runs, but moves no step the cycle does not use.
+    await set_up_election(harness, cora, seats=1, minimums=())
+    assert "committee" not in await states(harness, cid)
+    text = await process(harness, sam)
+    assert "Representative committee" not in text
+    # A step that has begun stays in the cycle; the same mark twice is refused.
+    await step(harness, cora, "/newplan Potholes", send=True)
+    assert await press(harness, cora, UseStep("plan", False).pack()) == flow.BEGUN
+    assert await press(harness, cora, MarkStep("plan", "under_way").pack()) == flow.SAME
+    # Marked by hand; the undo button of an older mark no longer works.
+    await press(harness, cora, MarkStep("needs", "done").pack())
+    first = int(await harness.db.fetchval("SELECT MAX(id) FROM process_marks"))
+    await press(harness, cora, MarkStep("analysis", "done").pack())
+    assert await press(harness, cora, Undo(first).pack()) == "This button no longer works."
+    await step(harness, cora, "↶ Undo: Problem analysis, done")
+    await step(harness, cora, "↶ Undo: Needs assessment, done")
+    found_states = await states(harness, cid)
+    assert (found_states["needs"], found_states["analysis"]) == ("not_started", "under_way")
+    text = await process(harness, sam)
+    assert now_line(sam, 2, "analysis", "under_way", total=5) in text
+    # The committee added back is step 2 again.
+    await press(harness, cora, UseStep("committee", True).pack())
+    assert [s.key for s in (await flow.standing(harness.db, cid)).steps][:2] == [
+        "needs", "committee"]
+
+
+async def test_digests_the_weekly_note_and_the_dashboard_name_the_step(
+        harness: Harness) -> None:
+    invitation, cora, people = await neighbourhood(harness)
+    cid = invitation.community.id
+    maryam, noa = people["maryam"], people["noa"]
+    committee = await committee_store.create_committee(harness.db, cid, "Green committee")
+    await committee_store.add_member(harness.db, committee.id, maryam.id, "co-opted")
+    await step(harness, cora, "/digest", send=True)
+    await step(harness, cora, "Daily")
+    await step(harness, cora, "/newplan Potholes", send=True)
+    (plan,) = await plan_store.plans(harness.db, cid)
+    await step(harness, noa, "/plan", send=True)
+    await step(harness, noa, tr(noa, "Follow"))
+    await harness.db.execute("UPDATE digests SET last_period = 'long ago', since = ?",
+                             ("2000-01-01T00:00:00+00:00",))
+    await harness.restart()  # the jobs look at start
+    digest = await maryam.wait_for("Green committee")
+    line = tr(maryam, "Cycle {cycle}, step {number} of {total}: {step} (under way).", cycle=1,
+              number=3, total=7, step=step_label(maryam, "analysis"))
+    assert _plain(str(digest["text"])).splitlines()[2] == line
+    note = await noa.wait_for(tr(noa, "This week in the plan “{problem}”:", problem="")[:10])
+    assert _plain(str(note["text"])).splitlines()[-1] == tr(
+        noa, "Cycle {cycle}, step {number} of {total}: {step} (under way).", cycle=1,
+        number=3, total=7, step=step_label(noa, "analysis"))
+
+    # The dashboard's overview names it too, in the viewer's language.
+    viewer = await dashboard.viewer(harness.db, maryam.id, admins=frozenset())
+    overview = await dashboard.overview(harness.db, viewer)
+    assert overview["step"] == line
+    assert plan.problem == "Potholes"
+
+
+async def test_an_offer_made_while_the_bot_was_down_goes_out_at_start(
+        harness: Harness) -> None:
+    invitation, cora, _people = await neighbourhood(harness)
+    cid = invitation.community.id
+    await harness.stop()
+    db = await Database.open(harness.database_path)
+    cycle = await store.begin_cycle(db, cid, flow.STEPS)
+    await store.set_problem(db, cycle.id, problem="Potholes", vote=None, score=41,
+                            method="stickers", tied=0)
+    await store.add_offer(db, cid, cycle.id, "plan", 77, {"problem": "Potholes", "score": 41,
+                                                           "method": "stickers", "tied": 0})
+    await db.close()
+    await harness.start()
+    offer = await next_step(cora)
+    assert _plain(str(offer["text"])).endswith("“Potholes” came first with 41 stickers. Start"
+                                               " the problem tree and action plan for it?")
+    await harness.restart()
+    await harness.settle()
+    assert sum(1 for m in cora.messages if "came first" in (m.get("text") or "")) == 1
+    await step(harness, cora, "Start the plan for “Potholes”")
+    assert [p.problem for p in await plan_store.plans(harness.db, cid)] == ["Potholes"]
