@@ -266,7 +266,7 @@ async def test_one_neighbourhood_through_the_seven_steps(harness: Harness) -> No
     await step(harness, cora, "Mark steps by hand, choose the steps")
     await step(harness, cora, lambda label: label.endswith("4. Resources"))
     await step(harness, cora, "Mark as done")
-    assert cora.last_answer == "Marked: Resources, done."
+    assert cora.last_answer == "Marked: Resources, completed."
     assert (await states(harness, cid))["resources"] == "done"
     text = await process(harness, noa)
     assert "✅ 4. " + step_label(noa, "resources") in text
@@ -274,7 +274,7 @@ async def test_one_neighbourhood_through_the_seven_steps(harness: Harness) -> No
     assert now_line(noa, 5, "plan", "under_way") in text
     await step(harness, cora, "/process", send=True)
     await step(harness, cora, "Mark steps by hand, choose the steps")
-    await step(harness, cora, "↶ Undo: Resources, done")
+    await step(harness, cora, "↶ Undo: Resources, completed")
     assert cora.last_answer == "Undone."
     assert (await states(harness, cid))["resources"] == "not_started"
     text = await process(harness, noa)
@@ -470,6 +470,11 @@ async def test_forged_and_stale_buttons_change_nothing_and_a_short_cycle(
         return [[tuple(r) for r in await harness.db.fetchall(f"SELECT * FROM {table}")]
                 for table in tables]
 
+    blue = await store.latest_cycle(harness.db, other.community.id)
+    assert blue is not None
+    added = await store.add_offer(harness.db, other.community.id, blue.id, "plan", 999,
+                                  {"problem": "Blue"}, sent=True)
+    assert added is not None
     before = await snapshot()
     await process(harness, sam)
     assert sam.buttons() == []
@@ -484,11 +489,6 @@ async def test_forged_and_stale_buttons_change_nothing_and_a_short_cycle(
         assert await press(harness, cora, data) == "This button no longer works.", data
 
     # Another community's offer is not available; nothing to undo yet.
-    blue = await store.latest_cycle(harness.db, other.community.id)
-    assert blue is not None
-    added = await store.add_offer(harness.db, other.community.id, blue.id, "plan", 999,
-                                  {"problem": "Blue"}, sent=True)
-    assert added is not None
     assert await press(harness, cora, StartPlan(added.id).pack()) == flow.NOT_AVAILABLE
     assert await press(harness, cora, Undo(1).pack()) == flow.NOTHING_TO_UNDO
     assert await snapshot() == before
@@ -519,8 +519,8 @@ async def test_forged_and_stale_buttons_change_nothing_and_a_short_cycle(
     first = int(await harness.db.fetchval("SELECT MAX(id) FROM process_marks"))
     await press(harness, cora, MarkStep("analysis", "done").pack())
     assert await press(harness, cora, Undo(first).pack()) == "This button no longer works."
-    await step(harness, cora, "↶ Undo: Problem analysis, done")
-    await step(harness, cora, "↶ Undo: Needs assessment, done")
+    await step(harness, cora, "↶ Undo: Problem analysis, completed")
+    await step(harness, cora, "↶ Undo: Needs assessment, completed")
     found_states = await states(harness, cid)
     assert (found_states["needs"], found_states["analysis"]) == ("not_started", "under_way")
     text = await process(harness, sam)

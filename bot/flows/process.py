@@ -700,13 +700,14 @@ async def mark(db: Database, who: Member, step: str, status: str) -> Manage:
 
 async def undo(db: Database, who: Member, mark_id: int) -> Manage:
     """Take back the latest mark — the one the button named (an older button is stale)."""
-    cycle = await _current(db, who)
-    last = await store.last_mark(db, cycle.id)
+    require(who, "coordinator")
+    cycle = await store.latest_cycle(db, who.community.id)
+    last = await store.last_mark(db, cycle.id) if cycle is not None else None
     if last is None:
         raise Refused(NOTHING_TO_UNDO)
     if last.id != mark_id:
         raise Refused(STALE)
-    if not await store.undo_mark(db, last):
+    if cycle is None or not await store.undo_mark(db, last):
         raise Refused(NOTHING_TO_UNDO)
     return await _manage(db, cycle)
 

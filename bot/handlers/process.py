@@ -38,7 +38,7 @@ StepKey = flow.StepKey
 Status = flow.Status
 MARKS = {"not_started": "◻️", "under_way": "▶️", "done": "✅"}
 STATUS_LABELS = {"not_started": N_("not started"), "under_way": N_("under way"),
-                 "done": N_("done")}
+                 "done": N_("completed")}
 MARK_LABELS = {"not_started": N_("Mark as not started"), "under_way": N_("Mark as under way"),
                "done": N_("Mark as done")}
 
