@@ -347,8 +347,8 @@ async def _vote(db: Database, t: Translator, p: Prioritisation, voters: int,
         series = [_series(t._("Mean score (1 to 5)"),
                           [round(s.score, 2) for s in outcome.standings])]
     standings = outcome.standings
-    rows = [{"rank": t.num(s.rank), "title": s.problem.title, "score": _score(t, p.method, s)}
-            for s in standings]
+    rows = [{"rank": t.num(s.rank), "title": s.problem.title,
+             "score": voting_rules.score_text(t, p.method, s)} for s in standings]
     return {
         "id": p.id, "title": p.title, "method": p.method,
         "method_label": t._(METHOD_LABELS[p.method]),
@@ -358,18 +358,6 @@ async def _vote(db: Database, t: Translator, p: Prioritisation, voters: int,
         "rows": rows, "winner": _winner(t, outcome.winners),
         "chat_only": _chat_only(t, problems, standings, voters),
     }
-
-
-def _score(t: Translator, method: str, standing: voting_rules.Standing) -> str:
-    if method == "stickers":
-        text = t.ngettext("{n} sticker", "{n} stickers", int(standing.score))
-        if standing.offline:
-            text += " " + t._("({online} in chat + {offline} on paper)",
-                              online=standing.online, offline=standing.offline)
-        return text
-    if method == "pairwise":
-        return t._("{share}% of the preference", share=t.num(standing.score, decimals=1))
-    return t._("mean score {score} of 5", score=t.num(standing.score, decimals=2))
 
 
 def _winner(t: Translator, winners: list[Problem]) -> str:

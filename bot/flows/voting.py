@@ -28,7 +28,7 @@ from bot.flows import process
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require, taking_part
 from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from storage import brainstorm as brainstorm_store
 from storage import broadcast as outbox
 from storage import community as community_store
@@ -741,3 +741,17 @@ async def set_paper(db: Database, who: Member, vote_id: int, counts: list[int],
     await store.set_offline(db, prioritisation.id,
                             {p.id: n for p, n in zip(problems, counts, strict=True)})
     return prioritisation, sum(counts)
+
+
+def score_text(t: Translator, method: str, standing: Standing) -> str:
+    """A problem's score as people read it: stickers (chat and paper), a share of the
+    pairwise preference, or the matrix's mean score — in the chat and on the dashboard."""
+    if method == "stickers":
+        text = t.ngettext("{n} sticker", "{n} stickers", int(standing.score))
+        if standing.offline:
+            text += " " + t._("({online} in chat + {offline} on paper)",
+                              online=standing.online, offline=standing.offline)
+        return text
+    if method == "pairwise":
+        return t._("{share}% of the preference", share=t.num(standing.score, decimals=1))
+    return t._("mean score {score} of 5", score=t.num(standing.score, decimals=2))
