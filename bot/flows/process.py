@@ -448,12 +448,13 @@ MAX_PROBLEMS = 60  # problems on one ballot (bot.flows.voting.MAX_PROBLEMS)
 
 
 async def vote_setup(db: Database, who: Member, offer_id: int) -> VoteSetup:
+    """What the set-up begins with; the offer is taken once the vote opens (a set-up given
+    up leaves it offered)."""
     offer = await _offer_of(db, who, offer_id, "vote")
     problems = (await store.shortlist(db, offer.subject))[:MAX_PROBLEMS]
     if len(problems) < 2:
         raise Refused(NO_SHORTLIST)
     prompt = " ".join((await store.round_prompt(db, offer.subject) or "").split())
-    await store.take_offer(db, offer.id, who.user.id, None)
     return VoteSetup(prompt if 0 < len(prompt) <= MAX_TITLE else None, problems)
 
 
