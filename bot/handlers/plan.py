@@ -299,11 +299,12 @@ def _day(value: Any) -> date | None:
 @command("newplan", role="coordinator")
 async def new_plan(turn: Said) -> None:
     plan = await flow.new_plan(turn.context.db, turn.who, turn.text)
-    text, markup = _plan_view(turn.who, await flow.overview(turn.context.db, turn.who, plan.id))
+    text, markup = plan_view(turn.who, await flow.overview(turn.context.db, turn.who, plan.id))
     await turn.say(text, markup)
 
 
-def _plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMarkup | None]:
+def plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A plan as /plan shows it (the process capability shows a new plan the same way)."""
     t, plan = who.t, view.plan
     today = flow.today(who)
     lines = [t._("<b>Action plan:</b> {problem}", problem=isolate(plan.problem))]
@@ -341,7 +342,7 @@ def _plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMar
 @command("plan")
 async def plan_command(turn: Said) -> None:
     view = await flow.overview(turn.context.db, turn.who)
-    text, markup = _plan_view(turn.who, view)
+    text, markup = plan_view(turn.who, view)
     others = [[inline("↪ " + short(p.problem, 40), Show(p.id, "tasks"))] for p in view.others]
     markup = keyboard(*(markup.inline_keyboard if markup else ()), *others)
     parts = split_text(text)
@@ -351,7 +352,7 @@ async def plan_command(turn: Said) -> None:
 
 
 async def _tasks_part(turn: Tap[Show]) -> tuple[str, InlineKeyboardMarkup | None]:
-    return _plan_view(turn.who, await flow.overview(turn.context.db, turn.who,
+    return plan_view(turn.who, await flow.overview(turn.context.db, turn.who,
                                                     turn.button.plan))
 
 
@@ -387,7 +388,7 @@ async def follow(turn: Tap[Follow]) -> None:
     now = await flow.follow(db, who, turn.button.plan)
     await turn.answer(t._("You follow this plan: its updates will reach you.") if now
                       else t._("You no longer follow this plan."))
-    await turn.edit(*_plan_view(who, await flow.overview(db, who, turn.button.plan)))
+    await turn.edit(*plan_view(who, await flow.overview(db, who, turn.button.plan)))
 
 
 # == the problem tree ===========================================================================
