@@ -1,7 +1,7 @@
 """Cities: the tree of communities, merged problems with their per-community support, votes
 at a parent's level, and submissions up the chain with their history. SQL only.
 
-The tree is ``community_parents`` (``0019_city.sql``): its triggers refuse a cycle whatever
+The tree is ``community_parents`` (``0019_cycle_city.sql``): its triggers refuse a cycle whatever
 writes it. Everything else is scoped by the community it belongs to — the parent whose list,
 vote or inbox it is — and the flows check that scope before anything is read or written.
 """

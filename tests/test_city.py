@@ -17,6 +17,7 @@ from typing import Any
 from bot.emulator import Person
 from bot.emulator.html import parse_html
 from bot.flows import city as flow
+from bot.flows import process
 from bot.flows.errors import STALE
 from bot.flows.people import JOIN_FIRST
 from bot.handlers.city import (
@@ -141,9 +142,11 @@ async def closed_vote(db: Database, community_id: int, problems: list[str],
 async def neighbourhood_votes(harness: Harness, c: City) -> None:
     db, r = harness.db, c.residents
     north, east, south, west = r["north"], r["east"], r["south"], r["west"]
-    # North: Bad roads 3, Dark streets 1, No park 1.
-    await closed_vote(db, c.north.community.id, ["Bad roads", "Dark streets", "No park"],
-                      {north[0]: [0, 1], north[1]: [0, 2], north[2]: [0]})
+    # North: Bad roads 3, Dark streets 1, No park 1 (and its cycle has begun).
+    vote_id = await closed_vote(db, c.north.community.id, ["Bad roads", "Dark streets",
+                                                          "No park"],
+                                {north[0]: [0, 1], north[1]: [0, 2], north[2]: [0]})
+    await process.happened(db, c.north.community.id, "vote_opened", vote_id)
     # East: Potholes 2, Broken pavement 1, Dark streets 1.
     await closed_vote(db, c.east.community.id, ["Potholes", "Broken pavement", "Dark streets"],
                       {east[0]: [0, 1], east[1]: [0, 2]})
@@ -256,8 +259,15 @@ async def test_the_city_reads_below_merges_and_everyone_below_votes(harness: Har
     await step(harness, mayor, "1. District One")
     await step(harness, mayor, "North")
     text = plain(mayor.texts()[-1])
-    assert text.splitlines()[:4] == ["North", "", "4 members",
-                                     "• Activists and leaders: 3 · voted: 3"]
+    assert text.splitlines()[:5] == [
+        "North", "Cycle 1, step 1 of 7: Needs assessment (under way).", "", "4 members",
+        "• Activists and leaders: 3 · voted: 3"]
+    # The district's coordinator sees the step of each neighbourhood in /city, in Persian.
+    await step(harness, c.d1c, "/city", send=True)
+    fa = Translator("fa")
+    assert "    " + fa._("Cycle {cycle}, step {number} of {total}: {step} (under way).",
+                         cycle=1, number=1, total=7, step=fa._("Needs assessment")) in plain(
+        c.d1c.texts()[-1]).splitlines()
     assert "• NGOs: 1 · voted: 0" in text
     assert "3 of 4 took part." in text
     assert text.split("Top priorities:\n")[1].splitlines() == [

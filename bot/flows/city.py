@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.flows import voting
+from bot.flows import process, voting
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Actor, Member, require, taking_part
 from bot.flows.voting import Outcome, Standing
@@ -212,18 +212,12 @@ async def readable(db: Database, who: Member, community_id: int) -> Community:
     return found
 
 
-async def step_of(db: Database, community_id: int) -> str | None:
-    """The step of the participation cycle a community is in: one of the seven keys of
-    ``bot.flows.process`` (the cycle's capability); None while it is not wired here."""
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Figures:
     """What a parent's coordinator reads about one community below."""
 
     community: Community
-    step: str | None
+    standing: process.Standing  # where its participation cycle is (``/process``)
     members: int
     members_by_group: dict[str | None, int]
     groups: list[StakeholderGroup]
@@ -263,7 +257,7 @@ async def figures(db: Database, community: Community) -> Figures:
         progress = round(sum(t.progress for t in tasks) / len(tasks)) if tasks else 0
         plans.append(PlanLine(plan, progress, await marks(db, "plan", plan.id)))
     return Figures(
-        community=community, step=await step_of(db, community.id),
+        community=community, standing=await process.standing(db, community.id),
         members=sum(by_group.values()), members_by_group=by_group,
         groups=await community_store.stakeholder_groups(db, community.id),
         vote=vote, voters=voters, voters_by_group=voters_by_group, top=top,

@@ -27,6 +27,7 @@ import jdatetime
 from babel.dates import format_date
 
 from bot.flows import plan as plan_rules
+from bot.flows import process
 from bot.flows import survey_export as export
 from bot.flows import voting as voting_rules
 from bot.flows.errors import Refused
@@ -199,8 +200,8 @@ async def overview(db: Database, v: Viewer) -> Json:
         "community": {"id": v.community.id, "name": v.community.name},
         "role": v.role, "role_label": role_label(t, v.role),
         "sections": [{"key": s, "label": t._(SECTION_LABELS[s])} for s in v.sections],
-        # The participation cycle (issue 19) has not landed: no step to show yet.
-        "step": None,
+        # Which step of the participation cycle the community is in (None before any).
+        "step": process.step_line(t, await process.standing(db, v.community.id)),
         "text": page_text(t),
     }
 

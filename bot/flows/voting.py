@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 
+from bot.flows import process
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require, taking_part
 from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
@@ -634,10 +635,12 @@ async def create(db: Database, who: Member, *, community_id: int, title: str, me
         raise Refused(STALE)
     if closes_at is not None and closes_at <= utcnow():
         raise Refused(PASSED)
-    return await store.create(db, who.community.id, title=parse_title(title), method=method,
-                              problems=check_problems(problems), stickers=stickers,
-                              allow_stacking=stacking, closes_at=closes_at,
-                              created_by=who.user.id)
+    created = await store.create(db, who.community.id, title=parse_title(title), method=method,
+                                 problems=check_problems(problems), stickers=stickers,
+                                 allow_stacking=stacking, closes_at=closes_at,
+                                 created_by=who.user.id)
+    await process.happened(db, who.community.id, "vote_opened", created.id)
+    return created
 
 
 async def _community(db: Database, prioritisation: Prioritisation) -> Community:
@@ -694,7 +697,11 @@ async def close_due(db: Database, vote_id: int, book: StickerBook) -> Prioritisa
     if not await store.close(db, vote_id):
         return None
     book.forget(vote_id)
-    return await store.get(db, vote_id)
+    closed = await store.get(db, vote_id)
+    if closed is not None:  # step 1 of the participation cycle has its result
+        await process.happened(db, closed.community_id, "vote_closed", vote_id,
+                               outcome=await outcome(db, closed))
+    return closed
 
 
 async def result_audience(db: Database, prioritisation: Prioritisation,

@@ -23,6 +23,7 @@ from bot.commands import Command
 from bot.flows import city as flow
 from bot.flows.errors import Refused
 from bot.flows.people import JOIN_FIRST, Actor, Member
+from bot.flows.process import step_line
 from bot.flows.voting import score_text
 from bot.handlers._common import (
     GuestTap,
@@ -57,10 +58,6 @@ STATUS_LABELS = {"submitted": N_("waiting for a decision"), "returned": N_("retu
                  "approved": N_("approved")}
 ELECTORATE_LABELS = {"committee": N_("by the committee"),
                      "below": N_("by everyone in the communities below")}
-STEP_LABELS = {"needs": N_("Needs assessment"), "committee": N_("Representative committee"),
-               "analysis": N_("Problem analysis"), "resources": N_("Resources"),
-               "plan": N_("Joint action plan"), "monitoring": N_("Implementation and monitoring"),
-               "evaluation": N_("Joint evaluation and next steps")}
 
 
 # == the buttons ================================================================================
@@ -301,10 +298,9 @@ async def _home(turn: Turn[Member], page_number: int) -> list[Drawn]:
         for number, figures in enumerate(shown, start=page.first + 1):
             lines.append(f"{t.num(number)}. <b>{isolate(figures.community.name)}</b> — "
                          + t.ngettext("{n} member", "{n} members", figures.members))
-            if figures.step is not None:
-                lines.append("    " + t._("Step: {step}",
-                                          step=t._(STEP_LABELS.get(figures.step,
-                                                                   figures.step))))
+            step = step_line(t, figures.standing)
+            if step is not None:
+                lines.append("    " + step)
             if figures.below:
                 lines.append("    " + t.ngettext("{n} community below it",
                                                  "{n} communities below it", figures.below))
@@ -422,8 +418,9 @@ async def under(turn: GuestTap[Under]) -> None:
 
 def _figures_view(t: Translator, figures: flow.Figures, below: list[flow.Community]) -> Drawn:
     lines = [f"<b>{isolate(figures.community.name)}</b>"]
-    if figures.step is not None:
-        lines.append(t._("Step: {step}", step=t._(STEP_LABELS.get(figures.step, figures.step))))
+    step = step_line(t, figures.standing)
+    if step is not None:
+        lines.append(step)
     lines += ["", t.ngettext("{n} member", "{n} members", figures.members)]
     voted = figures.voters_by_group
     for group in figures.groups:
