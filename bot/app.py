@@ -17,7 +17,6 @@ from urllib.parse import urlparse
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
@@ -31,6 +30,7 @@ from telegram.request import BaseRequest
 from bot.commands import publish_default_commands
 from bot.config import Config
 from bot.handlers import handler_modules
+from bot.ratelimit import Account, RateLimiter
 from bot.request import AiohttpRequest
 from bot.services import BotData
 from storage.db import Database
@@ -74,6 +74,7 @@ def build_application(
     if config.token is None:
         raise ValueError("a bot token is required to build the application")
     processor = PerUserUpdateProcessor(256)
+    account = Account()
     builder = (
         ApplicationBuilder()
         .token(config.token)
@@ -90,8 +91,9 @@ def build_application(
         .concurrent_updates(processor)
     )
     if rate_limiter:
-        # AIORateLimiter takes int retry counts; PTB types the builder for BaseRateLimiter[None].
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+        # One account of Telegram's limits for replies, edits, taps and the outbox
+        # (bot/ratelimit.py says why it replaces PTB's AIORateLimiter).
+        builder = builder.rate_limiter(RateLimiter(account))  # type: ignore[arg-type]
     # PTB's default transport (httpx) costs ~1.5 ms of CPU a call; see bot/request.py.
     builder = builder.request(request if request is not None else AiohttpRequest())
     if get_updates_request is not None:
@@ -107,7 +109,7 @@ def build_application(
     services.people = People(db)
     queue = app.update_queue
     services.latest_only = LatestOnly(loaded=lambda: processor.busy or not queue.empty())
-    services.courier = Courier(app, paid=config.paid_broadcasts)
+    services.courier = Courier(app, paid=config.paid_broadcasts, account=account)
     services.stickers = StickerBook(db)
     for module in handler_modules():
         module.register(app)
