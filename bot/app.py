@@ -31,7 +31,7 @@ from telegram.request import BaseRequest
 from bot.commands import publish_default_commands
 from bot.config import Config
 from bot.handlers import handler_modules
-from bot.ratelimit import Account, RateLimiter
+from bot.ratelimit import Account, RateLimiter, in_background
 from bot.request import AiohttpRequest
 from bot.services import BotData
 from storage.db import Database
@@ -192,6 +192,7 @@ class LatestOnly:
             await asyncio.sleep(self.tick)
 
     async def _run(self, key: Hashable, job: Callable[[], Awaitable[None]]) -> None:
+        in_background.set(True)  # this task's messages yield to replies (bot.ratelimit)
         try:
             try:
                 await job()

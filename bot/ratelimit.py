@@ -9,7 +9,8 @@ the same allowance, so they are paced by one :class:`Account`:
 - **lanes**: every message (send, edit, copy…) takes the next slot of its lane, 29 a second
   or 970 a second with ``allow_paid_broadcast`` — evenly spaced, a little under the limit,
   so no sliding second ever holds more than the limit. Waiting calls are served by
-  priority: a reply to a quiet chat, then more messages to a busy chat, then the outbox;
+  priority: a reply to a quiet chat, more messages to a busy chat, background redraws
+  (ballots, progress), then the outbox;
 - **chats**: a private chat takes a burst of :data:`CHAT_BURST` and then one message every
   :data:`CHAT_GAP` seconds; a group one every :data:`GROUP_GAP` seconds (20 a minute). This
   is GCRA: one number per chat, the time its allowance is next whole again;
@@ -36,6 +37,7 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -74,7 +76,9 @@ def seconds_of(error: RetryAfter) -> float:
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
 
 
-URGENT, LATER, BULK = 0, 1, 2  # a lane's waiting calls, served in this order
+URGENT, LATER, BACKGROUND, BULK = 0, 1, 2, 3  # a lane's waiting calls, served in this order
+# Set in the tasks of background redraws (bot.app.LatestOnly): their edits yield to replies.
+in_background: ContextVar[bool] = ContextVar("in_background", default=False)
 
 
 class Lane:
@@ -82,8 +86,9 @@ class Lane:
 
     Priorities: a reply to a chat that has received little lately (``URGENT``), further
     messages to a chat that is receiving many (``LATER``: a flooder's replies, the second
-    part of a long answer), then the outbox (``BULK``). A call that finds the lane free and
-    nobody waiting goes at once without a task switch.
+    part of a long answer), background redraws (``BACKGROUND``: ballots, progress), then the
+    outbox (``BULK``). A call that finds the lane free and nobody of its priority or a
+    higher one waiting goes at once without a task switch.
 
     At a thousand a second the interval (1 ms) is as long as the event loop's wake-up
     error, so a sleep that overran is made up for, by at most 10 ms' worth of calls —
@@ -95,46 +100,60 @@ class Lane:
     def __init__(self, rate: float, account: Account) -> None:
         self.interval = 1.0 / rate
         self.slack = 0.01 if rate >= 100 else 0.0
+        # A reply to a quiet chat may go up to half an interval before its slot (pushing the
+        # slots after it back): it never waits a whole interval behind another chat's
+        # message, and no second holds more than one message above the pace.
+        self.early = (self.interval / 2, 0.0, 0.0, 0.0)
         self.next = 0.0  # loop time of the next free slot
         self._account = account
-        self._waiting: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque(), deque())
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = tuple(
+            deque() for _ in range(BULK + 1))
         self._dispatcher: asyncio.Task[None] | None = None
+        self._sleeping_for = BULK + 1  # the priority the dispatcher's sleep is for
 
-    def _take(self, now: float) -> bool:
-        """Take the current slot if it is due and no pause holds."""
-        at = max(now - self.slack, self.next, self._account.paused_until)
-        if at > now:
+    def _take(self, now: float, priority: int) -> bool:
+        """Take a slot if one is due for ``priority`` and no pause holds."""
+        if max(self.next - self.early[priority], self._account.paused_until) > now:
             return False
-        self.next = at + self.interval
+        self.next = max(now - self.slack, self.next) + self.interval
         return True
 
     async def turn(self, priority: int = URGENT) -> None:
         """Return when this call may be sent: its slot has come and no pause holds."""
         loop = asyncio.get_running_loop()
-        if not any(self._waiting) and self._take(loop.time()):
+        if not any(self._waiting[:priority + 1]) and self._take(loop.time(), priority):
             return
         future: asyncio.Future[None] = loop.create_future()
         self._waiting[priority].append(future)
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.create_task(self._dispatch())
+        if self._dispatcher is not None and not self._dispatcher.done():
+            if priority >= self._sleeping_for:
+                await future
+                return
+            self._dispatcher.cancel()  # asleep for a later call: this one may go sooner
+        self._dispatcher = asyncio.create_task(self._dispatch())
         await future
 
     async def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            queue = next((q for q in self._waiting if q), None)
-            if queue is None:
+            priority = next((p for p, q in enumerate(self._waiting) if q), None)
+            if priority is None:
                 return
+            queue = self._waiting[priority]
             if queue[0].done():  # its caller was cancelled
                 queue.popleft()
                 continue
             now = loop.time()
-            if self._take(now):
+            if self._take(now, priority):
                 queue.popleft().set_result(None)
                 continue
             # Until the slot, or the end of the pause (which a 429 may extend meanwhile).
-            at = max(self.next, self._account.paused_until)
-            await asyncio.sleep(at - now)
+            at = max(self.next - self.early[priority], self._account.paused_until)
+            self._sleeping_for = priority
+            try:
+                await asyncio.sleep(at - now)
+            finally:
+                self._sleeping_for = BULK + 1
 
 
 class Account:
@@ -164,7 +183,9 @@ class Account:
             self.paused_until = now + seconds
             log.info("Telegram asked for a pause of %.1f s: every call waits", seconds)
         for lane in self.lanes.values():
-            lane.next = max(lane.next, self.paused_until)
+            # (A reply's early start is spent at the pause's end: the first leaves then, the
+            # next a whole interval later.)
+            lane.next = max(lane.next, self.paused_until + lane.early[URGENT])
 
     async def unpaused(self) -> None:
         """Return once no pause holds (at once, almost always)."""
@@ -213,7 +234,8 @@ class Account:
             delay = at - asyncio.get_running_loop().time()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await self.lanes[paid].turn(LATER if busy else URGENT)
+        priority = BACKGROUND if in_background.get() else LATER if busy else URGENT
+        await self.lanes[paid].turn(priority)
 
 
 def _chat_id(data: dict[str, Any]) -> int | None:

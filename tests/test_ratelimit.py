@@ -10,7 +10,7 @@ from typing import Any
 from telegram.error import RetryAfter
 
 from bot.emulator.core import SEND_METHODS
-from bot.ratelimit import Account, Paced, RateLimiter
+from bot.ratelimit import BACKGROUND, BULK, LATER, URGENT, Account, Paced, RateLimiter
 from tests.harness import Harness, step, tr
 from tests.test_broadcast import crowd, progress_of, write_broadcast
 
@@ -76,3 +76,32 @@ async def test_a_429_pauses_the_outbox_and_the_replies_alike(harness: Harness) -
     sends = [c for c in harness.emu.call_log if c.method in SEND_METHODS]
     refused = next(c for c in sends if c.status == 429)
     assert any(c.chat_id == resident.id and c.started >= refused.ended + 1 for c in sends)
+
+
+async def test_waiting_calls_leave_by_priority_replies_first() -> None:
+    """Held by a pause: the outbox, a background redraw, a busy chat's message and a reply
+    to a quiet chat. They leave in that order reversed, one slot apart."""
+    account = Account(rate=100.0)
+    account.pause(0.05)
+    order: list[str] = []
+
+    async def wait(name: str, priority: int) -> None:
+        await account.lanes[False].turn(priority)
+        order.append(name)
+
+    tasks = [asyncio.create_task(wait(name, priority)) for name, priority in
+             (("outbox", BULK), ("redraw", BACKGROUND), ("busy chat", LATER),
+              ("reply", URGENT))]
+    await asyncio.gather(*tasks)
+    assert order == ["reply", "busy chat", "redraw", "outbox"]
+
+
+async def test_a_chat_bursts_then_keeps_its_pace_and_a_group_keeps_twenty_a_minute() -> None:
+    account = Account(chat_gap=1.0, chat_burst=3, group_gap=3.0)
+    now = asyncio.get_running_loop().time()
+    private = [account.take_chat(7) for _ in range(5)]
+    assert [round(at - now, 1) for at, _ in private] == [0.0, 0.0, 0.0, 1.0, 2.0]
+    assert [busy for _, busy in private] == [False, False, True, True, True]
+    group = [account.take_chat(-100) for _ in range(3)]
+    assert [round(at - now, 1) for at, _ in group] == [0.0, 3.0, 6.0]
+    assert round(account.chat_wait(7), 1) == 3.0 and account.chat_wait(8) == 0.0

@@ -10,6 +10,7 @@ python-telegram-bot ``Application`` without a token or a network. Transports
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
@@ -331,15 +332,29 @@ class Emulator:
         (with the seconds left), as Telegram answers a sender that keeps sending."""
         self._random = RandomFaults(rate, retry_after, methods, random.Random(seed), strict)
 
-    def calls_during_pauses(self, methods: frozenset[str] | None = None) -> list[Call]:
+    def calls_during_pauses(self, methods: frozenset[str] | None = None, *,
+                            in_flight: float = 0.0) -> list[Call]:
         """Recorded calls that reached the emulator after a 429 had been answered and before
-        its ``retry_after`` had passed (needs ``call_log``)."""
+        its ``retry_after`` had passed (needs ``call_log``).
+
+        ``in_flight``: leave out calls that arrived within that many seconds of the 429's
+        answer — sent before the bot could have read it (at 1,000 a second several calls
+        are on the wire at any moment)."""
         assert self.call_log is not None, "set call_log = [] before the calls"
-        pauses = [(c.ended, c.ended + c.retry_after) for c in self.call_log
-                  if c.status == 429 and c.retry_after]
-        return [c for c in self.call_log
-                if (methods is None or c.method in methods) and c.method != "getupdates"
-                and any(start < c.started < end for start, end in pauses)]
+        pauses = sorted((c.ended, c.ended + c.retry_after) for c in self.call_log
+                        if c.status == 429 and c.retry_after)
+        starts = [start for start, _ in pauses]
+        found = []
+        for call in self.call_log:
+            if (methods is not None and call.method not in methods) \
+                    or call.method == "getupdates":
+                continue
+            # Pauses that began before this call arrived: is it inside one of them?
+            for start, end in pauses[:bisect.bisect_left(starts, call.started)]:
+                if start + in_flight < call.started < end:
+                    found.append(call)
+                    break
+        return found
 
     async def close(self) -> None:
         """Release long-polling waiters so a bot shuts down promptly."""
