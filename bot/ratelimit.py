@@ -12,8 +12,9 @@ the same allowance, so they are paced by one :class:`Account`:
   priority: a reply to a quiet chat, more messages to a busy chat, background redraws
   (ballots, progress), then the outbox;
 - **chats**: a private chat takes a burst of :data:`CHAT_BURST` and then one message every
-  :data:`CHAT_GAP` seconds; a group one every :data:`GROUP_GAP` seconds (20 a minute). This
-  is GCRA: one number per chat, the time its allowance is next whole again;
+  :data:`CHAT_GAP` seconds; a group a burst of :data:`GROUP_BURST`, then one every
+  :data:`GROUP_GAP` seconds (never more than 20 in a minute). This is GCRA: one number per
+  chat, the time its allowance is next whole again;
 - **pause**: a 429 holds *every* call — messages, answers to taps, everything — until
   ``retry_after`` has passed, including calls that already had a slot; those then take new
   slots after the pause, one interval apart, so sending resumes at the paced rate and never
@@ -50,7 +51,10 @@ FREE_RATE = 29.0  # messages a second: a little under Telegram's 30
 PAID_RATE = 970.0  # a little under 1,000 a second with paid broadcasts
 CHAT_GAP = 1.05  # seconds between two messages to one person, once the burst is spent
 CHAT_BURST = 20  # messages a private chat may receive at once before the 1/s pace
-GROUP_GAP = 3.05  # 20 a minute in a group, spaced (no burst: a minute's window is long)
+# A group takes a burst of GROUP_BURST and then one every GROUP_GAP: in any minute at most
+# GROUP_BURST + 60 / GROUP_GAP = 5 + 14 < 20, Telegram's limit, however the minute is cut.
+GROUP_GAP = 4.05
+GROUP_BURST = 5
 MAX_RETRIES = 3  # an interactive call answered 429 is tried again this often
 # Calls that put a message in a chat: they spend a lane's slot and the chat's allowance.
 MESSAGE_METHODS = frozenset({
@@ -161,13 +165,14 @@ class Account:
 
     def __init__(self, *, rate: float = FREE_RATE, paid_rate: float = PAID_RATE,
                  chat_gap: float = CHAT_GAP, chat_burst: int = CHAT_BURST,
-                 group_gap: float = GROUP_GAP) -> None:
+                 group_gap: float = GROUP_GAP, group_burst: int = GROUP_BURST) -> None:
         self.paused_until = 0.0  # loop time before which nothing may be sent
         self.pauses = 0  # 429s received (for logs and benches)
         self.lanes = {False: Lane(rate, self), True: Lane(paid_rate, self)}
         self.chat_gap = chat_gap
         self.chat_tolerance = chat_gap * (chat_burst - 1)
         self.group_gap = group_gap
+        self.group_tolerance = group_gap * (group_burst - 1)
         self._chats: dict[int, float] = {}  # chat -> time its allowance is whole again
 
     # -- the pause -------------------------------------------------------------------------
@@ -202,7 +207,9 @@ class Account:
     # -- chats -----------------------------------------------------------------------------
 
     def _gap(self, chat_id: int) -> tuple[float, float]:
-        return (self.group_gap, 0.0) if chat_id < 0 else (self.chat_gap, self.chat_tolerance)
+        if chat_id < 0:
+            return self.group_gap, self.group_tolerance
+        return self.chat_gap, self.chat_tolerance
 
     def chat_wait(self, chat_id: int) -> float:
         """Seconds until ``chat_id`` may receive a message (0: now)."""

@@ -96,12 +96,12 @@ async def test_waiting_calls_leave_by_priority_replies_first() -> None:
     assert order == ["reply", "busy chat", "redraw", "outbox"]
 
 
-async def test_a_chat_bursts_then_keeps_its_pace_and_a_group_keeps_twenty_a_minute() -> None:
-    account = Account(chat_gap=1.0, chat_burst=3, group_gap=3.0)
+async def test_a_chat_bursts_then_keeps_its_pace_and_so_does_a_group() -> None:
+    account = Account(chat_gap=1.0, chat_burst=3, group_gap=3.0, group_burst=2)
     now = asyncio.get_running_loop().time()
     private = [account.take_chat(7) for _ in range(5)]
     assert [round(at - now, 1) for at, _ in private] == [0.0, 0.0, 0.0, 1.0, 2.0]
     assert [busy for _, busy in private] == [False, False, True, True, True]
     group = [account.take_chat(-100) for _ in range(3)]
-    assert [round(at - now, 1) for at, _ in group] == [0.0, 3.0, 6.0]
+    assert [round(at - now, 1) for at, _ in group] == [0.0, 0.0, 3.0]
     assert round(account.chat_wait(7), 1) == 3.0 and account.chat_wait(8) == 0.0
