@@ -106,9 +106,12 @@ class Lane:
         self.slack = 0.01 if rate >= 100 else 0.0
         self.catch_up = max(self.slack, self.interval / 4)
         # A reply to a quiet chat may go up to half an interval before its slot (pushing the
-        # slots after it back): it never waits a whole interval behind another chat's
-        # message, and no second holds more than one message above the pace.
+        # slots after it back), or a whole one while the last second held at most
+        # ``rate - 2`` messages: it waits little or not at all behind another chat's message
+        # (a flooder's, the outbox's), and no second holds more than one above the pace.
         self.early = (self.interval / 2, 0.0, 0.0, 0.0)
+        self._headroom = int(rate) - 2 if rate < 100 else 0  # (fast lanes carry no replies)
+        self._released: deque[float] = deque()  # release times of the last second
         self.next = 0.0  # loop time of the next free slot
         self._account = account
         self._waiting: tuple[deque[asyncio.Future[None]], ...] = tuple(
@@ -116,10 +119,20 @@ class Lane:
         self._dispatcher: asyncio.Task[None] | None = None
         self._sleeping_for = BULK + 1  # the priority the dispatcher's sleep is for
 
+    def _early(self, now: float, priority: int) -> float:
+        if priority != URGENT or not self._headroom:
+            return self.early[priority]
+        released = self._released
+        while released and released[0] <= now - 1.0:
+            released.popleft()
+        return self.interval if len(released) < self._headroom else self.early[URGENT]
+
     def _take(self, now: float, priority: int) -> bool:
         """Take a slot if one is due for ``priority`` and no pause holds."""
-        if max(self.next - self.early[priority], self._account.paused_until) > now:
+        if max(self.next - self._early(now, priority), self._account.paused_until) > now:
             return False
+        if self._headroom:
+            self._released.append(now)
         # From the slot's own time, not the moment the dispatcher woke: a sleep that overran
         # is made up for by the next slot (bounded by ``catch_up``), or the lane would run
         # a few percent slow (27.8 a second instead of 29 was measured).
@@ -156,7 +169,7 @@ class Lane:
                 queue.popleft().set_result(None)
                 continue
             # Until the slot, or the end of the pause (which a 429 may extend meanwhile).
-            at = max(self.next - self.early[priority], self._account.paused_until)
+            at = max(self.next - self._early(now, priority), self._account.paused_until)
             self._sleeping_for = priority
             try:
                 await asyncio.sleep(at - now)
@@ -193,8 +206,8 @@ class Account:
             log.info("Telegram asked for a pause of %.1f s: every call waits", seconds)
         for lane in self.lanes.values():
             # (A reply's early start is spent at the pause's end: the first leaves then, the
-            # next a whole interval later.)
-            lane.next = max(lane.next, self.paused_until + lane.early[URGENT])
+            # next a whole interval later; other calls wait that one interval more.)
+            lane.next = max(lane.next, self.paused_until + lane.interval)
 
     async def unpaused(self) -> None:
         """Return once no pause holds (at once, almost always)."""
