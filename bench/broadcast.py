@@ -76,12 +76,20 @@ async def prepare(path: Path, residents: int, paid: bool, emu: Emulator) -> None
     await db.close()
 
 
+def log_tail(path: Path) -> str:
+    """The end of what the bot on database ``path`` logged (its stderr, a file beside it)."""
+    return path.with_suffix(".log").read_text(errors="replace")[-2000:]
+
+
 def start_bot(url: str, token: str, path: Path, paid: bool) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_URL": url,
            "DATABASE_PATH": str(path), "BOT_PAID_BROADCASTS": "yes" if paid else "no",
            "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL,
+                            # A file, not a pipe: a pipe nobody reads fills (a pause is
+                            # logged at every 429) and the bot blocks on its next log line.
+                            stderr=path.with_suffix(".log").open("ab"))
 
 
 def peak_mb(process: subprocess.Popen[bytes]) -> float:
@@ -133,7 +141,7 @@ async def run(residents: int, paid: bool, kill: bool, random_429: bool = False
         if kill:
             while sum(emu.delivered[i] for i in ids) < residents // 2:
                 if time.monotonic() > deadline or bot.poll() is not None:
-                    raise SystemExit(f"bot stopped early: {bot.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                    raise SystemExit(f"bot stopped early: {log_tail(path)}")
                 peak = max(peak, peak_mb(bot))
                 await asyncio.sleep(0.01)
             bot.send_signal(signal.SIGKILL)

@@ -42,11 +42,19 @@ FLOODER = 3_000_000  # the first round's; then 2_999_999, …
 FIRST_OTHER = 3_000_001
 
 
+def log_tail(path: Path) -> str:
+    """The end of what the bot on database ``path`` logged (its stderr, a file beside it)."""
+    return path.with_suffix(".log").read_text(errors="replace")[-2000:]
+
+
 def start_bot(url: str, token: str, path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_URL": url,
            "DATABASE_PATH": str(path), "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL,
+                            # A file, not a pipe: a pipe nobody reads fills (a pause is
+                            # logged at every 429) and the bot blocks on its next log line.
+                            stderr=path.with_suffix(".log").open("ab"))
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -74,11 +82,11 @@ class Clock:
 
 
 async def wait_for(condition: object, timeout: float, what: str,
-                   bot: subprocess.Popen[bytes]) -> None:
+                   bot: subprocess.Popen[bytes], path: Path) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
         if bot.poll() is not None:
-            raise SystemExit(f"the bot stopped: {bot.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            raise SystemExit(f"the bot stopped: {log_tail(path)}")
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
@@ -119,15 +127,16 @@ async def run(others_count: int, seconds: float, flood: int, rounds: int) -> Non
     clock = Clock(others)
     emu.listeners.append(clock.on_event)
     with tempfile.TemporaryDirectory() as folder:
-        bot = start_bot(server.url, emu.token, Path(folder) / "flood.sqlite3")
+        path = Path(folder) / "flood.sqlite3"
+        bot = start_bot(server.url, emu.token, path)
         try:
-            await wait_for(lambda: emu.stats["getupdates"] > 0, 60, "the bot to start", bot)
+            await wait_for(lambda: emu.stats["getupdates"] > 0, 60, "the bot to start", bot, path)
             # First contact stores each person: not what is measured.
             for user in others:
                 clock.sent[user].append(time.monotonic())
                 emu.user_message(user, user, text="/help",
                                  entities=[{"type": "bot_command", "offset": 0, "length": 5}])
-            await wait_for(lambda: not any(clock.sent.values()), 60, "warm-up answers", bot)
+            await wait_for(lambda: not any(clock.sent.values()), 60, "warm-up answers", bot, path)
             calm: list[float] = []
             stormy: list[float] = []
             for flooder in flooders:
