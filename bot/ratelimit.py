@@ -10,7 +10,8 @@ the same allowance, so they are paced by one :class:`Account`:
   or 970 a second with ``allow_paid_broadcast`` — evenly spaced, a little under the limit,
   so no sliding second ever holds more than the limit. Waiting calls are served by
   priority: a reply to a quiet chat, more messages to a busy chat, background redraws
-  (ballots, progress), then the outbox;
+  (ballots, progress), then the outbox; a reply to a quiet chat may also leave a little
+  before its slot (see :class:`Lane`), so it never queues behind a flooder's message;
 - **chats**: a private chat takes a burst of :data:`CHAT_BURST` and then one message every
   :data:`CHAT_GAP` seconds; a group a burst of :data:`GROUP_BURST`, then one every
   :data:`GROUP_GAP` seconds (never more than 20 in a minute). This is GCRA: one number per
