@@ -1,6 +1,7 @@
 """Sticker-vote burst through the emulator: Mahfil against a minimal PTB bot (not a test).
 
     .venv/bin/python bench/vote_burst.py [--residents 2000] [--rate 200] [--seconds 10]
+                                         [--runs 1] [--synchronous FULL]
 
 Each bot runs in its own process (so peak memory is its own) with the in-process emulator
 as Telegram. Three figures per bot:
@@ -9,7 +10,9 @@ as Telegram. Three figures per bot:
   (what the bot fetches with getUpdates) to its answered callback, p50 and p99;
 - peak memory (max RSS) of the process.
 The minimal bot only answers the callback. Target (issue 4): Mahfil's burst throughput
-≥ 0.8 × the minimal bot's, and p99 ≤ 50 ms.
+≥ 0.8 × the minimal bot's, and p99 ≤ 50 ms. ``--runs 3`` repeats the pair (issue 16: the
+target must hold run after run); ``--synchronous NORMAL`` measures what durable commits
+(SQLite's ``synchronous=FULL``, the bot's setting) cost against the older setting.
 """
 
 from __future__ import annotations
@@ -110,10 +113,11 @@ async def _measure(emu: Emulator, residents: list[int], messages: dict[int, int]
     }
 
 
-async def run_mahfil(residents_count: int, rate: float, seconds: float) -> dict[str, float]:
+async def run_mahfil(residents_count: int, rate: float, seconds: float,
+                     synchronous: str = "FULL") -> dict[str, float]:
     emu = Emulator()
     with tempfile.TemporaryDirectory() as folder:
-        db = await Database.open(Path(folder) / "bench.sqlite3")
+        db = await Database.open(Path(folder) / "bench.sqlite3", synchronous=synchronous)
         community = await community_store.create_community(
             db, name="Bench", default_language="en", timezone="UTC", created_by=None)
         residents = list(range(100_000, 100_000 + residents_count))
@@ -149,7 +153,8 @@ async def run_mahfil(residents_count: int, rate: float, seconds: float) -> dict[
     return result
 
 
-async def run_minimal(residents_count: int, rate: float, seconds: float) -> dict[str, float]:
+async def run_minimal(residents_count: int, rate: float, seconds: float,
+                      synchronous: str = "FULL") -> dict[str, float]:
     emu = Emulator()
 
     async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -174,9 +179,9 @@ async def run_minimal(residents_count: int, rate: float, seconds: float) -> dict
     return result
 
 
-def child(which: str, residents: int, rate: float, seconds: float) -> None:
+def child(which: str, residents: int, rate: float, seconds: float, synchronous: str) -> None:
     runner = run_mahfil if which == "mahfil" else run_minimal
-    result = asyncio.run(runner(residents, rate, seconds))
+    result = asyncio.run(runner(residents, rate, seconds, synchronous))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -187,30 +192,36 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--synchronous", default="FULL", choices=("FULL", "NORMAL"))
     parser.add_argument("--child", choices=("mahfil", "minimal"))
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.residents, args.rate, args.seconds)
+        child(args.child, args.residents, args.rate, args.seconds, args.synchronous)
         return
-    results = {}
-    for which in ("minimal", "mahfil"):
-        output = subprocess.run(
-            [sys.executable, __file__, "--child", which, "--residents", str(args.residents),
-             "--rate", str(args.rate), "--seconds", str(args.seconds)],
-            check=True, capture_output=True, text=True,
-        ).stdout
-        results[which] = json.loads(output.strip().splitlines()[-1])
     print(f"{args.residents} residents x 3 stickers; steady phase {args.rate:g} taps/s"
-          f" for {args.seconds:g} s\n")
-    print(f"{'':10} {'taps/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'steady/s':>9} {'peak MB':>8}")
-    for which, r in results.items():
-        print(f"{which:10} {r['taps_per_second']:9.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f}"
-              f" {r['steady_rate']:9.0f} {r['peak_rss_mb']:8.0f}")
-    ratio = results["mahfil"]["taps_per_second"] / results["minimal"]["taps_per_second"]
-    print(f"\nthroughput ratio mahfil/minimal: {ratio:.2f} (target >= 0.80);"
-          f" mahfil p99 {results['mahfil']['p99_ms']:.1f} ms (target <= 50)")
-    print(f"mahfil stored {results['mahfil']['stickers_stored']} stickers;"
-          f" voters over budget: {results['mahfil']['voters_over_budget']}")
+          f" for {args.seconds:g} s; SQLite synchronous={args.synchronous}")
+    for run in range(1, args.runs + 1):
+        results = {}
+        for which in ("minimal", "mahfil"):
+            output = subprocess.run(
+                [sys.executable, __file__, "--child", which, "--residents",
+                 str(args.residents), "--rate", str(args.rate), "--seconds", str(args.seconds),
+                 "--synchronous", args.synchronous],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            results[which] = json.loads(output.strip().splitlines()[-1])
+        print(f"\nrun {run}")
+        print(f"{'':10} {'taps/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'steady/s':>9}"
+              f" {'peak MB':>8}")
+        for which, r in results.items():
+            print(f"{which:10} {r['taps_per_second']:9.0f} {r['p50_ms']:8.1f}"
+                  f" {r['p99_ms']:8.1f} {r['steady_rate']:9.0f} {r['peak_rss_mb']:8.0f}")
+        ratio = results["mahfil"]["taps_per_second"] / results["minimal"]["taps_per_second"]
+        print(f"throughput ratio mahfil/minimal: {ratio:.2f} (target >= 0.80);"
+              f" mahfil p99 {results['mahfil']['p99_ms']:.1f} ms (target <= 50)")
+        print(f"mahfil stored {results['mahfil']['stickers_stored']} stickers;"
+              f" voters over budget: {results['mahfil']['voters_over_budget']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""``python -m bot run`` starts the bot; ``python -m bot migrate`` only prepares the database."""
+"""``python -m bot run`` starts the bot; ``python -m bot migrate`` only prepares the database;
+``python -m bot backup PATH`` copies the database to PATH, safely while the bot runs."""
 
 from __future__ import annotations
 
@@ -72,10 +73,22 @@ async def _migrate(config: Config) -> None:
         await db.close()
 
 
+async def _backup(config: Config, target: str) -> None:
+    db = await Database.open(config.database_path, migrate=False)
+    try:
+        await db.backup(target)
+    finally:
+        await db.close()
+    print(f"database {config.database_path} copied to {target}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument("command", choices=("run", "migrate"))
+    parser.add_argument("command", choices=("run", "migrate", "backup"))
+    parser.add_argument("path", nargs="?", help="backup: the file to write")
     args = parser.parse_args(argv)
+    if args.command == "backup" and not args.path:
+        parser.error("backup needs a PATH to write the copy to")
     configure_logging()
     try:
         config = Config.from_env()
@@ -84,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         asyncio.run(_migrate(config))
+        return 0
+    if args.command == "backup":
+        if not config.database_path.exists():
+            print(f"no database at {config.database_path}", file=sys.stderr)
+            return 1
+        asyncio.run(_backup(config, args.path))
         return 0
     if config.token is None:
         print(NO_TOKEN, file=sys.stderr, flush=True)

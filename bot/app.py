@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -17,7 +18,6 @@ from urllib.parse import urlparse
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
@@ -32,6 +32,7 @@ from bot.commands import publish_default_commands
 from bot.config import Config
 from bot.handlers import handler_modules
 from bot.persistence import SQLitePersistence
+from bot.ratelimit import Account, RateLimiter, in_background
 from bot.request import AiohttpRequest
 from bot.services import BotData
 from storage.db import Database
@@ -73,7 +74,8 @@ def build_application(
     """
     if config.token is None:
         raise ValueError("a bot token is required to build the application")
-    processor = PerUserUpdateProcessor(256)
+    processor = PerUserUpdateProcessor()
+    account = Account()
     builder = (
         ApplicationBuilder()
         .token(config.token)
@@ -90,8 +92,9 @@ def build_application(
         .concurrent_updates(processor)
     )
     if rate_limiter:
-        # AIORateLimiter takes int retry counts; PTB types the builder for BaseRateLimiter[None].
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+        # One account of Telegram's limits for replies, edits, taps and the outbox
+        # (bot/ratelimit.py says why it replaces PTB's AIORateLimiter).
+        builder = builder.rate_limiter(RateLimiter(account))  # type: ignore[arg-type]
     # PTB's default transport (httpx) costs ~1.5 ms of CPU a call; see bot/request.py.
     builder = builder.request(request if request is not None else AiohttpRequest())
     if get_updates_request is not None:
@@ -100,6 +103,7 @@ def build_application(
     from bot.actor import People
     from bot.delivery import Courier  # the worker imports flows; build the app first
     from bot.flows.voting_book import StickerBook
+    from bot.handlers.fallback import slow_down
 
     services = app.bot_data
     services.config = config
@@ -107,11 +111,22 @@ def build_application(
     services.people = People(db)
     queue = app.update_queue
     services.latest_only = LatestOnly(loaded=lambda: processor.busy or not queue.empty())
-    services.courier = Courier(app, paid=config.paid_broadcasts)
+    services.courier = Courier(app, paid=config.paid_broadcasts, account=account)
+    processor.on_flood = lambda update: _background(slow_down(app, update))
     services.stickers = StickerBook(db)
     for module in handler_modules():
         module.register(app)
     return app
+
+
+_notices: set[asyncio.Task[None]] = set()
+
+
+def _background(job: Awaitable[None]) -> None:
+    """Run ``job`` on its own, holding a reference until it ends (asyncio keeps none)."""
+    task = asyncio.ensure_future(job)
+    _notices.add(task)
+    task.add_done_callback(_notices.discard)
 
 
 BURST_GAP = 0.25  # seconds after an update began or ended during which the bot counts as busy
@@ -178,6 +193,7 @@ class LatestOnly:
             await asyncio.sleep(self.tick)
 
     async def _run(self, key: Hashable, job: Callable[[], Awaitable[None]]) -> None:
+        in_background.set(True)  # this task's messages yield to replies (bot.ratelimit)
         try:
             try:
                 await job()
@@ -202,41 +218,111 @@ class LatestOnly:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+PER_PERSON_QUEUE = 20  # one person's updates waiting behind the one being handled
+MAX_CONCURRENT = 256  # updates handled at once, all people together
+_WIDE = 1 << 30  # PTB's own limit, opened wide: ours is taken after the person's turn
+
+
+class _Turns:
+    """One person's updates in the processor: held (handled or waiting) and the lock."""
+
+    __slots__ = ("held", "lock", "warned")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()  # FIFO: updates run in the order they arrived
+        self.held = 0
+        self.warned = False  # told to slow down during this flood
+
+
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     """Updates from different people run concurrently; one person's run in order.
 
     A resident's double tap or two quick answers must not race each other through a
     conversation, while a vote burst from 2,000 residents must not queue behind one.
+
+    Fairness: an update first waits for its person's turn and only then takes one of the
+    ``max_concurrent_updates`` slots, so a person's waiting updates hold no capacity that
+    others need. PTB's ``process_update`` takes its own semaphore *before* calling
+    :meth:`do_process_update` (and is final), so that one is opened wide and the real limit
+    is ours. One person may have at most ``queue`` updates waiting: beyond that they are
+    dropped and counted (:attr:`dropped`) — never an update already being handled, so
+    nothing acknowledged is lost — and ``on_flood`` is called once per flood (until the
+    person's queue has drained) to tell them to slow down. Measured by bench/flood.py.
     """
 
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self.active = 0  # updates being processed now (tests wait for 0)
+    def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT, *,
+                 queue: int = PER_PERSON_QUEUE,
+                 on_flood: Callable[[Update], None] | None = None) -> None:
+        super().__init__(_WIDE)
+        self._max_concurrent_updates = max_concurrent_updates
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
+        self.queue = queue
+        self.on_flood = on_flood
+        self._turns: dict[int, _Turns] = {}
+        self.active = 0  # updates being processed or waiting for their turn (tests wait for 0)
+        self.running = 0  # updates holding a slot now
+        self.dropped = 0  # updates refused because their person's queue was full
         self.last_seen = 0.0  # loop time an update last began or ended
         self.burst_gap = BURST_GAP  # shortened by the tests' harness
         self.on_idle: Callable[[], None] = lambda: None  # tests' harness: look again now
 
+    @property
+    def current_concurrent_updates(self) -> int:
+        return self.running
+
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        user = update.effective_user if isinstance(update, Update) else None
+        if user is None:
+            await self._run(coroutine)
+            return
+        turns = self._turns.get(user.id)
+        if turns is None:
+            turns = self._turns[user.id] = _Turns()
+        elif turns.held > self.queue:
+            self._drop(update, turns, coroutine)  # type: ignore[arg-type]
+            return
+        turns.held += 1
         self.active += 1
-        self.last_seen = asyncio.get_running_loop().time()
         try:
-            user = update.effective_user if isinstance(update, Update) else None
-            if user is None:
-                await coroutine
-                return
-            lock = self._locks.setdefault(user.id, asyncio.Lock())
-            try:
-                async with lock:
-                    await coroutine
-            finally:
-                if not lock.locked() and not lock._waiters:
-                    self._locks.pop(user.id, None)
+            async with turns.lock:
+                await self._run(coroutine, counted=True)
         finally:
             self.active -= 1
-            self.last_seen = asyncio.get_running_loop().time()
+            turns.held -= 1
+            if turns.held == 0:
+                del self._turns[user.id]
             if not self.active:
                 self.on_idle()
+
+    async def _run(self, coroutine: Awaitable[Any], *, counted: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if not counted:
+            self.active += 1
+        self.last_seen = loop.time()
+        try:
+            async with self._slots:
+                self.running += 1
+                try:
+                    await coroutine
+                finally:
+                    self.running -= 1
+        finally:
+            if not counted:
+                self.active -= 1
+            self.last_seen = loop.time()
+            if not counted and not self.active:
+                self.on_idle()
+
+    def _drop(self, update: Update, turns: _Turns, coroutine: Awaitable[Any]) -> None:
+        self.dropped += 1
+        if inspect.iscoroutine(coroutine):
+            coroutine.close()  # never started: nothing to undo
+        if not turns.warned:
+            turns.warned = True
+            log.info("user %s sent more than %d updates at once; dropping the excess",
+                     update.effective_user.id if update.effective_user else None, self.queue)
+            if self.on_flood is not None:
+                self.on_flood(update)
 
     @property
     def busy(self) -> bool:

@@ -1,13 +1,16 @@
 """The delivery worker: sends the outbox within Telegram's limits and loses nothing.
 
 Telegram allows about 30 messages a second overall (1,000 with paid broadcasts), one a
-second in a chat and 20 a minute in a group. The worker claims due rows from the outbox,
-spaces sends evenly below those rates (a steady pace, not bursts, so a sliding one-second
-window never overflows and Telegram never has to answer 429), and records each outcome:
+second in a chat and 20 a minute in a group. The worker claims due rows from the outbox and
+sends each in its turn of the bot's one account of those limits (:mod:`bot.ratelimit`,
+shared with replies and edits): a steady pace, not bursts, so a sliding one-second window
+never overflows and Telegram never has to answer 429. It takes one turn at a time, so a
+reply waits for at most one outbox message. Each outcome is recorded:
 
 - sent; or failed for good (the person blocked the bot — then marked unreachable — or
   Telegram refused the message);
-- ``RetryAfter``: everything pauses for the time Telegram asks, the row is due again then;
+- ``RetryAfter``: every sender pauses for the time Telegram asks (the account's pause), the
+  row is due again then;
 - network errors and 5xx: due again after a back-off (2, 4, 8 … s), failed after 8 tries.
 
 Outcomes are committed in groups every fraction of a second. Rows are claimed ("sending")
@@ -29,6 +32,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.flows.broadcast import MAX_ATTEMPTS, backoff
+from bot.ratelimit import Account, Paced, RateLimiter, seconds_of
 from storage import broadcast as store
 from storage import community as community_store
 from storage.broadcast import Outcome, Outgoing
@@ -39,57 +43,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FREE_RATE = 29.0  # a little under Telegram's 30 a second
-PAID_RATE = 970.0  # a little under 1,000 a second with paid broadcasts
-CHAT_GAP = 1.05  # seconds between two messages to one person
-GROUP_GAP = 3.05  # 20 a minute in a group
 FLUSH_EVERY = 0.2  # seconds between group commits of outcomes
 CLAIM_FREE, CLAIM_PAID = 30, 500  # rows taken from the outbox at a time
 POLL = 1.0  # seconds between looks at the outbox when nothing woke the worker
 
 
-class Pacer:
-    """Spaces calls evenly at ``rate`` a second; ``pause`` holds everything for a while.
-
-    At a thousand a second the interval (1 ms) is as long as the event loop's wake-up
-    error, so a sleep that overran is made up for, by at most 10 ms' worth of calls —
-    otherwise every overrun is lost and sending falls a few percent short; no second then
-    holds more than ``rate × 1.01`` calls. At 30 a second nothing is lost that way, and the
-    margin under the limit is one message a second, so slow pacers keep no slack.
-    """
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self.slack = 0.01 if rate >= 100 else 0.0
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        at = max(now - self.slack, self._next)
-        self._next = at + self.interval
-        if at > now:
-            await asyncio.sleep(at - now)
-
-    def pause(self, seconds: float) -> None:
-        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
-
-
 class Courier:
     """One per application: started at start-up, stopped at shutdown."""
 
-    def __init__(self, app: MahfilApp, *, paid: bool = False, rate: float = FREE_RATE,
-                 paid_rate: float = PAID_RATE, concurrency: int = 16) -> None:
+    def __init__(self, app: MahfilApp, *, paid: bool = False, account: Account | None = None,
+                 concurrency: int = 16) -> None:
         self.app = app
         self.db: Database = app.bot_data.db
         self.paid = paid  # queue new mass messages as paid broadcasts
-        self.pacers = {False: Pacer(rate), True: Pacer(paid_rate)}
+        # The same account as replies and edits (bot.ratelimit): one pace, one pause.
+        limiter = app.bot.rate_limiter
+        self.account = account or (limiter.account if isinstance(limiter, RateLimiter)
+                                   else Account())
         self.on_progress: list[Callable[[int], None]] = []  # called with a broadcast id
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._outcomes: list[Outcome] = []
         self._touched: set[int] = set()
-        self._last_sent: dict[int, float] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._flushing = False
@@ -184,20 +159,20 @@ class Courier:
             self._touched.add(row.broadcast_id)
             return
         loop = asyncio.get_running_loop()
-        gap = (GROUP_GAP if row.chat_id < 0 else CHAT_GAP) * self.time_scale
-        ready = self._last_sent.get(row.chat_id, -gap) + gap
-        if ready > loop.time():
-            # Too soon for this chat: due again when it may be sent; others go first.
-            delay = ready - loop.time() + 1.0 * self.time_scale  # due_at is to the second
+        wait = self.account.chat_wait(row.chat_id)
+        if wait > 0:
+            # Too soon for this chat (a reply or an earlier row just went there): due again
+            # when it may be sent; others go first.
+            delay = wait + 1.0 * self.time_scale  # due_at is to the second
             # (busy until then, plus one poll of the outbox)
             self._deferred_until = max(self._deferred_until,
                                        loop.time() + delay + (POLL + 0.5) * self.time_scale)
             self._outcomes.append(Outcome(row.id, "pending", due_at=utcnow() + timedelta(
                 seconds=delay)))
             return
-        await self.pacers[row.paid].wait()
+        await self.account.turn(row.paid)
         await self._slots.acquire()
-        self._last_sent[row.chat_id] = loop.time()
+        self.account.take_chat(row.chat_id)  # (the worker deferred it if too soon)
         task = asyncio.create_task(self._send(row))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -221,13 +196,11 @@ class Courier:
             if row.photo and row.photo.startswith(store.FILE_PREFIX):
                 await self._send_stored_photo(row, params)
             else:
-                await self.app.bot.do_api_request(method, api_kwargs=params)
+                await self._call(method, params)
             outcome = Outcome(row.id, "sent")
         except RetryAfter as error:
-            wait = error.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            for pacer in self.pacers.values():
-                pacer.pause(seconds)
+            seconds = seconds_of(error)
+            self.account.pause(seconds)  # (again, if the rate limiter already did: harmless)
             outcome = Outcome(row.id, "pending", "429",
                               utcnow() + timedelta(seconds=seconds))
         except Forbidden as error:
@@ -255,6 +228,15 @@ class Courier:
         if row.broadcast_id is not None:
             self._touched.add(row.broadcast_id)
 
+    async def _call(self, method: str, params: dict[str, object]) -> None:
+        """A raw Bot API call that has had its turn: the rate limiter neither paces it again
+        nor retries it (a 429 is recorded on the row, which is due again after the pause)."""
+        bot = self.app.bot
+        if isinstance(bot.rate_limiter, RateLimiter):
+            await bot.do_api_request(method, api_kwargs=params, rate_limit_args=Paced.BULK)
+        else:
+            await bot.do_api_request(method, api_kwargs=params)
+
     async def _send_stored_photo(self, row: Outgoing, params: dict[str, object]) -> None:
         """A picture kept in the outbox: uploaded the first time, then sent by file id."""
         assert row.photo is not None
@@ -265,11 +247,12 @@ class Courier:
                 raise BadRequest("the picture is gone")
             data, file_id = stored
         if file_id is not None:
-            await self.app.bot.do_api_request("sendphoto", api_kwargs={**params,
-                                                                       "photo": file_id})
+            await self._call("sendphoto", {**params, "photo": file_id})
             return
+        paced: dict[str, Paced] = ({"rate_limit_args": Paced.BULK}
+                 if isinstance(self.app.bot.rate_limiter, RateLimiter) else {})
         message = await self.app.bot.send_photo(
-            row.chat_id, data, caption=row.text,
+            row.chat_id, data, caption=row.text, **paced,  # type: ignore[arg-type]
             reply_markup=InlineKeyboardMarkup.de_json(row.markup, self.app.bot)
             if row.markup else None)
         if message.photo:

@@ -71,6 +71,7 @@ class Harness:
         processor.burst_gap = BURST_GAP  # type: ignore[attr-defined]
         courier = self.app.bot_data.courier
         courier.time_scale = DELIVERY_TIME_SCALE
+        courier.account.scale(DELIVERY_TIME_SCALE)  # one message a second per chat, faster
         watch(self.emu, self.app)  # settle waits for updates, redraws, deliveries and jobs
         self._stop = asyncio.Event()
         ready = asyncio.Event()

@@ -10,10 +10,12 @@ python-telegram-bot ``Application`` without a token or a network. Transports
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
 import math
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -85,6 +87,29 @@ class Fault:
     retry_after: int | None
     times: int
     chat_id: int | None
+
+
+@dataclass
+class RandomFaults:
+    """429s at random: each call of ``methods`` is refused with this probability."""
+
+    rate: float
+    retry_after: tuple[int, int]
+    methods: frozenset[str]
+    rng: random.Random
+    strict: bool  # a call during a pause it asked for is refused too, as Telegram does
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Bot API call as the emulator saw it (recorded when ``call_log`` is a list)."""
+
+    method: str  # lower case, as in SEND_METHODS
+    chat_id: int | None
+    started: float  # time.monotonic() when the call reached the emulator
+    ended: float  # when its answer left
+    status: int
+    retry_after: int | None = None  # of a 429 answer
 
 
 @dataclass
@@ -169,6 +194,10 @@ class Emulator:
         self.soon = 0.25
         self.listeners: list[Callable[[str, Json], None]] = []
         self._faults: list[Fault] = []
+        self._random: RandomFaults | None = None
+        # Every call with its times, when set to a list (benches and tests that check pacing).
+        self.call_log: list[Call] | None = None
+        self.paused_until = 0.0  # time.monotonic() before which a 429 asked for no calls
         self._updates: deque[Json] = deque()
         self._update_ids = itertools.count(1)
         self._delivered_update = 0
@@ -311,6 +340,40 @@ class Emulator:
         self._faults.append(Fault(method.lower(), error_code, description, retry_after, times,
                                   chat_id))
 
+    def random_429(self, rate: float = 0.02, retry_after: tuple[int, int] = (1, 3), *,
+                   seed: int = 16, methods: frozenset[str] = frozenset(SEND_METHODS),
+                   strict: bool = True) -> None:
+        """Answer 429 to about ``rate`` of the calls of ``methods``, with a ``retry_after``
+        drawn from ``retry_after`` (seconds, inclusive), from a seeded generator.
+
+        With ``strict``, a call that arrives before such a pause has ended is refused too
+        (with the seconds left), as Telegram answers a sender that keeps sending."""
+        self._random = RandomFaults(rate, retry_after, methods, random.Random(seed), strict)
+
+    def calls_during_pauses(self, methods: frozenset[str] | None = None, *,
+                            in_flight: float = 0.0) -> list[Call]:
+        """Recorded calls that reached the emulator after a 429 had been answered and before
+        its ``retry_after`` had passed (needs ``call_log``).
+
+        ``in_flight``: leave out calls that arrived within that many seconds of the 429's
+        answer — sent before the bot could have read it (at 1,000 a second several calls
+        are on the wire at any moment)."""
+        assert self.call_log is not None, "set call_log = [] before the calls"
+        pauses = sorted((c.ended, c.ended + c.retry_after) for c in self.call_log
+                        if c.status == 429 and c.retry_after)
+        starts = [start for start, _ in pauses]
+        found = []
+        for call in self.call_log:
+            if (methods is not None and call.method not in methods) \
+                    or call.method == "getupdates":
+                continue
+            # Pauses that began before this call arrived: is it inside one of them?
+            for start, end in pauses[:bisect.bisect_left(starts, call.started)]:
+                if start + in_flight < call.started < end:
+                    found.append(call)
+                    break
+        return found
+
     async def close(self) -> None:
         """Release long-polling waiters so a bot shuts down promptly."""
         self._closed = True
@@ -451,6 +514,8 @@ class Emulator:
         if handler is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
         self.stats[name] += 1
+        started = time.monotonic()
+        status, retry_after = 200, None
         long_poll = name == "getupdates"
         if not long_poll:
             self._inflight += 1
@@ -458,15 +523,25 @@ class Emulator:
         try:
             params = decode_params(params)
             self._inject_fault(name, params)
+            if self._random is not None:
+                self._random_fault(name)
             if name in SEND_METHODS:
                 self._check_limits(params)
             result = await handler(params, files or {})
             return 200, {"ok": True, "result": result}
         except ApiError as error:
+            status, retry_after = error.code, error.retry_after
             if error.code == 429:
                 self.stats["429"] += 1
+                self.paused_until = max(self.paused_until,
+                                        time.monotonic() + (error.retry_after or 0))
             return error.code, error.body()
         finally:
+            if self.call_log is not None and not long_poll:
+                chat = str(params.get("chat_id", ""))
+                self.call_log.append(Call(
+                    name, int(chat) if chat.lstrip("-").isdigit() else None, started,
+                    time.monotonic(), status, retry_after))
             if not long_poll:
                 self._inflight -= 1
                 self._touch()
@@ -480,6 +555,20 @@ class Emulator:
             fault.times -= 1
             self._faults = [f for f in self._faults if f.times > 0]
             raise ApiError(fault.error_code, fault.description, fault.retry_after)
+
+    def _random_fault(self, name: str) -> None:
+        faults = self._random
+        assert faults is not None
+        if name not in faults.methods:
+            return
+        left = self.paused_until - time.monotonic()
+        if faults.strict and left > 0:
+            self.stats["during_pause"] += 1
+            wait = math.ceil(left)
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", wait)
+        if faults.rng.random() < faults.rate:
+            wait = faults.rng.randint(*faults.retry_after)
+            raise ApiError(429, f"Too Many Requests: retry after {wait}", wait)
 
     def _check_limits(self, params: Json) -> None:
         if self.limits is None:

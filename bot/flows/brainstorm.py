@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.flows import process
+from bot.flows import process, typed
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require, taking_part
 from bot.i18n import N_
@@ -35,7 +35,9 @@ NOTHING_TO_UNDO = N_("There is nothing to undo.")
 
 
 def check_text(text: str, limit: int = MAX_TEXT) -> str:
-    text = " ".join(text.split())
+    """A card's (or a reason's) text: cleaned (``typed.clean``: no control or direction
+    override characters), spaces tidied, neither empty nor too long."""
+    text = " ".join(typed.clean(text).split())
     if not text:
         raise Refused(N_("Please describe the problem in a few words."))
     if len(text) > limit:

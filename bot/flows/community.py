@@ -133,3 +133,8 @@ async def find_members(db: Database, community_id: int, query: str, *,
 async def mark_unreachable(db: Database, user_id: int) -> None:
     """Telegram said this person blocked the bot: send them nothing more until they write."""
     await store.set_reachable(db, user_id, False)
+
+
+async def user(db: Database, user_id: int) -> User | None:
+    """The person as stored (their language, whether they can be reached), if known."""
+    return await store.get_user(db, user_id)

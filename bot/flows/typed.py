@@ -1,7 +1,10 @@
-"""What people type where a number or a date is asked, in any of the bot's languages.
+"""What people type, cleaned once, and read where a number or a date is asked.
 
-Persian and Arabic-Indic digits count as digits; a Persian speaker may type a Solar Hijri
-date (a year before 1700 is read as one). Faults raise :class:`Refused` with a hint.
+:func:`clean` is the one place typed text is made safe to store and show: every text input
+goes through it (the form engine, :func:`words`, :func:`lines`, the guard before every
+handler). Persian and Arabic-Indic digits count as digits; a Persian speaker may type a
+Solar Hijri date (a year before 1700 is read as one). Faults raise :class:`Refused` with a
+hint.
 """
 
 from __future__ import annotations
@@ -15,25 +18,46 @@ import jdatetime
 from bot.flows.errors import Refused
 from bot.i18n import N_
 
+# Other line breaks become "\n"; C0 and C1 control characters (NUL among them: SQLite's
+# length() stops at it) and the bidi embeddings, overrides and isolates that could make a
+# name read as something else go. Tab stays; so do the marks LRM, RLM and ALM and the joiners
+# ZWNJ and ZWJ, which Persian, Hebrew and emoji need.
+_LINE_BREAKS = {"\r": "\n", "\x0b": "\n", "\x0c": "\n", "\x85": "\n", "\u2028": "\n",
+                "\u2029": "\n"}
+_CONTROLS = {*range(0x00, 0x20), *range(0x7F, 0xA0)} - {ord("\t"), ord("\n")}
+_BIDI = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+_CLEAN = str.maketrans({**{c: None for c in _CONTROLS | _BIDI},
+                        **{ord(k): v for k, v in _LINE_BREAKS.items()}})
+NOTHING_LEFT = N_("That message holds only invisible characters. Please write it in words.")
+CONTROL_CHARACTERS = N_("That message holds invisible control characters, which I cannot"
+                        " keep. Please type it again.")
+
+
+def clean(text: str) -> str:
+    """``text`` as it is kept: one kind of line break ("\r\n" becomes "\n"), no control or
+    bidi override characters, no surrounding whitespace. Pure; lengths are counted on this.
+    """
+    return text.replace("\r\n", "\n").translate(_CLEAN).strip()
+
+
+def has_controls(text: str) -> bool:
+    """Whether ``text`` holds a control character no person types (carriage returns,
+    tabs and newlines are typed; NUL and its kind come only from programs)."""
+    return any(ord(c) in _CONTROLS and c not in _LINE_BREAKS for c in text)
+
+
+def required(text: str) -> str:
+    """:func:`clean` text that must not be empty: refused with :data:`NOTHING_LEFT`."""
+    cleaned = clean(text)
+    if not cleaned:
+        raise Refused(NOTHING_LEFT)
+    return cleaned
+
+
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫", "01234567890123456789.")
 DATE_HINT = N_("Please write the date as 2026-12-01 or 2026-12-01 18:00.")
 DAY_HINT = N_("Please write the date as 2026-12-01 (or 1405-09-10 in the Solar Hijri"
               " calendar).")
-
-
-_CONTROLS = dict.fromkeys(
-    [c for c in range(0x20) if c not in (0x09, 0x0A)] + list(range(0x7F, 0xA0))
-    + [0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069])
-
-
-def clean(text: str) -> str:
-    """Typed text as the bot keeps it: control characters (but newline and tab) and
-    direction overrides that could disguise a name removed, outer whitespace trimmed.
-
-    Every text a person types reaches handlers through this function, so lengths and
-    emptiness are judged on what will really be stored and shown.
-    """
-    return text.translate(_CONTROLS).strip()
 
 
 def latin(text: str) -> str:
@@ -91,8 +115,8 @@ def to_moment(text: str, timezone: str) -> datetime:
 
 
 def words(value: str, limit: int) -> str:
-    """Some text, spaces tidied: neither empty nor over ``limit`` characters."""
-    value = " ".join(value.split())
+    """Some text, cleaned and spaces tidied: neither empty nor over ``limit`` characters."""
+    value = " ".join(clean(value).split())
     if not value:
         raise Refused(N_("Please write a few words."))
     if len(value) > limit:
@@ -102,7 +126,7 @@ def words(value: str, limit: int) -> str:
 
 def lines(value: str, limit: int) -> list[str]:
     """One item per line (e.g. "what next"), each checked; at most 20."""
-    items = [words(line, limit) for line in value.splitlines() if line.strip()]
+    items = [words(line, limit) for line in clean(value).splitlines() if line.strip()]
     if not items:
         raise Refused(N_("Please write a few words."))
     return items[:20]

@@ -19,8 +19,10 @@ from telegram.ext import (
 from bot.actor import actor
 from bot.app import Context, MahfilApp
 from bot.flows import community as community_flow
+from bot.flows import typed
+from bot.flows.typed import clean, has_controls
 from bot.handlers import handler_modules
-from bot.i18n import Translator, match_language
+from bot.i18n import N_, Translator, match_language
 from bot.messages import MAX_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,14 @@ def group_commands() -> frozenset[str]:
 
 
 async def guard(update: Update, context: Context) -> None:
-    """Runs before every handler: keeps group chats quiet and refuses over-long input."""
+    """Runs before every handler: keeps group chats quiet and refuses input no handler
+    should see — over-long, holding control characters (a NUL reached the database as an
+    IntegrityError), or nothing at all once cleaned (``bot.flows.typed.clean``).
+
+    PTB's messages are frozen, so what the guard cannot clean it refuses: control
+    characters come from programs, not people, and refusing them costs nobody anything.
+    Bidi overrides and surrounding spaces, which people do paste, are stripped where the
+    text is read (``clean`` in the form engine, ``words``, ``lines``)."""
     message = update.effective_message
     chat = update.effective_chat
     if message is None or chat is None or update.callback_query is not None:
@@ -47,13 +56,39 @@ async def guard(update: Update, context: Context) -> None:
         await _group_message(update, context)
         return
     text = message.text or message.caption or ""
-    if len(text) > MAX_INPUT:
+    if not text:
+        return
+    refusal: str | None = None
+    values: dict[str, object] = {}
+    if has_controls(text):
+        refusal = typed.CONTROL_CHARACTERS
+    elif text.strip() and not clean(text):  # (blank text: the handler asks again)
+        refusal = typed.NOTHING_LEFT
+    elif len(clean(text)) > MAX_INPUT:
+        refusal, values = N_("That message is too long: at most {limit} characters,"
+                             " please."), {"limit": MAX_INPUT}
+    if refusal is not None:
         who = await actor(update, context)
-        await message.reply_text(
-            who.t._("That message is too long: at most {limit} characters, please.",
-                    limit=MAX_INPUT)
-        )
+        await message.reply_text(who.t._(refusal, **values))
         raise ApplicationHandlerStop
+
+
+async def slow_down(app: MahfilApp, update: Update) -> None:
+    """Told once when someone sends more at once than the bot keeps for them (their
+    excess updates are dropped unread: see ``bot.app.PerUserUpdateProcessor``)."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != ChatType.PRIVATE:
+        return  # a group's chatter gets no answer anyway
+    try:
+        stored = await community_flow.user(app.bot_data.db, user.id)
+        lang = stored.language if stored is not None else match_language(
+            user.language_code, app.bot_data.config.default_locale)
+        t = Translator(lang)
+        await app.bot.send_message(chat.id, t._(
+            "You are sending messages faster than I can read them, so I skipped some."
+            " Please wait for my answer before sending more."))
+    except Exception:  # a courtesy: it must never raise
+        log.exception("could not ask user %s to slow down", user.id)
 
 
 async def _group_message(update: Update, context: Context) -> None:
