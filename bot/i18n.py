@@ -180,6 +180,9 @@ class Catalogs:
 
 
 _NOTHING: Texts = {}
+_UNSEEN: Any = object()
+_BY_FILE: dict[str, Any] = {}  # a calling file's domain, as domain_of found it
+_WARNED: set[tuple[str, str | None, Any]] = set()
 
 
 def _english_plural(n: int) -> int:
@@ -259,9 +262,18 @@ class Translator:
     def _(self, message: str, /, **values: Any) -> str:
         """Translate ``message`` in its domain and fill its ``{placeholders}``; numbers are
         localized. The domain is the one :func:`N_` gave ``message``, else the caller's."""
-        domain = (message.domain if type(message) is Msgid
-                  else domain_of(sys._getframe(1).f_code.co_filename))
-        return self._fill(self._lookup(domain, message, message), values)
+        # Inlined: every ballot line and sticker answer comes through here.
+        if type(message) is Msgid:
+            domain = message.domain
+        else:
+            filename = sys._getframe(1).f_code.co_filename
+            domain = _BY_FILE.get(filename, _UNSEEN)
+            if domain is _UNSEEN:
+                domain = _BY_FILE[filename] = domain_of(filename)
+        found = self._catalogs.domains.get(domain, _NOTHING).get(message)  # type: ignore[arg-type]
+        if found is None:
+            found = self._missing(domain, message, message)
+        return self._fill(found, values) if values else found
 
     def dgettext(self, domain: str, message: str, /, **values: Any) -> str:
         """``message`` as ``domain`` translates it (for code outside every domain, e.g. the
@@ -270,8 +282,13 @@ class Translator:
 
     def ngettext(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
         """The plural form for ``n`` (Hebrew has a dual); ``{n}`` is filled in localized."""
-        domain = (singular.domain if type(singular) is Msgid
-                  else domain_of(sys._getframe(1).f_code.co_filename))
+        if type(singular) is Msgid:
+            domain = singular.domain
+        else:
+            filename = sys._getframe(1).f_code.co_filename
+            domain = _BY_FILE.get(filename, _UNSEEN)
+            if domain is _UNSEEN:
+                domain = _BY_FILE[filename] = domain_of(filename)
         return self.dngettext(domain, singular, plural, n, **values)
 
     def dngettext(self, domain: str | None, singular: str, plural: str, n: int, /,
@@ -300,7 +317,8 @@ class Translator:
             problem = f"{msgid!r} is not in the {domain!r} catalog"
         if STRICT:
             raise TextMissing(f"{self.lang}: {problem}")
-        if self._catalogs.domains:
+        if self._catalogs.domains and (self.lang, domain, key) not in _WARNED:
+            _WARNED.add((self.lang, domain, key))  # once, not on every message
             log.warning("%s: %s", self.lang, problem)
         return english if domain is None or agreed is None else agreed
 
