@@ -55,7 +55,6 @@ LANGUAGES: tuple[str, ...] = tuple(
 _PERSIAN_DIGITS = str.maketrans("0123456789.,%", "۰۱۲۳۴۵۶۷۸۹٫٬٪")
 _LRI, _RLI, _FSI, _PDI = "\u2066", "\u2067", "\u2068", "\u2069"
 _LRM, _RLM = "\u200e", "\u200f"
-_CONTEXT = "\x04"  # gettext's separator between a msgctxt and its msgid in compiled catalogs
 
 # Tests set this: a text missing from its own domain raises instead of falling back.
 STRICT = False
@@ -94,9 +93,10 @@ def domain_of(filename: str) -> str | None:
                if pathmatch(pattern, relative)]
     domains = {domain for _pattern, domain in matches}
     if len(domains) > 1:  # a file named outright wins over a wildcard (bot/*.py)
-        domains = {domain for pattern, domain in matches if not set(pattern) & set("*?[")}
-    if len(domains) > 1 or (matches and not domains):
-        raise RuntimeError(f"{relative} is mapped to several domains: {sorted(domains)}")
+        named = {domain for pattern, domain in matches if not set(pattern) & set("*?[")}
+        if len(named) != 1:
+            raise RuntimeError(f"{relative} is mapped to several domains: {sorted(domains)}")
+        domains = named
     return domains.pop() if domains else None
 
 
