@@ -208,7 +208,7 @@ def test_hebrew_addresses_nobody_with_slashes_or_glued_prefixes() -> None:
     slashed = re.compile(r"[\u05d0-\u05ea]/[\u05d0-\u05ea]")
     assert not [t for t in texts if slashed.search(t) and not re.search(r"\{(name|person|by)\}", t)]
     # A prefix letter glued to a name, title or date; before a number a maqaf is right.
-    glued = re.compile(r"(?<![\u05d0-\u05ea])[בלמהוכש]\u05be?(?:<b>)?\{(?!n\}|limit\}|count\}|"
+    glued = re.compile(r"(?<![\u05d0-\u05ea])[בלמהוכש]\u05be?(?:<b>|„|\")?\{(?!n\}|limit\}|count\}|"
                        r"votes\}|start\}|end\})[a-z_]+\}")
     assert not [t for t in texts if glued.search(t)]
     assert not [t for t in texts if re.search(r"[\u05d0-\u05ea]'", t)]  # a geresh, not '

@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 
+from bot.flows import process
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require, taking_part
 from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from storage import brainstorm as brainstorm_store
 from storage import broadcast as outbox
 from storage import community as community_store
@@ -634,10 +635,12 @@ async def create(db: Database, who: Member, *, community_id: int, title: str, me
         raise Refused(STALE)
     if closes_at is not None and closes_at <= utcnow():
         raise Refused(PASSED)
-    return await store.create(db, who.community.id, title=parse_title(title), method=method,
-                              problems=check_problems(problems), stickers=stickers,
-                              allow_stacking=stacking, closes_at=closes_at,
-                              created_by=who.user.id)
+    created = await store.create(db, who.community.id, title=parse_title(title), method=method,
+                                 problems=check_problems(problems), stickers=stickers,
+                                 allow_stacking=stacking, closes_at=closes_at,
+                                 created_by=who.user.id)
+    await process.happened(db, who.community.id, "vote_opened", created.id)
+    return created
 
 
 async def _community(db: Database, prioritisation: Prioritisation) -> Community:
@@ -694,7 +697,11 @@ async def close_due(db: Database, vote_id: int, book: StickerBook) -> Prioritisa
     if not await store.close(db, vote_id):
         return None
     book.forget(vote_id)
-    return await store.get(db, vote_id)
+    closed = await store.get(db, vote_id)
+    if closed is not None:  # step 1 of the participation cycle has its result
+        await process.happened(db, closed.community_id, "vote_closed", vote_id,
+                               outcome=await outcome(db, closed))
+    return closed
 
 
 async def result_audience(db: Database, prioritisation: Prioritisation,
@@ -734,3 +741,17 @@ async def set_paper(db: Database, who: Member, vote_id: int, counts: list[int],
     await store.set_offline(db, prioritisation.id,
                             {p.id: n for p, n in zip(problems, counts, strict=True)})
     return prioritisation, sum(counts)
+
+
+def score_text(t: Translator, method: str, standing: Standing) -> str:
+    """A problem's score as people read it: stickers (chat and paper), a share of the
+    pairwise preference, or the matrix's mean score — in the chat and on the dashboard."""
+    if method == "stickers":
+        text = t.ngettext("{n} sticker", "{n} stickers", int(standing.score))
+        if standing.offline:
+            text += " " + t._("({online} in chat + {offline} on paper)",
+                              online=standing.online, offline=standing.offline)
+        return text
+    if method == "pairwise":
+        return t._("{share}% of the preference", share=t.num(standing.score, decimals=1))
+    return t._("mean score {score} of 5", score=t.num(standing.score, decimals=2))

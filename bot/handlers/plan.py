@@ -21,6 +21,7 @@ from bot.app import Context, MahfilApp
 from bot.callbacks import Button, Id, button
 from bot.commands import Command
 from bot.flows import plan as flow
+from bot.flows import process
 from bot.flows.people import Member
 from bot.handlers._common import Said, Tap, Tapped, Turn, command, notify, short, tap
 from bot.handlers._forms import Field, Filling, Form
@@ -298,11 +299,12 @@ def _day(value: Any) -> date | None:
 @command("newplan", role="coordinator")
 async def new_plan(turn: Said) -> None:
     plan = await flow.new_plan(turn.context.db, turn.who, turn.text)
-    text, markup = _plan_view(turn.who, await flow.overview(turn.context.db, turn.who, plan.id))
+    text, markup = plan_view(turn.who, await flow.overview(turn.context.db, turn.who, plan.id))
     await turn.say(text, markup)
 
 
-def _plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMarkup | None]:
+def plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A plan as /plan shows it (the process capability shows a new plan the same way)."""
     t, plan = who.t, view.plan
     today = flow.today(who)
     lines = [t._("<b>Action plan:</b> {problem}", problem=isolate(plan.problem))]
@@ -340,7 +342,7 @@ def _plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMar
 @command("plan")
 async def plan_command(turn: Said) -> None:
     view = await flow.overview(turn.context.db, turn.who)
-    text, markup = _plan_view(turn.who, view)
+    text, markup = plan_view(turn.who, view)
     others = [[inline("↪ " + short(p.problem, 40), Show(p.id, "tasks"))] for p in view.others]
     markup = keyboard(*(markup.inline_keyboard if markup else ()), *others)
     parts = split_text(text)
@@ -350,7 +352,7 @@ async def plan_command(turn: Said) -> None:
 
 
 async def _tasks_part(turn: Tap[Show]) -> tuple[str, InlineKeyboardMarkup | None]:
-    return _plan_view(turn.who, await flow.overview(turn.context.db, turn.who,
+    return plan_view(turn.who, await flow.overview(turn.context.db, turn.who,
                                                     turn.button.plan))
 
 
@@ -386,7 +388,7 @@ async def follow(turn: Tap[Follow]) -> None:
     now = await flow.follow(db, who, turn.button.plan)
     await turn.answer(t._("You follow this plan: its updates will reach you.") if now
                       else t._("You no longer follow this plan."))
-    await turn.edit(*_plan_view(who, await flow.overview(db, who, turn.button.plan)))
+    await turn.edit(*plan_view(who, await flow.overview(db, who, turn.button.plan)))
 
 
 # == the problem tree ===========================================================================
@@ -922,6 +924,7 @@ async def _progress_note(app: MahfilApp, note: flow.Note) -> None:
     def render(t: Translator, _user: flow.User) -> tuple[str, InlineKeyboardMarkup | None]:
         today = flow.local_today(t)
         overall = flow.plan_progress(found)
+        step = process.step_line(t, note.standing) if note.standing is not None else None
         return "\n".join([
             t._("This week in the plan “{problem}”:", problem=isolate(plan.problem)),
             t._("Progress: {bar} {percent}", bar=_bar(overall),
@@ -929,7 +932,8 @@ async def _progress_note(app: MahfilApp, note: flow.Note) -> None:
             t.ngettext("{n} task done", "{n} tasks done",
                        sum(task.status == "done" for task in found)),
             t.ngettext("{n} task overdue", "{n} tasks overdue",
-                       sum(flow.overdue(task, today) for task in found))]), \
+                       sum(flow.overdue(task, today) for task in found)),
+            *([step] if step else [])]), \
             keyboard([inline(t._("See the plan"), Show(plan.id, "tasks"))])
 
     await notify(app, note.community, note.followers, render,

@@ -400,18 +400,6 @@ async def hint(turn: GuestTap[Hint]) -> None:
 # -- results -------------------------------------------------------------------------------
 
 
-def _score_text(t: Translator, method: str, standing: flow.Standing) -> str:
-    if method == "stickers":
-        text = t.ngettext("{n} sticker", "{n} stickers", int(standing.score))
-        if standing.offline:
-            text += " " + t._("({online} in chat + {offline} on paper)",
-                              online=standing.online, offline=standing.offline)
-        return text
-    if method == "pairwise":
-        return t._("{share}% of the preference", share=t.num(standing.score, decimals=1))
-    return t._("mean score {score} of 5", score=t.num(standing.score, decimals=2))
-
-
 def results_text(t: Translator, report: flow.Report) -> str:
     prioritisation, outcome = report.prioritisation, report.outcome
     head = (t._("Results: {title}", title=isolate(prioritisation.title)) if not
@@ -429,10 +417,9 @@ def results_text(t: Translator, report: flow.Report) -> str:
     lines.append("")
     top = max((s.score for s in outcome.standings), default=0)
     for standing in outcome.standings:
-        lines.append(
-            f"{t.num(standing.rank)}. {isolate(standing.problem.title)}\n"
-            f"    {flow.bar(standing.score, top)} {_score_text(t, prioritisation.method, standing)}"
-        )
+        score = flow.score_text(t, prioritisation.method, standing)
+        lines.append(f"{t.num(standing.rank)}. {isolate(standing.problem.title)}\n"
+                     f"    {flow.bar(standing.score, top)} {score}")
     lines.append("")
     if not outcome.winners:
         lines.append(t._("No votes yet."))
