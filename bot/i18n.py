@@ -76,7 +76,7 @@ def _patterns() -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=1024)
 def domain_of(filename: str) -> str | None:
     """The domain whose catalogs hold the texts written in ``filename`` (None: no domain).
 
@@ -166,7 +166,7 @@ def is_rtl(lang: str) -> bool:
 
 # -- catalogs ------------------------------------------------------------------------------
 
-Texts = dict[Any, str]  # msgid, (msgid, plural index) or "context\x04msgid" -> translation
+Texts = dict[Any, str]  # msgid or (msgid, plural index) -> translation
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +180,6 @@ class Catalogs:
 
 
 _NOTHING: Texts = {}
-_UNSEEN: Any = object()
-_BY_FILE: dict[str, Any] = {}  # a calling file's domain, as domain_of found it
 _WARNED: set[tuple[str, str | None, Any]] = set()
 
 
@@ -262,15 +260,11 @@ class Translator:
     def _(self, message: str, /, **values: Any) -> str:
         """Translate ``message`` in its domain and fill its ``{placeholders}``; numbers are
         localized. The domain is the one :func:`N_` gave ``message``, else the caller's."""
-        # Inlined: every ballot line and sticker answer comes through here.
-        if type(message) is Msgid:
-            domain = message.domain
-        else:
-            filename = sys._getframe(1).f_code.co_filename
-            domain = _BY_FILE.get(filename, _UNSEEN)
-            if domain is _UNSEEN:
-                domain = _BY_FILE[filename] = domain_of(filename)
-        found = self._catalogs.domains.get(domain, _NOTHING).get(message)  # type: ignore[arg-type]
+        # Inlined (every ballot line and sticker answer comes through here); domain_of is
+        # cached, so the caller's domain costs one lookup.
+        domain = (message.domain if type(message) is Msgid
+                  else domain_of(sys._getframe(1).f_code.co_filename))
+        found = self._catalogs.domains.get(domain or "", _NOTHING).get(message)
         if found is None:
             found = self._missing(domain, message, message)
         return self._fill(found, values) if values else found
@@ -282,13 +276,8 @@ class Translator:
 
     def ngettext(self, singular: str, plural: str, n: int, /, **values: Any) -> str:
         """The plural form for ``n`` (Hebrew has a dual); ``{n}`` is filled in localized."""
-        if type(singular) is Msgid:
-            domain = singular.domain
-        else:
-            filename = sys._getframe(1).f_code.co_filename
-            domain = _BY_FILE.get(filename, _UNSEEN)
-            if domain is _UNSEEN:
-                domain = _BY_FILE[filename] = domain_of(filename)
+        domain = (singular.domain if type(singular) is Msgid
+                  else domain_of(sys._getframe(1).f_code.co_filename))
         return self.dngettext(domain, singular, plural, n, **values)
 
     def dngettext(self, domain: str | None, singular: str, plural: str, n: int, /,
