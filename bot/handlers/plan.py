@@ -25,6 +25,7 @@ from bot.flows import process
 from bot.flows.people import Member
 from bot.handlers._common import Said, Tap, Tapped, Turn, command, notify, short, tap
 from bot.handlers._forms import Field, Filling, Form
+from bot.handlers.city import approval_lines
 from bot.i18n import N_, Translator, isolate
 from bot.keyboards import inline, keyboard
 from bot.messages import split_text
@@ -311,7 +312,9 @@ def plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMark
     if plan.status == "evaluated":
         lines.append(t._("(evaluated)"))
     lines += [t._("Progress: {bar} {percent}", bar=_bar(view.progress),
-                  percent=t.percent(view.progress / 100)), ""]
+                  percent=t.percent(view.progress / 100))]
+    lines += approval_lines(t, view.approvals)
+    lines.append("")
     if not view.tasks:
         lines.append(t._("No tasks yet."))
     for number, task in enumerate(view.tasks, start=1):
