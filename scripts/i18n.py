@@ -23,6 +23,9 @@ from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
+sys.path.insert(0, str(ROOT))
+from bot.i18n import domain_of  # noqa: E402 - the bot's own rule: which domain owns a file
+
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 
 # CLDR: Persian has one/other with 0 and 1 both "one"; Hebrew has one, two and other.
@@ -50,6 +53,8 @@ def template(domain: str) -> Catalog:
     for filename, lineno, message, comments, context in extract_from_dir(
         ROOT, method_map, options_map, keywords=KEYWORDS, comment_tags=("Translators:",)
     ):
+        if domain_of(str(ROOT / filename)) != domain:
+            continue  # another domain names this file outright
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments,
                     context=context)
     return catalog

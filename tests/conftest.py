@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from bot import i18n
 from bot.config import Config
 from bot.emulator import Emulator
 from tests.harness import ADMIN_ID, Harness
+
+# A text looked up outside its own domain fails the test instead of showing English.
+i18n.STRICT = True
 
 
 @pytest.fixture

@@ -169,9 +169,11 @@ class Harness:
 # -- small helpers the end-to-end tests share ----------------------------------------------
 
 
-def tr(person: Person, message: str, **values: object) -> str:
-    """``message`` as ``person`` sees it, in their Telegram language."""
-    return Translator(person.language_code or "en")._(message, **values)
+def tr(person: Person, message: str, domain: str | None = None, **values: object) -> str:
+    """``message`` as ``person`` sees it, in their Telegram language (as ``domain`` translates
+    it, for a text that domains translate differently)."""
+    t = Translator(person.language_code or "en")
+    return t.dgettext(domain, message, **values) if domain else t._(message, **values)
 
 
 async def step(harness: Harness, person: Person, action: object, *, send: bool = False) -> None:

@@ -11,6 +11,7 @@ import pytest
 from bot.flows.digest import current_period, worth_sending
 from bot.handlers.broadcast import Cancel
 from bot.handlers.digest import Frequency, Hour, Weekday, Where, send_due
+from bot.i18n import Translator
 from storage import committee as committee_store
 from storage import voting as voting_store
 from storage.digest import Change
@@ -46,13 +47,14 @@ async def test_digests_in_a_group_chat_and_in_private_chats(harness: Harness) ->
     await harness.settle()
     await cora.tap("Daily")
     await harness.settle()
-    assert cora.texts()[-1].splitlines()[-1] == "On: daily at 18:00, to the linked group chat."
-    await cora.tap("+1h")
+    six, seven = Translator("en").clock(18), Translator("en").clock(19)  # 6:00 PM, 7:00 PM
+    assert cora.texts()[-1].splitlines()[-1] == f"On: daily at {six}, to the linked group chat."
+    await cora.tap(f"{seven} ›")  # the hour buttons name the time they set
     await harness.settle()
-    assert cora.texts()[-1].splitlines()[-1] == "On: daily at 19:00, to the linked group chat."
-    await cora.tap("−1h")
+    assert cora.texts()[-1].splitlines()[-1] == f"On: daily at {seven}, to the linked group chat."
+    await cora.tap(f"‹ {six}")
     await harness.settle()
-    assert cora.texts()[-1].splitlines()[-1] == "On: daily at 18:00, to the linked group chat."
+    assert cora.texts()[-1].splitlines()[-1] == f"On: daily at {six}, to the linked group chat."
     await voting_store.create(harness.db, invitation.community.id, title="Playground",
                               method="stickers", problems=["Swings", "Lights"], stickers=3)
 

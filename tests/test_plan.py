@@ -115,10 +115,10 @@ async def test_plan_from_tree_to_evaluation(harness: Harness) -> None:
     await step(harness, erlan, "/plan", send=True)
     await step(harness, erlan, tr(erlan, "Problem tree"))
     await step(harness, erlan, tr(erlan, "Review proposals"))
-    await step(harness, erlan, tr(erlan, "Accept"))          # the first cause
+    await step(harness, erlan, tr(erlan, "Accept", "plan"))          # the first cause
     await step(harness, erlan, tr(erlan, "Under…"))          # the second, under the first
     await step(harness, erlan, lambda label: label.startswith("No land"))
-    await step(harness, erlan, tr(erlan, "Accept"))          # the consequence
+    await step(harness, erlan, tr(erlan, "Accept", "plan"))          # the consequence
     assert await press(harness, erlan, Place(first.id, second.id).pack()) == tr(
         erlan, flow.NOT_AVAILABLE)  # a branch never goes under its own leaf
     assert await press(harness, erlan, Curate(9_999_999, "accept").pack()) == tr(
@@ -230,7 +230,7 @@ async def test_plan_from_tree_to_evaluation(harness: Harness) -> None:
                  start=kk.date(date(2020, 1, 1)), due=kk.date(date(2020, 1, 5)))
     asked = await erlan.wait_for(lambda m: _plain(m.get("text") or "") == request.replace(
         "<b>", "").replace("</b>", ""))
-    assert erlan.buttons(asked) == [tr(erlan, "Accept the task"), tr(erlan, "Decline")]
+    assert erlan.buttons(asked) == [tr(erlan, "Accept the task"), tr(erlan, "Decline", "plan")]
     assert await press(harness, ed, SetStatus(task.id, "done").pack()) == tr(
         ed, flow.ONLY_EDITORS)
     assert await press(harness, erlan, f"plan:status:{task.id}:nonsense") == tr(erlan, STALE)
@@ -267,7 +267,8 @@ async def test_plan_from_tree_to_evaluation(harness: Harness) -> None:
     await step(harness, cora, "۲۰", send=True)
     await step(harness, cora, tr(cora, "Skip"))
     await step(harness, cora, "Walk-through with parents", send=True)
-    assert f"▓▓▓▓▓░░░░░ ۵۰٪ {tr(cora, 'of the way to the target')}" in cora.texts()[-1]
+    assert ("▓▓▓▓▓░░░░░ " + tr(cora, "{percent} of the way to the target", percent="۵۰٪")
+            in cora.texts()[-1])
     await step(harness, ed, "/plan", send=True)
     await step(harness, ed, "Indicators")
     assert "    ▓▓▓▓▓░░░░░ 50% of the way to the target" in _plain(ed.texts()[-1]).splitlines()

@@ -143,7 +143,7 @@ async def test_survey_built_in_chat_answered_by_twenty(harness: Harness) -> None
             assert await press(harness, person, Choose(survey.id, q1.id, 2).pack()) == tr(
                 person, "That answer is already recorded; go on from the newest question.")
         if i == 2:  # back to question 1, the answer is marked, "Next" keeps it
-            await step(harness, person, tr(person, "‹ Back"))
+            await step(harness, person, tr(person, "‹ Back", "survey"))
             assert person.buttons()[:3] == ["Roads", "Lighting", "✅ Parks"]
             await step(harness, person, tr(person, "Next ›"))
         expected_q1[choice] += 1

@@ -52,7 +52,7 @@ async def open_vote(harness: Harness, coordinator: Person, *, method: str = "Sti
     if close.startswith("20"):
         await coordinator.send(close)
     else:
-        await coordinator.tap(t._(close) if "{n}" not in close else close)
+        await coordinator.tap(t._(close) if close == "When I close it" else close)
     await harness.settle()
     await coordinator.tap(t._("Open the vote"))
     await harness.settle()

@@ -328,9 +328,9 @@ async def quiet_hours_command(turn: Said) -> None:
         if hours is None:
             await turn.say(t._("No quiet hours: reminders and digests go out at any time."))
         else:
-            await turn.say(t._("Quiet hours: from {start}:00 to {end}:00. Reminders and"
+            await turn.say(t._("Quiet hours: from {start} to {end}. Reminders and"
                                " digests wait until they end; broadcasts do not.",
-                               start=hours[0], end=hours[1]))
+                               start=t.clock(hours[0]), end=t.clock(hours[1])))
         await turn.say(t._("Change them with /quiethours 22 8, or /quiethours off."))
         return
     start, end = flow.parse_quiet_hours(turn.args)

@@ -71,9 +71,9 @@ def _card(t: Translator, setting: Setting) -> tuple[str, InlineKeyboardMarkup | 
     if digest is None:
         lines.append(t._("Off."))
     else:
-        when = (t._("daily at {hour}:00", hour=digest.hour) if digest.frequency == "daily"
-                else t._("every {day} at {hour}:00", day=t._(WEEKDAYS[digest.weekday]),
-                         hour=digest.hour))
+        at = t.clock(digest.hour)
+        when = (t._("daily at {time}", time=at) if digest.frequency == "daily"
+                else t._("every {day} at {time}", day=t._(WEEKDAYS[digest.weekday]), time=at))
         where = (t._("to the linked group chat") if setting.to_group_chat
                  else t._("to each member's private chat"))
         lines.append(t._("On: {when}, {where}.", when=when, where=where))
@@ -81,8 +81,9 @@ def _card(t: Translator, setting: Setting) -> tuple[str, InlineKeyboardMarkup | 
              inline(t._("Weekly"), Frequency(cid, "weekly")),
              inline(t._("Off"), Frequency(cid, "off"))]]
     if digest is not None:
-        rows.append([inline("−1h", Hour(cid, (digest.hour - 1) % 24)),
-                     inline("+1h", Hour(cid, (digest.hour + 1) % 24))])
+        earlier, later = (digest.hour - 1) % 24, (digest.hour + 1) % 24
+        rows.append([inline(f"‹ {t.clock(earlier)}", Hour(cid, earlier)),
+                     inline(f"{t.clock(later)} ›", Hour(cid, later))])
         if digest.frequency == "weekly":
             rows.append([inline(t._("Another day"), Weekday(cid, (digest.weekday + 1) % 7))])
         if committee.chat_id:

@@ -687,8 +687,9 @@ def _indicators_view(t: Translator, found: flow.Indicators,
             lines.append("    " + t._("latest: {value} on {day}", value=t.num(latest.value),
                                        day=t.date(latest.on_day))
                          + (f" ({isolate(latest.source)})" if latest.source else ""))
-            lines.append(f"    {_bar((share or 0) * 100)} {t.percent(share or 0)} "
-                         + t._("of the way to the target"))
+            lines.append(f"    {_bar((share or 0) * 100)} "
+                         + t._("{percent} of the way to the target",
+                               percent=t.percent(share or 0)))
         if measured.task is not None:
             lines.append("    " + t._("task: {title}", title=isolate(measured.task)))
         if found.may_edit:
