@@ -59,6 +59,7 @@ class Nomination:
     statement: str | None
     created_at: datetime
     accepted_at: datetime | None
+    accepted_seq: int | None = None  # 1 for the first acceptance in the election, 2 …
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ def _nomination(row: aiosqlite.Row) -> Nomination:
         nominated_by=row["nominated_by"], status=row["status"],
         stakeholder_group=row["stakeholder_group"], statement=row["statement"],
         created_at=from_db(row["created_at"]),
-        accepted_at=from_db(row["accepted_at"]),
+        accepted_at=from_db(row["accepted_at"]), accepted_seq=row["accepted_seq"],
     )
 
 
@@ -264,13 +265,22 @@ async def nominations(db: Database, election_id: int,
 
 async def answer_nomination(db: Database, nomination_id: int, *, accept: bool,
                             group: str | None = None, statement: str | None = None) -> bool:
-    """Accept (with group and statement) or decline, only while nominations are open."""
+    """Accept (with group and statement) or decline, only while nominations are open.
+
+    An acceptance takes the next number of the election's acceptance order in the same
+    statement (SQLite runs one write at a time), so the order is exact even within a second;
+    accepting again keeps the first number, declining gives it up.
+    """
     if accept:
         sql = ("UPDATE nominations SET status = 'accepted', stakeholder_group = ?,"
-               " statement = ?, accepted_at = COALESCE(accepted_at, ?) WHERE id = ?")
+               " statement = ?, accepted_at = COALESCE(accepted_at, ?),"
+               " accepted_seq = COALESCE(accepted_seq, (SELECT COALESCE(MAX(o.accepted_seq), 0)"
+               " + 1 FROM nominations o WHERE o.election_id = nominations.election_id))"
+               " WHERE id = ?")
         params: tuple[Any, ...] = (group, statement, to_db(utcnow()), nomination_id)
     else:
-        sql = ("UPDATE nominations SET status = 'declined', accepted_at = NULL WHERE id = ?")
+        sql = ("UPDATE nominations SET status = 'declined', accepted_at = NULL,"
+               " accepted_seq = NULL WHERE id = ?")
         params = (nomination_id,)
     sql += (" AND (SELECT status FROM elections WHERE id = nominations.election_id)"
             " = 'nominating'")

@@ -531,12 +531,19 @@ async def _answered(db: Database, nomination: Nomination, nominee: User) -> Answ
     return Answered(nomination, nominee, nominator)
 
 
+def acceptance(nomination: Nomination) -> tuple[int, int]:
+    """Where a nomination stands in the order of acceptance (the tie rule's order): the
+    number its acceptance took, exact even for acceptances in the same second."""
+    if nomination.accepted_seq is None:  # not accepted: after every accepted one
+        return (1, nomination.id)
+    return (0, nomination.accepted_seq)
+
+
 async def candidates(db: Database, election_id: int) -> list[tuple[Nomination, User]]:
     """Accepted candidates in ballot order (by group, then by acceptance)."""
     accepted = await store.nominations(db, election_id, "accepted")
     return sorted(accepted, key=lambda pair: (pair[0].stakeholder_group or "",
-                                              pair[0].accepted_at or pair[0].created_at,
-                                              pair[0].id))
+                                              acceptance(pair[0])))
 
 
 # -- the secret ballot -------------------------------------------------------------------------
@@ -629,7 +636,7 @@ async def close(db: Database, election: Election) -> Result | None:
     """Count, allocate seats, record the result and create the committee (once)."""
     votes = await store.tally(db, election.id)
     accepted = await store.nominations(db, election.id, "accepted")
-    order = sorted(accepted, key=lambda p: (p[0].accepted_at or p[0].created_at, p[0].id))
+    order = sorted(accepted, key=lambda p: acceptance(p[0]))
     pool = [Candidate(n.id, n.stakeholder_group, votes.get(n.id, 0), index)
             for index, (n, _user) in enumerate(order)]
     minimums = {g: m for g, m in (await store.quotas(db, election.id)).items() if m > 0}
