@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_time, get_datetime_format
 from babel.numbers import format_decimal
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
@@ -190,11 +190,14 @@ class Translator:
         return format_date(day, format="long", locale=self.lang)
 
     def datetime(self, moment: datetime) -> str:
-        """A date and time of day in the community's time zone."""
+        """A date and time of day in the community's time zone, to the minute (Babel's
+        medium date with its short time: nobody schedules to the second)."""
         local = self.local(moment)
         if self.lang == "fa":
             return f"{self.date(local)}، {self.time(local)}"
-        return format_datetime(local, format="medium", tzinfo=self.tz, locale=self.lang)
+        pattern = str(get_datetime_format("medium", locale=self.lang)).replace("'", "")
+        day = format_date(local, format="medium", locale=self.lang)
+        return pattern.replace("{0}", self.time(local)).replace("{1}", day)
 
     def time(self, moment: Moment) -> str:
         local = self.local(moment)
