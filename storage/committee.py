@@ -46,6 +46,7 @@ class Election:
     voting_close_at: datetime | None
     result: dict[str, Any] | None
     created_at: datetime
+    reopen_until: datetime | None = None  # voting closed by hand: it may reopen until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ def _election(row: aiosqlite.Row) -> Election:
         nominations_close_at=from_db(row["nominations_close_at"]),
         voting_close_at=from_db(row["voting_close_at"]),
         result=json.loads(row["result"]) if row["result"] else None,
-        created_at=from_db(row["created_at"]),
+        created_at=from_db(row["created_at"]), reopen_until=from_db(row["reopen_until"]),
     )
 
 
@@ -211,6 +212,39 @@ async def advance(db: Database, election_id: int, *, to: str, closes_at: datetim
                        " WHERE id = ? AND status = 'voting'",
                        (json.dumps(result, ensure_ascii=False), to_db(utcnow()), election_id))
     return await db.execute_rowcount(sql, params) == 1
+
+
+async def stop_voting(db: Database, election_id: int, *,
+                      reopen_until: datetime | None = None) -> bool:
+    """Voting → closed, not yet counted (the count is :func:`record_result`). Stopped by
+    hand, voting may open again until ``reopen_until``. False unless it was voting."""
+    return await db.execute_rowcount(
+        "UPDATE elections SET status = 'closed', closed_at = ?, reopen_until = ?"
+        " WHERE id = ? AND status = 'voting'",
+        (to_db(utcnow()), to_db(reopen_until), election_id)) == 1
+
+
+async def reopen_voting(db: Database, election_id: int) -> bool:
+    """Closed by hand and not counted: voting again, while the window lasts."""
+    return await db.execute_rowcount(
+        "UPDATE elections SET status = 'voting', closed_at = NULL, reopen_until = NULL"
+        " WHERE id = ? AND status = 'closed' AND result IS NULL AND reopen_until > ?",
+        (election_id, to_db(utcnow()))) == 1
+
+
+async def record_result(db: Database, election_id: int, result: dict[str, Any]) -> bool:
+    """The count of a closed election, exactly once (False if it was counted already)."""
+    return await db.execute_rowcount(
+        "UPDATE elections SET result = ?, reopen_until = NULL WHERE id = ?"
+        " AND status = 'closed' AND result IS NULL",
+        (json.dumps(result, ensure_ascii=False), election_id)) == 1
+
+
+async def uncounted(db: Database) -> list[Election]:
+    """Elections whose voting closed and that wait for their count (after a restart too)."""
+    rows = await db.fetchall(
+        "SELECT * FROM elections WHERE status = 'closed' AND result IS NULL")
+    return [_election(r) for r in rows]
 
 
 # -- nominations -------------------------------------------------------------------------------

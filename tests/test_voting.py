@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -132,6 +133,10 @@ async def test_sticker_vote_end_to_end(harness: Harness) -> None:
     await coordinator.send("/closevote")
     await harness.settle()
     await coordinator.tap("Our street")
+    await harness.settle()
+    await coordinator.tap("Yes, close it")  # closing is confirmed first
+    await harness.settle()
+    await coordinator.tap("Send the result now")  # rather than after the window to reopen
     await harness.settle()
 
     # Problem 2 has 3 stickers (fa, he, kk); problem 1 has 3 (he, kk, en)... tie.
@@ -412,6 +417,10 @@ async def test_matrix_vote(harness: Harness) -> None:
     await harness.settle()
     await coordinator.tap("Our street")
     await harness.settle()
+    await coordinator.tap("Yes, close it")  # closing is confirmed first
+    await harness.settle()
+    await coordinator.tap("Send the result now")  # rather than after the window to reopen
+    await harness.settle()
     results = next(m["text"] for m in reversed(coordinator.messages)
                    if "Results: " in (m.get("text") or ""))
     # Lights: (5 + 4) / 2 = 4.5; rubbish: (2 + 3) / 2 = 2.5.
@@ -518,10 +527,11 @@ async def test_setup_rejects_bad_input_and_resumes_after_restart(harness: Harnes
     await harness.settle()
     assert coordinator.texts()[-2] == ("That time has already passed; please send a time in"
                                        " the future.")
-    await coordinator.send("tomorrow")
+    await coordinator.send("some day")
     await harness.settle()
-    assert coordinator.texts()[-2] == ("Please send the closing time as YYYY-MM-DD HH:MM,"
-                                       " for example 2026-12-06 18:00.")
+    week = (datetime.now(ZoneInfo("Asia/Tehran")).date() + timedelta(days=7)).isoformat()
+    assert coordinator.texts()[-2] == ("Please write a date and a time, for example"
+                                       f" {week} 18:00 or tomorrow 18:00.")
     await coordinator.send("2099-01-01 10:00")
     await harness.settle()
     assert coordinator.last["text"].startswith("Preview:\n")

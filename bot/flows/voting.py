@@ -20,12 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-import jdatetime
-
+from bot.flows import schedule
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require, taking_part
+from bot.flows.typed import to_moment
 from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
 from bot.i18n import N_
 from storage import brainstorm as brainstorm_store
@@ -110,44 +109,17 @@ def parse_title(text: str) -> str:
     return title
 
 
-DEADLINE_FORMAT = "YYYY-MM-DD HH:MM"
 PASSED = N_("That time has already passed; please send a time in the future.")
-
-
-def deadline_example(persian: bool) -> str:
-    """What to show as an example: Solar Hijri for Persian speakers, else Gregorian."""
-    return "1405-09-15 18:00" if persian else "2026-12-06 18:00"
+DEFAULT_HOUR = 20  # a closing day typed without a time closes at 20:00 community time
 
 
 def parse_deadline(text: str, tz: str, now: datetime | None = None, *,
-                   persian: bool = False) -> datetime:
-    """``YYYY-MM-DD HH:MM`` (or a date: 20:00 that day) in the community's time zone → UTC.
-
-    A year before 1700 is a Solar Hijri date (Persian speakers write 1405-09-15), converted
-    with jdatetime; Persian digits are accepted.
-    """
+                   lang: str = "en") -> datetime:
+    """A closing time typed as every date question reads it (``typed.to_moment``: a Solar
+    Hijri date, a month's name, "tomorrow 18:00" …; a date alone closes at 20:00) in the
+    community's time zone → UTC; it must be in the future."""
     now = now or datetime.now(UTC)
-    cleaned = to_ascii_digits(text.strip())
-    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            local = datetime.strptime(cleaned, pattern)
-            break
-        except ValueError:
-            continue
-    else:
-        raise Refused(N_("Please send the closing time as {format}, for example {example}."),
-                      format=DEADLINE_FORMAT, example=deadline_example(persian))
-    if len(cleaned) <= 10:
-        local = local.replace(hour=20)
-    if local.year < 1700:
-        try:
-            local = jdatetime.datetime(local.year, local.month, local.day, local.hour,
-                                       local.minute).togregorian()
-        except ValueError:
-            raise Refused(N_("Please send the closing time as {format}, for example"
-                             " {example}."), format=DEADLINE_FORMAT,
-                          example=deadline_example(persian)) from None
-    moment = local.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    moment = to_moment(text, tz, lang, now=now, hour=DEFAULT_HOUR).astimezone(UTC)
     if moment <= now:
         raise Refused(PASSED)
     return moment
@@ -678,23 +650,84 @@ async def closable(db: Database, who: Member) -> list[Prioritisation]:
     return await open_votes(db, who)
 
 
-async def close(db: Database, who: Member, vote_id: int, book: StickerBook) -> Prioritisation:
-    """A coordinator closes a vote of their community early."""
+NOT_REOPENABLE = N_("Only a vote closed by hand in the last {n} minutes can be reopened.")
+ALREADY_TOLD = N_("Members have already received the result, so the vote stays closed.")
+PAST_ITS_TIME = N_("Its closing time has passed meanwhile, so the vote stays closed.")
+
+
+def result_keys(vote_id: int) -> list[str]:
+    """The outbox keys of a vote's result (text and chart): withdrawn when it is reopened."""
+    return [f"vote-result:{vote_id}", f"vote-chart:{vote_id}"]
+
+
+async def closing(db: Database, who: Member, vote_id: int) -> Prioritisation:
+    """A vote a coordinator may close now (asked before it is done)."""
     require(who, "coordinator")
     prioritisation = await find(db, who, vote_id)
-    closed = await close_due(db, prioritisation.id, book) if prioritisation.is_open else None
+    if not prioritisation.is_open:
+        raise Refused(CLOSED)
+    return prioritisation
+
+
+async def close(db: Database, who: Member, vote_id: int, book: StickerBook) -> Prioritisation:
+    """A coordinator closes a vote of their community early (after confirming). Its result
+    waits until the window to reopen it has passed (``result_due``)."""
+    prioritisation = await closing(db, who, vote_id)
+    closed = await close_due(db, prioritisation.id, book,
+                             reopen_until=schedule.reopen_until())
     if closed is None:
         raise Refused(CLOSED)
     return closed
 
 
-async def close_due(db: Database, vote_id: int, book: StickerBook) -> Prioritisation | None:
+async def close_due(db: Database, vote_id: int, book: StickerBook, *,
+                    reopen_until: datetime | None = None) -> Prioritisation | None:
     """Close a vote whose time has come; None if it was closed already (so its result is
     announced once). The sticker book's copy goes: the next tap is refused as closed."""
-    if not await store.close(db, vote_id):
+    if not await store.close(db, vote_id, reopen_until=reopen_until):
         return None
     book.forget(vote_id)
     return await store.get(db, vote_id)
+
+
+async def result_due(db: Database, prioritisation: Prioritisation) -> datetime | None:
+    """When members receive the result of a closed vote: after the window to reopen it,
+    and never in quiet hours (None: at once)."""
+    return schedule.hold_until(await _community(db, prioritisation),
+                               prioritisation.reopen_until)
+
+
+async def reopen(db: Database, who: Member, vote_id: int, book: StickerBook) -> Prioritisation:
+    """Undo a closing by hand while nothing was lost: within the window, before any member
+    received the result, and before the vote's own closing time. Stickers, comparisons and
+    ratings were never touched; residents vote on where they were."""
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id)
+    if prioritisation.is_open or not schedule.may_reopen(prioritisation.reopen_until):
+        raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    if prioritisation.closes_at is not None and prioritisation.closes_at <= utcnow():
+        raise Refused(PAST_ITS_TIME)
+    async with db.transaction():
+        if not await outbox.withdraw(db, [key + ":" for key in result_keys(vote_id)]):
+            raise Refused(ALREADY_TOLD)
+        if not await store.reopen(db, prioritisation.id):
+            raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    book.forget(vote_id)
+    reopened = await store.get(db, vote_id)
+    assert reopened is not None
+    return reopened
+
+
+async def tell_now(db: Database, who: Member, vote_id: int) -> Prioritisation:
+    """The coordinator will not reopen it: the result goes to members now (outside quiet
+    hours)."""
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id)
+    if prioritisation.is_open or not await store.keep_closed(db, prioritisation.id):
+        raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    await outbox.release(db, [key + ":" for key in result_keys(vote_id)],
+                         schedule.hold_until(await _community(db, prioritisation)))
+    return prioritisation
 
 
 async def result_audience(db: Database, prioritisation: Prioritisation,

@@ -21,6 +21,7 @@ from bot.app import Context, MahfilApp
 from bot.callbacks import Button, Id, button
 from bot.commands import Command
 from bot.flows import plan as flow
+from bot.flows import typed
 from bot.flows.people import Member
 from bot.handlers._common import Said, Tap, Tapped, Turn, command, notify, short, tap
 from bot.handlers._forms import Field, Filling, Form
@@ -239,7 +240,8 @@ TASK = Form("plan.task", [
     _text("title", N_("What is the task?"), 200),
     Field("responsible_id", N_("Who is responsible? Send their name (or part of it)."),
           "member", check=_responsible),
-    Field("starts_on", N_("When does it start? (2026-12-01)"), "day"),
+    Field("starts_on", lambda t, _values: t._("When does it start? (for example {example})",
+                                               example=typed.day_example(t)), "day"),
     Field("due_on", N_("When is it due?"), "day", check=_after_start)], role="committee")
 PROGRESS = Form("plan.progress", [Field("progress", N_("Progress in percent (0–100)?"),
                                         "percent")], role="committee")
@@ -262,8 +264,9 @@ INDICATOR = Form("plan.indicator", [
           optional=True, check=_task_number)], role="committee")
 READING = Form("plan.reading", [
     Field("value", N_("The value measured?"), "number"),
-    Field("on_day", N_("Measured on which day? (2026-12-01) — skip for today."), "day",
-          optional=True),
+    Field("on_day", lambda t, _values: t._(
+        "Measured on which day? (for example {example}) — skip for today.",
+        example=typed.day_example(t)), "day", optional=True),
     _text("source", N_("Source (who measured, or where it comes from)? Or skip."), 200,
           optional=True)], role="committee")
 EVALUATION = Form("plan.evaluation", [

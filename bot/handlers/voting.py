@@ -27,7 +27,7 @@ from telegram.ext import filters
 from bot.app import Context, MahfilApp
 from bot.callbacks import Button, Id, Index, Range, button
 from bot.commands import Command
-from bot.flows import schedule
+from bot.flows import schedule, typed
 from bot.flows import voting as flow
 from bot.flows.people import Member, Role
 from bot.flows.voting_book import StickerBook
@@ -37,6 +37,7 @@ from bot.handlers._common import (
     Tap,
     Tapped,
     at,
+    clock,
     command,
     guest_tap,
     notify,
@@ -151,7 +152,35 @@ class ResultsPage(Button):
 
 @button("voting", "close", role="coordinator")
 class Close(Button):
-    """Close this vote now (from /closevote)."""
+    """Close this vote now (from /closevote): asks first."""
+
+    vote: Id
+
+
+@button("voting", "closenow", role="coordinator")
+class CloseNow(Button):
+    """Yes, close it."""
+
+    vote: Id
+
+
+@button("voting", "keep", role="coordinator")
+class KeepOpen(Button):
+    """No, leave it open."""
+
+    vote: Id
+
+
+@button("voting", "reopen", role="coordinator")
+class Reopen(Button):
+    """Undo a closing by hand, within the window and before members got the result."""
+
+    vote: Id
+
+
+@button("voting", "tellnow", role="coordinator")
+class TellNow(Button):
+    """Do not wait for the window: the result goes to members now."""
 
     vote: Id
 
@@ -661,8 +690,7 @@ async def _closing(filling: Filling, value: str) -> datetime | None:
     if isinstance(filling.turn, Tapped):
         days = int(value)
         return flow.deadline_in(days) if days else None
-    return flow.parse_deadline(value, filling.who.community.timezone,
-                               persian=filling.t.lang == "fa")
+    return flow.parse_deadline(value, filling.who.community.timezone, lang=filling.t.lang)
 
 
 def _preview(t: Translator, values: dict[str, object]) -> str:
@@ -704,8 +732,8 @@ SETUP = VoteForm("voting.setup", [
              kind="choice", labels={"0": N_("No, one per problem"), "1": N_("Yes")},
              per_row=2, said=_said_stacking, when=_stickers_only),
     Question("closes", lambda t, _values: t._(
-        "When does the vote close? Choose, or send a time as {format}.",
-        format=flow.DEADLINE_FORMAT), options=_closings, per_row=3, check=_closing),
+        "When does the vote close? Choose, or send a date and time, for example {example}.",
+        example=typed.moment_example(t)), options=_closings, per_row=3, check=_closing),
     Question("confirm", _preview, kind="choice",
              labels={"go": N_("Open the vote"), "no": N_("Cancel")}, per_row=2),
 ], role="coordinator")
@@ -799,11 +827,59 @@ async def closevote(turn: Said) -> None:
 
 @tap(Close)
 async def close(turn: Tap[Close]) -> None:
-    closed = await flow.close(turn.context.db, turn.who, turn.button.vote,
-                              turn.context.bot_data.stickers)
+    """Closing is asked first: residents can no longer change their votes afterwards."""
+    prioritisation = await flow.closing(turn.context.db, turn.who, turn.button.vote)
+    t, vid = turn.t, prioritisation.id
     await turn.answer()
-    await turn.edit_markup(None)
-    await _announce_result(turn.app, closed)
+    await turn.edit(t._("Close the vote <b>{title}</b> now? Residents can no longer change"
+                        " their votes. Members receive the result {n} minutes later; until"
+                        " then you can reopen it.", title=isolate(prioritisation.title),
+                        n=schedule.window_minutes()),
+                    keyboard([inline(t._("Yes, close it"), CloseNow(vid)),
+                              inline(t._("No, leave it open"), KeepOpen(vid))]))
+
+
+@tap(CloseNow)
+async def close_now(turn: Tap[CloseNow]) -> None:
+    db, t = turn.context.db, turn.t
+    closed = await flow.close(db, turn.who, turn.button.vote, turn.context.bot_data.stickers)
+    until = closed.reopen_until
+    assert until is not None  # closed by hand
+    await _announce_result(turn.app, closed, not_before=until)
+    told = await flow.result_due(db, closed) or until
+    await turn.answer()
+    await turn.edit(t._("The vote <b>{title}</b> is closed. Members receive the result at"
+                        " {when}; you can reopen it until {until}.",
+                        title=isolate(closed.title), when=clock(t, told),
+                        until=clock(t, until)),
+                    keyboard([inline(t._("Reopen the vote"), Reopen(closed.id)),
+                              inline(t._("Send the result now"), TellNow(closed.id))]))
+
+
+@tap(KeepOpen)
+async def keep_open(turn: Tap[KeepOpen]) -> None:
+    await turn.answer()
+    await turn.edit(turn.t._("Nothing changed: the vote stays open."))
+
+
+@tap(Reopen)
+async def reopen(turn: Tap[Reopen]) -> None:
+    reopened = await flow.reopen(turn.context.db, turn.who, turn.button.vote,
+                                 turn.context.bot_data.stickers)
+    _schedule(turn.app, reopened)
+    _changed(turn.context, reopened.id)
+    await turn.answer()
+    await turn.edit(turn.t._("The vote <b>{title}</b> is open again; members were told"
+                             " nothing.", title=isolate(reopened.title)))
+
+
+@tap(TellNow)
+async def tell_now(turn: Tap[TellNow]) -> None:
+    told = await flow.tell_now(turn.context.db, turn.who, turn.button.vote)
+    turn.context.bot_data.courier.wake()
+    await turn.answer()
+    await turn.edit(turn.t._("The vote <b>{title}</b> is closed; the result is on its way to"
+                             " members.", title=isolate(told.title)))
 
 
 async def _close_job(context: Context) -> None:
@@ -814,11 +890,13 @@ async def _close_job(context: Context) -> None:
         await _announce_result(context.application, closed)
 
 
-async def _announce_result(app: MahfilApp, prioritisation: flow.Prioritisation) -> None:
+async def _announce_result(app: MahfilApp, prioritisation: flow.Prioritisation, *,
+                           not_before: datetime | None = None) -> None:
     """Participants and coordinators receive the result in their language.
 
     The result and its chart go through the outbox (a restart loses none and repeats none),
-    rendered once per language; the chart is uploaded once per language.
+    rendered once per language; the chart is uploaded once per language. A vote closed by
+    hand announces it only after the window to reopen it (``not_before``).
     """
     db = app.bot_data.db
     app.bot_data.standings_dirty.add(prioritisation.id)
@@ -832,13 +910,14 @@ async def _announce_result(app: MahfilApp, prioritisation: flow.Prioritisation) 
         if report.has_chart:
             png = await asyncio.to_thread(_chart, t, report)
             charts[lang] = await flow.keep_chart(db, png)
+    result_key, chart_key = flow.result_keys(prioritisation.id)
     await notify(app, community, people, lambda t, _u: (texts[t.lang], None),
-                 key=f"vote-result:{prioritisation.id}")
+                 key=result_key, not_before=not_before)
     if charts:
         with_chart = [u for u in people if Translator(u.language).lang in charts]
         await notify(app, community, with_chart,
                      lambda t, _u: (t._("Results chart"), None),
-                     key=f"vote-chart:{prioritisation.id}", photo=lambda t: charts.get(t.lang))
+                     key=chart_key, photo=lambda t: charts.get(t.lang), not_before=not_before)
 
 
 # -- paper stickers ------------------------------------------------------------------------
@@ -903,4 +982,5 @@ def register(app: MahfilApp) -> None:
     app.add_handler(sticker.handler, group=-2)
     app.add_handlers([h.handler for h in (
         prioritise, paper, vote, results, closevote, standings, open_ballot, sticker_page,
-        pair, rate, matrix_page, hint, results_page, results_tap, close)])
+        pair, rate, matrix_page, hint, results_page, results_tap, close, close_now, keep_open,
+        reopen, tell_now)])
