@@ -23,7 +23,7 @@ from bot.commands import Command
 from bot.flows import plan as flow
 from bot.flows import typed
 from bot.flows.people import Member
-from bot.handlers._common import Said, Tap, Tapped, Turn, command, notify, short, tap
+from bot.handlers._common import Said, Tap, Tapped, Turn, at, command, notify, short, tap
 from bot.handlers._forms import Field, Filling, Form
 from bot.i18n import N_, Translator, isolate
 from bot.keyboards import inline, keyboard
@@ -429,10 +429,38 @@ async def _proposed(filling: Filling) -> None:
                                       filling.values["text"])
     await turn.say(t._("Added to the problem tree.") if placed
                    else t._("Thank you! The committee will place it in the problem tree."))
+    if not placed:
+        await _tell_of_proposals(turn.app, plan.id)
     await turn.say(*_tree_view(t, await flow.tree(turn.context.db, turn.who, plan.id)))
 
 
 CONSEQUENCE.finisher(_proposed)
+
+
+async def _tell_of_proposals(app: MahfilApp, plan_id: int) -> None:
+    """Coordinators hear of new proposals in one notice, at most once an hour (a job: at
+    once, or an hour after the last notice, taking in whatever was proposed meanwhile)."""
+    at(app, f"plan-proposals-{plan_id}",
+       await flow.proposals_notice_at(app.bot_data.db, plan_id), _proposals_job, plan_id)
+
+
+async def _proposals_job(context: Context) -> None:
+    assert context.job is not None and isinstance(context.job.data, int)
+    news = await flow.proposals_news(context.db, context.job.data)
+    if news is None:
+        return
+    plan = news.plan
+
+    def render(t: Translator, _user: flow.User) -> tuple[str, InlineKeyboardMarkup | None]:
+        text = t.ngettext("New for the problem tree of “{problem}”: {n} proposal waits for"
+                          " review.", "New for the problem tree of “{problem}”: {n}"
+                          " proposals wait for review.", news.count,
+                          problem=isolate(plan.problem))
+        return text, keyboard([inline(t._("Review proposals"), Show(plan.id, "proposals"))])
+
+    await notify(context.application, news.community, news.coordinators, render,
+                 key=news.key)
+    await flow.proposals_told(context.db, news)
 
 
 def _proposals_view(t: Translator, found: flow.Proposals,
@@ -945,6 +973,8 @@ async def _tick(context: Context) -> None:
 async def on_startup(app: MahfilApp) -> None:
     if app.job_queue is not None:
         app.job_queue.run_repeating(_tick, interval=TICK, first=2, name="task-reminders")
+    for plan in await flow.untold_proposals(app.bot_data.db):  # proposals made while down
+        await _tell_of_proposals(app, plan.id)
 
 
 # == wiring =====================================================================================

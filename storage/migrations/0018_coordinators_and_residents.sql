@@ -21,6 +21,8 @@ ALTER TABLE prioritisations ADD COLUMN reopen_until TEXT;
 ALTER TABLE elections ADD COLUMN reopen_until TEXT;
 
 -- Coordinators hear of proposals for a plan's problem tree at most once an hour: when they
--- last heard (NULL: never), so proposals made since are the next notice's news.
+-- last heard (NULL: never) and the newest tree item that notice covered, so proposals after
+-- it are the next notice's news (ids, not times: two may come in the same second).
 ALTER TABLE plans ADD COLUMN proposals_told_at TEXT;
-CREATE INDEX tree_items_proposed ON tree_items(plan_id, created_at) WHERE status = 'proposed';
+ALTER TABLE plans ADD COLUMN proposals_told_item INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX tree_items_proposed ON tree_items(plan_id, id) WHERE status = 'proposed';
