@@ -360,7 +360,7 @@ def test_flows_check_scope_permission_and_preconditions() -> None:
                     await flow.set_paper(db, coordinator, pairwise.id, [1, 1])
                 assert _refusal(refused) == NOT_AVAILABLE
                 assert (await flow.set_paper(db, coordinator, pid, [1, 0, 2, 0, 0]))[1] == 3
-                assert (await flow.paper_vote(db, coordinator)).id == pid
+                assert [p.id for p in await flow.paper_votes(db, coordinator)] == [pid]
             finally:
                 await db.close()
 

@@ -543,10 +543,20 @@ async def keep_chart(db: Database, png: bytes) -> str:
 # -- live standings --------------------------------------------------------------------------------
 
 
-async def standings_vote(db: Database, who: Member) -> Prioritisation:
-    """The vote a coordinator's ``/standings`` shows: the newest open one."""
+async def standings_votes(db: Database, who: Member) -> list[Prioritisation]:
+    """The votes a coordinator's ``/standings`` may show: the open ones, newest first (asked
+    which when there are several)."""
     require(who, "coordinator")
-    return (await open_votes(db, who))[0]
+    return await open_votes(db, who)
+
+
+async def standings_vote(db: Database, who: Member, vote_id: int) -> Prioritisation:
+    """The open vote a coordinator chose for live standings."""
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id)
+    if not prioritisation.is_open:
+        raise Refused(CLOSED)
+    return prioritisation
 
 
 async def keep_standings(db: Database, who: Member, vote_id: int, chat_id: int,
@@ -595,6 +605,15 @@ async def shortlist(db: Database, who: Member) -> list[str]:
         db, brainstorm.id, shortlisted=True)][:MAX_PROBLEMS]
 
 
+DEFAULT_STICKERS = 3
+
+
+def sticker_budget(stickers: int, problems: int, stacking: bool) -> int:
+    """A budget every resident can spend: with one sticker per problem, no more stickers
+    than there are problems (3 stickers over 2 problems would leave one that fits nowhere)."""
+    return stickers if stacking else max(1, min(stickers, problems))
+
+
 async def create(db: Database, who: Member, *, community_id: int, title: str, method: str,
                  problems: list[str], stickers: int = 3, stacking: bool = False,
                  closes_at: datetime | None = None) -> Prioritisation:
@@ -606,8 +625,10 @@ async def create(db: Database, who: Member, *, community_id: int, title: str, me
         raise Refused(STALE)
     if closes_at is not None and closes_at <= utcnow():
         raise Refused(PASSED)
+    problems = check_problems(problems)
+    stickers = sticker_budget(stickers, len(problems), stacking)
     return await store.create(db, who.community.id, title=parse_title(title), method=method,
-                              problems=check_problems(problems), stickers=stickers,
+                              problems=problems, stickers=stickers,
                               allow_stacking=stacking, closes_at=closes_at,
                               created_by=who.user.id)
 
@@ -742,13 +763,18 @@ async def result_audience(db: Database, prioritisation: Prioritisation,
 # -- paper stickers ------------------------------------------------------------------------------
 
 
-async def paper_vote(db: Database, who: Member) -> Prioritisation:
-    """The sticker vote a coordinator's ``/paper`` counts go to: the newest one."""
+PAPER_CHOICES = 10  # sticker votes /paper offers at most
+
+
+async def paper_votes(db: Database, who: Member) -> list[Prioritisation]:
+    """The sticker votes a coordinator's ``/paper`` counts may go to: open ones first, then
+    closed ones (a meeting counted after the vote closed), newest first — asked which when
+    there are several."""
     require(who, "coordinator")
     found = [p for p in await store.list_for(db, who.community.id) if p.method == "stickers"]
     if not found:
         raise Refused(NO_STICKER_VOTE)
-    return found[0]
+    return sorted(found, key=lambda p: not p.is_open)[:PAPER_CHOICES]
 
 
 async def paper_problems(db: Database, who: Member, vote_id: int,

@@ -36,6 +36,7 @@ from bot.handlers._common import (
     Said,
     Tap,
     Tapped,
+    Turn,
     at,
     clock,
     command,
@@ -148,6 +149,20 @@ class ResultsPage(Button):
     """Another page of the /results list."""
 
     page: Index
+
+
+@button("voting", "paper", role="coordinator")
+class PaperVote(Button):
+    """The sticker vote whose paper stickers to count (from /paper, when there are several)."""
+
+    vote: Id
+
+
+@button("voting", "standings", role="coordinator")
+class StandingsVote(Button):
+    """The open vote to post live standings of (from /standings, when there are several)."""
+
+    vote: Id
 
 
 @button("voting", "close", role="coordinator")
@@ -548,19 +563,49 @@ async def results_tap(turn: Tap[Results]) -> None:
 # -- live standings ------------------------------------------------------------------------
 
 
+def _standings_language(turn: Turn[Member]) -> Translator:
+    """Standings are in the coordinator's language in private, the community's in a group."""
+    who, chat = turn.who, turn.update.effective_chat
+    if chat is not None and chat.type == "private":
+        return who.t
+    return Translator(who.community.default_language, who.community.timezone)
+
+
+def _vote_choice(t: Translator, prioritisation: flow.Prioritisation) -> str:
+    """A vote as a button offers it: its title, and whether it has closed."""
+    title = short(prioritisation.title, 50)
+    return title if prioritisation.is_open else t._("{title} (closed)", title=title)
+
+
 @command("standings", role="coordinator", chats=filters.UpdateType.MESSAGES)
 async def standings(turn: Said) -> None:
-    """Posts standings that the bot keeps up to date (private chat or a group): in the
-    coordinator's language in private, in the community's language in a group."""
-    who = turn.who
-    prioritisation = await flow.standings_vote(turn.context.db, who)
-    chat = turn.update.effective_chat
-    t = who.t if chat is not None and chat.type == "private" else Translator(
-        who.community.default_language, who.community.timezone)
-    report = await flow.report(turn.context.db, prioritisation)
+    """Posts standings that the bot keeps up to date (private chat or a group): of the one
+    open vote, or of the one the coordinator chooses."""
+    found = await flow.standings_votes(turn.context.db, turn.who)
+    if len(found) > 1:
+        t = _standings_language(turn)
+        await turn.say(t._("Live standings of which vote?"), keyboard(
+            *[[inline(_vote_choice(t, p), StandingsVote(p.id))] for p in found]))
+        return
+    t = _standings_language(turn)
+    report = await flow.report(turn.context.db, found[0])
     message = await turn.say(split_text(results_text(t, report))[0])
-    await flow.keep_standings(turn.context.db, who, prioritisation.id, message.chat_id,
+    await flow.keep_standings(turn.context.db, turn.who, found[0].id, message.chat_id,
                               message.message_id, t.lang)
+
+
+@tap(StandingsVote)
+async def standings_chosen(turn: Tap[StandingsVote]) -> None:
+    """The question becomes the live standings of the vote chosen."""
+    db = turn.context.db
+    prioritisation = await flow.standings_vote(db, turn.who, turn.button.vote)
+    query = turn.update.callback_query
+    assert query is not None and query.message is not None
+    t = _standings_language(turn)
+    await turn.answer()
+    await turn.edit(split_text(results_text(t, await flow.report(db, prioritisation)))[0])
+    await flow.keep_standings(db, turn.who, prioritisation.id, query.message.chat.id,
+                              query.message.message_id, t.lang)
 
 
 async def refresh_standings(context: Context) -> None:
@@ -664,8 +709,12 @@ async def _problems(filling: Filling, value: list[str] | str) -> list[str]:
 
 
 async def _budgets(filling: Filling) -> list[Option]:
+    """1 to 5 stickers; the suggestion (✓) never more than there are problems."""
     t = filling.t
-    return [Option(str(n), t.num(n) + (" ✓" if n == 3 else "")) for n in range(1, 6)]
+    problems = filling.values.get("problems")
+    suggested = min(flow.DEFAULT_STICKERS,
+                    len(problems) if isinstance(problems, list) else flow.DEFAULT_STICKERS)
+    return [Option(str(n), t.num(n) + (" ✓" if n == suggested else "")) for n in range(1, 6)]
 
 
 async def _said_budget(filling: Filling, value: str) -> str:
@@ -700,15 +749,23 @@ def _preview(t: Translator, values: dict[str, object]) -> str:
         f"<b>{isolate(str(values['title']))}</b>",
         t._("Method: {method}", method=t._(METHOD_LABELS[method])),
     ]
+    problems = values["problems"]
+    assert isinstance(problems, list)
     if method == "stickers":
+        asked = int(str(values["stickers"]))
+        budget = flow.sticker_budget(asked, len(problems), values.get("stacking") == "1")
         lines.append(t.ngettext("{n} sticker per resident.", "{n} stickers per resident.",
-                                int(str(values["stickers"]))))
+                                budget))
+        if budget < asked:
+            lines.append(t.ngettext(
+                "(Not {asked}: with one sticker per problem, a resident can place at most"
+                " {n}, one on each problem.)",
+                "(Not {asked}: with one sticker per problem, a resident can place at most"
+                " {n}, one on each problem.)", budget, asked=asked))
     closes = values.get("closes")
     lines.append(t._("Closes {when}.", when=t.datetime(datetime.fromisoformat(str(closes))))
                  if closes else t._("Closes when a coordinator closes it."))
     lines.append("")
-    problems = values["problems"]
-    assert isinstance(problems, list)
     lines += [f"{t.num(i)}. {isolate(p)}" for i, p in enumerate(problems, 1)]
     return "\n".join(lines)
 
@@ -755,7 +812,8 @@ async def open_the_vote(filling: Filling) -> None:
     prioritisation = await flow.create(
         filling.context.db, filling.who, community_id=filling.ids["community"],
         title=values["title"], method=values["method"], problems=values["problems"],
-        stickers=int(values.get("stickers") or 3), stacking=values.get("stacking") == "1",
+        stickers=int(values.get("stickers") or flow.DEFAULT_STICKERS),
+        stacking=values.get("stacking") == "1",
         closes_at=datetime.fromisoformat(closes) if closes else None)
     await turn.edit_markup(None)
     app = filling.context.application
@@ -949,7 +1007,22 @@ PAPER = VoteForm("voting.paper", [
 
 @command("paper", role="coordinator")
 async def paper(turn: Said) -> None:
-    prioritisation = await flow.paper_vote(turn.context.db, turn.who)
+    """Paper stickers for the one sticker vote, or for the one the coordinator chooses."""
+    found = await flow.paper_votes(turn.context.db, turn.who)
+    if len(found) > 1:
+        t = turn.t
+        await turn.say(t._("Paper stickers for which vote?"), keyboard(
+            *[[inline(_vote_choice(t, p), PaperVote(p.id))] for p in found]))
+        return
+    await PAPER.begin(turn, vote=found[0].id)
+
+
+@tap(PaperVote)
+async def paper_chosen(turn: Tap[PaperVote]) -> None:
+    prioritisation, _problems = await flow.paper_problems(turn.context.db, turn.who,
+                                                          turn.button.vote)
+    await turn.answer()
+    await turn.edit(turn.t._("Paper stickers for {title}.", title=isolate(prioritisation.title)))
     await PAPER.begin(turn, vote=prioritisation.id)
 
 
@@ -983,4 +1056,4 @@ def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (
         prioritise, paper, vote, results, closevote, standings, open_ballot, sticker_page,
         pair, rate, matrix_page, hint, results_page, results_tap, close, close_now, keep_open,
-        reopen, tell_now)])
+        reopen, tell_now, paper_chosen, standings_chosen)])
