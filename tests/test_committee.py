@@ -567,3 +567,41 @@ async def test_forged_committee_buttons_are_answered_and_change_nothing(
     assert unanswered == []
     assert [record.getMessage() for record in caplog.records] == []
     assert await snapshot(harness) == before
+
+
+async def test_equal_votes_go_to_who_accepted_first_even_within_a_second(
+        harness: Harness) -> None:
+    """The tie rule is the order of acceptance, stored exactly: Lee was nominated first,
+    Maryam accepted first — in the same second — so Maryam ranks higher."""
+    _inv, cora, r = await people(harness)
+    maryam, lee, sam = r["maryam"], r["lee"], r["sam"]
+    eid = await set_up_election(harness, cora, seats=1, minimums=())
+    await step(harness, sam, "/nominate", send=True)
+    await step(harness, sam, tr(sam, "Another member"))
+    await step(harness, sam, "Lee", send=True)
+    await step(harness, sam, tr(sam, "Yes"))
+    await step(harness, maryam, "/nominate", send=True)
+    await step(harness, maryam, tr(maryam, "Myself"))
+    await accept(harness, maryam, "vulnerable", "سلام")
+    await accept(harness, lee, "business", "Hello")
+    found = {u.id: n for n, u in await store.nominations(harness.db, eid)}
+    assert found[lee.id].id < found[maryam.id].id  # Lee's nomination came first
+    assert (found[maryam.id].accepted_seq, found[lee.id].accepted_seq) == (1, 2)
+    same_second = to_db(utcnow())
+    await harness.db.execute("UPDATE nominations SET accepted_at = ? WHERE election_id = ?",
+                             (same_second, eid))
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Close nominations and open voting"))
+    for voter, nominee in ((sam, lee), (r["noa"], maryam)):
+        await store.toggle_draft(harness.db, eid, voter.id, found[nominee.id].id, 1)
+        await store.cast(harness.db, eid, voter.id)
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Close voting and count"))
+    await step(harness, cora, tr(cora, "Yes, close voting"))
+    await step(harness, cora, tr(cora, "Count now"))
+    election = await store.get_election(harness.db, eid)
+    assert election is not None and election.result is not None
+    assert [s["nomination"] for s in election.result["seats"]] == [found[maryam.id].id]
+    assert election.result["ties"] == [{"votes": 1, "won": [found[maryam.id].id],
+                                        "lost": [found[lee.id].id]}]
+    await maryam.wait_for(tr(maryam, "You were elected. Welcome to the committee! /committee"))
