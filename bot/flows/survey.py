@@ -30,8 +30,8 @@ import yaml
 from bot.flows import schedule
 from bot.flows.errors import Refused
 from bot.flows.people import Member, require, taking_part
-from bot.flows.typed import to_int, to_moment
-from bot.i18n import LANGUAGES, N_
+from bot.flows.typed import moment_example, to_int, to_moment
+from bot.i18n import LANGUAGES, N_, Translator
 from storage import broadcast as outbox
 from storage import community as community_store
 from storage import survey as store
@@ -61,6 +61,7 @@ ALREADY = N_("That answer is already recorded; go on from the newest question.")
 NOT_ANSWERING = N_("You are not in the middle of a survey. /surveys lists the open ones.")
 NEEDS_ANSWER = N_("This question needs an answer.")
 STILL_NEEDED = N_("Question {n} still needs an answer.")
+FILE_DATE = N_("Please write the date and time as {example} (the community's time).")
 NOT_REOPENABLE = N_("Only a survey closed by hand in the last {n} minutes can be reopened.")
 ALREADY_TOLD = N_("Members have already been told that it closed, so it stays closed.")
 PAST_ITS_TIME = N_("Its closing time has passed meanwhile, so it stays closed.")
@@ -174,9 +175,10 @@ def check_max(text: str, options: int) -> int:
     return number
 
 
-def parse_when(text: str, timezone: str, lang: str = "en") -> datetime:
+def parse_when(text: str, timezone: str, lang: str = "en", *, relative: bool = True,
+               ) -> datetime:
     """A date and time as :func:`~bot.flows.typed.read` reads them, in community time."""
-    return to_moment(text, timezone, lang)
+    return to_moment(text, timezone, lang, relative=relative)
 
 
 def check_dates(opens_at: datetime | None, closes_at: datetime | None) -> None:
@@ -301,9 +303,10 @@ def _spec(value: Any, lines: dict[str, int], default_language: str, timezone: st
     for key in ("opens", "closes"):
         if value.get(key) is not None:
             try:
-                moment = parse_when(str(value[key]), timezone)
-            except Refused as refused:
-                raise read.fail(key, refused.message) from None
+                moment = parse_when(str(value[key]), timezone, relative=False)
+            except Refused:
+                raise read.fail(key, FILE_DATE, example=moment_example(
+                    Translator("en", timezone))) from None
             setattr(spec, f"{key}_at", moment)
     try:
         check_dates(spec.opens_at, spec.closes_at)

@@ -143,11 +143,13 @@ class Typed:
     at: time | None = None
 
 
-def read(text: str, today: date, *, ahead: bool = False) -> Typed | None:
+def read(text: str, today: date, *, ahead: bool = False, relative: bool = True,
+         ) -> Typed | None:
     """The date (and time) in ``text``, or None if it is not one.
 
     A day and month without a year fall in the year that puts them nearest to ``today`` —
-    or, with ``ahead``, on or after it (a deadline).
+    or, with ``ahead``, on or after it (a deadline). Without ``relative``, words such as
+    "tomorrow" are not dates (a survey file says the same whenever it is sent).
     """
     words = re.sub(r"(?<=\d)T(?=\d)", " ", latin(text)).translate(_NOISE).split()
     at: time | None = None
@@ -182,12 +184,12 @@ def read(text: str, today: date, *, ahead: bool = False) -> Typed | None:
         elif folded and folded not in _FILLER and folded not in _AT:
             rest.append(folded)
         before = folded
-    day = _day(rest, today, ahead)
+    day = _day(rest, today, ahead, relative)
     return None if day is None else Typed(day, at)
 
 
-def _day(words: list[str], today: date, ahead: bool) -> date | None:
-    if len(words) == 1 and words[0] in _relative():
+def _day(words: list[str], today: date, ahead: bool, relative: bool) -> date | None:
+    if relative and len(words) == 1 and words[0] in _relative():
         return today + timedelta(days=_relative()[words[0]])
     if len(words) == 1 and (iso := _ISO.fullmatch(words[0])):
         return _date("solar" if int(iso[1]) < SOLAR_BEFORE else "gregorian",
@@ -270,11 +272,11 @@ def to_day(text: str, lang: str = "en", timezone: str = "UTC", *,
 
 
 def to_moment(text: str, timezone: str, lang: str = "en", *, now: datetime | None = None,
-              hour: int = 0) -> datetime:
+              hour: int = 0, relative: bool = True) -> datetime:
     """A date and time of day in community time (a date alone: at ``hour``). Days without a
     year fall on or after today: the moments asked are in the future."""
     today = today_in(timezone, now)
-    found = read(text, today, ahead=True)
+    found = read(text, today, ahead=True, relative=relative)
     if found is None:
         t = Translator(lang, timezone)
         raise Refused(DATE_HINT, example=moment_example(t, today=today),
