@@ -117,3 +117,36 @@ def test_the_hints_name_their_limits_in_every_language() -> None:
     for lang in ("fa", "kk", "he"):
         t = Translator(lang)
         assert t.num(500) in t._("Please keep it under {n} characters.", n=500)
+
+
+async def test_a_member_found_by_name_is_shown_before_it_is_taken(harness: Harness) -> None:
+    """The person responsible for a task, typed by name: one match is confirmed with its
+    group, several are offered with theirs, and "Someone else" asks the name again."""
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "he", name="Cora")
+    await harness.resident(invitation, "en", "media", name="Dana Levi")
+    dan = await harness.resident(invitation, "en", "business", name="Dan Cohen")
+    await step(harness, cora, "/newplan Dark streets", send=True)
+    await step(harness, cora, "/plan", send=True)
+    await step(harness, cora, tr(cora, "Add a task"))
+    await step(harness, cora, "Count the lamps", send=True)
+    question = _asked(cora, "Who is responsible? Send their name (or part of it).")
+    await step(harness, cora, "dan", send=True)
+    assert cora.texts()[-1] == tr(cora, "Several members match. Which one?")
+    assert cora.buttons() == [f"Dana Levi ({tr(cora, 'Media')})",
+                              f"Dan Cohen ({tr(cora, 'Business')})", tr(cora, "Someone else")]
+    await step(harness, cora, tr(cora, "Someone else"))
+    assert cora.texts()[-1] == question
+    await step(harness, cora, "cohen", send=True)
+    assert cora.texts()[-1] == tr(cora, "Is this the person: {name} ({group})?",
+                                  name="\u2068Dan Cohen\u2069", group=tr(cora, "Business"))
+    await step(harness, cora, tr(cora, "Yes"))
+    assert cora.buttons(cora.messages[-2]) == []  # the confirmed question keeps no buttons
+    assert cora.texts()[-1].startswith(tr(cora, "When does it start? (for example {example})",
+                                          example="")[:10])
+    for day in ("היום", "מחר"):
+        await step(harness, cora, day, send=True)
+    (plan,) = await plan_store.plans(harness.db, invitation.community.id)
+    (task,) = await plan_store.tasks(harness.db, plan.id)
+    assert task.responsible_id == dan.id
+    assert (task.due_on - task.starts_on).days == 1

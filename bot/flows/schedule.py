@@ -3,7 +3,8 @@
 Votes, elections and surveys follow the same rhythm, so the rule is written once: members
 who have not taken part hear a day before the end — half-way through anything that is open
 for less than two days — and a deadline that passed while the bot was down is acted on at
-once, not skipped.
+once, not skipped. Quiet hours (when notices wait for the morning) and the window in which
+something closed by hand may be reopened are time rules of the same kind.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Typed input, asked one field at a time: the forms of every capability.
 
 Telegram has no form widget: the bot asks, the person types (or taps) an answer. A
-:class:`Form` is a list of :class:`Field` — text, lines, a date, a number, a member found by
-name, a choice of buttons, a photo, a file — asked in turn. Each value is checked as it
+:class:`Form` is a list of :class:`Field` — text, lines, a date (read as
+``bot.flows.typed.read`` reads every date), a number, a member found by name (shown with their
+stakeholder group to confirm, or offered as buttons when several match), a choice of
+buttons, a photo, a file — asked in turn. Each value is checked as it
 comes, so a bad one gets a localized hint and the field is asked again, and nothing
 half-made is stored: when the last field is in, the form's finisher gets everything at once
 and calls the flow that applies the rules and writes.
