@@ -297,3 +297,24 @@ async def test_closing_voting_is_confirmed_and_reopened_before_anything_is_count
     assert await press(harness, cora, CountNow(eid).pack()) == tr(
         cora, committee_flow.ALREADY_COUNTED)
     assert await harness.db.fetchval("SELECT COUNT(*) FROM committees") == 1
+
+
+async def test_cancelling_a_scheduled_survey_can_be_undone(harness: Harness) -> None:
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "kk", name="Cora")
+    opens = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%d 09:00")
+    await cora.send_document("s.json", json.dumps({**SURVEY, "opens": opens}).encode())
+    await harness.settle()
+    await step(harness, cora, tr(cora, "Publish"))
+    (survey,) = await survey_store.of_community(harness.db, invitation.community.id)
+    assert survey.status == "scheduled"
+    await _survey_card(harness, cora)
+    await step(harness, cora, tr(cora, "Cancel the survey"))
+    await step(harness, cora, tr(cora, "Yes, cancel it"))
+    assert (await survey_store.get(harness.db, survey.id)).status == "closed"
+    assert not harness.app.job_queue.get_jobs_by_name(f"survey-open:{survey.id}")
+    assert await _queued(harness, survey_flow.closed_key(survey.id) + ":") == []  # no notice
+    await step(harness, cora, tr(cora, "Undo"))
+    assert (await survey_store.get(harness.db, survey.id)).status == "scheduled"
+    (job,) = harness.app.job_queue.get_jobs_by_name(f"survey-open:{survey.id}")
+    assert job.next_t == survey.opens_at
