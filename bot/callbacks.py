@@ -170,8 +170,8 @@ class Button:
         if kind is None or not issubclass(kind, cls):
             raise Refused(STALE)
         parts = rest.split(":") if rest else []
-        if len(parts) != len(kind._codecs):
-            raise Refused(STALE)
+        if len(parts) != len(kind._codecs) or ":".join([kind.prefix, *parts]) != data:
+            raise Refused(STALE)  # (the join also refuses "account:keep:", a stray colon)
         try:
             values = {c.name: c.load(p) for c, p in zip(kind._codecs, parts, strict=True)}
         except ValueError:

@@ -144,6 +144,13 @@ async def reopen(db: Database, prioritisation_id: int) -> bool:
         (prioritisation_id, to_db(utcnow()))) == 1
 
 
+async def reopenable(db: Database) -> list[Prioritisation]:
+    """Closed by hand, with the window to reopen not yet closed (in every community)."""
+    rows = await db.fetchall("SELECT * FROM prioritisations WHERE status = 'closed'"
+                             " AND reopen_until IS NOT NULL")
+    return [_prioritisation(r) for r in rows]
+
+
 async def keep_closed(db: Database, prioritisation_id: int) -> bool:
     """No reopening any more (its result is being announced now)."""
     return await db.execute_rowcount(

@@ -29,6 +29,7 @@ from storage import voting as voting_store
 from storage.db import to_db, utcnow
 from tests.harness import Harness, press, step, tr
 from tests.test_committee import accept, people, set_up_election
+from tests.test_cycle import states
 from tests.test_voting import ballot, community_with_people, open_vote, problem_button
 
 SURVEY: dict[str, Any] = {
@@ -171,9 +172,10 @@ async def test_a_survey_stays_closed_once_members_were_told_or_the_window_passed
 
 
 async def test_closing_a_vote_is_confirmed_and_can_be_undone(harness: Harness) -> None:
-    _inv, cora, residents = await community_with_people(harness)
+    invitation, cora, residents = await community_with_people(harness)
     fa = residents[0]
     pid = await open_vote(harness, cora)
+    cid = invitation.community.id
     await ballot(harness, fa)
     for position in (1, 2):
         await step(harness, fa, problem_button(fa, position))
@@ -204,6 +206,9 @@ async def test_closing_a_vote_is_confirmed_and_can_be_undone(harness: Harness) -
     await fa.tap(problem_button(fa, 3))
     await harness.settle()
     assert fa.last_answer == tr(fa, "This vote has closed; changes are no longer possible.")
+    # The participation cycle hears of it only once the closing is final.
+    assert (await states(harness, cid))["needs"] == "under_way"
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM process_offers") == 0
 
     # Reopened: nothing was sent, and Fa places her third sticker where she left off.
     await step(harness, cora, "Reopen the vote")
@@ -220,6 +225,14 @@ async def test_closing_a_vote_is_confirmed_and_can_be_undone(harness: Harness) -
     await step(harness, cora, "Yes, close it")
     await _window_passes(harness, "prioritisations", pid)
     await fa.wait_for(lambda m: tr(fa, "The vote has closed.") in (m.get("text") or ""))
+    assert await harness.db.fetchval("SELECT COUNT(*) FROM process_offers") == 0
+    await harness.restart()  # the window's end passed while the bot was down: final at start
+    await harness.settle()
+    # Fa's three stickers tie three problems: the cycle asks the coordinators to choose.
+    assert [r["kind"] for r in await harness.db.fetchall(
+        "SELECT kind FROM process_offers")] == ["tie"]
+    assert (await states(harness, cid))["needs"] == "under_way"
+    assert (await voting_store.get(harness.db, pid)).reopen_until is None
     assert await press(harness, cora, VoteReopen(pid).pack()) == tr(
         cora, voting_flow.NOT_REOPENABLE, n=10)
     assert await press(harness, fa, VoteReopen(pid).pack()) == tr(

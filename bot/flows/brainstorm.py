@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.flows import process
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require, taking_part
 from bot.i18n import N_
@@ -77,6 +78,7 @@ async def open_round(db: Database, who: Member, prompt: str) -> tuple[Brainstorm
                                         who.user.id)
     if brainstorm is None:
         raise Refused(ALREADY_OPEN)
+    await process.happened(db, who.community.id, "brainstorm_opened", brainstorm.id)
     return brainstorm, [user for _m, user in await community_store.members(db,
                                                                            who.community.id)]
 
@@ -86,6 +88,7 @@ async def close_round(db: Database, who: Member, round_id: int) -> Brainstorm:
     brainstorm = await round_of(db, who, round_id)
     if not await store.close_round(db, brainstorm.id):
         raise Refused(CLOSED)
+    await process.happened(db, who.community.id, "brainstorm_closed", brainstorm.id)
     return await round_of(db, who, round_id)
 
 
@@ -262,4 +265,5 @@ async def open_round_with(db: Database, who: Member, prompt: str,
         text = " ".join(problem.split())[:MAX_TEXT]
         if text:
             await store.add_card(db, brainstorm.id, who.user.id, text, None)
+    await process.happened(db, who.community.id, "brainstorm_opened", brainstorm.id)
     return brainstorm

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.flows import schedule, typed
+from bot.flows import process, schedule, typed
 from bot.flows.errors import Refused
 from bot.flows.people import Member, require, taking_part
 from bot.i18n import N_, isolate
@@ -292,6 +292,7 @@ async def open_nominations(db: Database, who: Member, election_id: int) -> Elect
     if not await store.advance(db, election.id, to="nominating",
                                closes_at=utcnow() + timedelta(days=election.nomination_days)):
         raise Refused(ALREADY_STARTED)
+    await process.happened(db, election.community_id, "election_opened", election.id)
     return await _reloaded(db, election.id)
 
 
@@ -729,6 +730,7 @@ async def _count(db: Database, election_id: int) -> Result | None:
             await store.add_member(db, committee.id, user_id, "elected", where)
             await _raise_to_committee(db, election.community_id, user_id)
     await db.checkpoint()  # no trace of ballot drafts left in the write-ahead log
+    await process.happened(db, election.community_id, "election_counted", election.id)
     closed = await _reloaded(db, election.id)
     community = await community_store.get_community(db, closed.community_id)
     if community is None:

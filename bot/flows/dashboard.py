@@ -27,6 +27,7 @@ import jdatetime
 from babel.dates import format_date
 
 from bot.flows import plan as plan_rules
+from bot.flows import process
 from bot.flows import survey_export as export
 from bot.flows import voting as voting_rules
 from bot.flows.errors import Refused
@@ -199,8 +200,8 @@ async def overview(db: Database, v: Viewer) -> Json:
         "community": {"id": v.community.id, "name": v.community.name},
         "role": v.role, "role_label": role_label(t, v.role),
         "sections": [{"key": s, "label": t._(SECTION_LABELS[s])} for s in v.sections],
-        # The participation cycle (issue 19) has not landed: no step to show yet.
-        "step": None,
+        # Which step of the participation cycle the community is in (None before any).
+        "step": process.step_line(t, await process.standing(db, v.community.id)),
         "text": page_text(t),
     }
 
@@ -346,8 +347,8 @@ async def _vote(db: Database, t: Translator, p: Prioritisation, voters: int,
         series = [_series(t._("Mean score (1 to 5)"),
                           [round(s.score, 2) for s in outcome.standings])]
     standings = outcome.standings
-    rows = [{"rank": t.num(s.rank), "title": s.problem.title, "score": _score(t, p.method, s)}
-            for s in standings]
+    rows = [{"rank": t.num(s.rank), "title": s.problem.title,
+             "score": voting_rules.score_text(t, p.method, s)} for s in standings]
     return {
         "id": p.id, "title": p.title, "method": p.method,
         "method_label": t._(METHOD_LABELS[p.method]),
@@ -357,18 +358,6 @@ async def _vote(db: Database, t: Translator, p: Prioritisation, voters: int,
         "rows": rows, "winner": _winner(t, outcome.winners),
         "chat_only": _chat_only(t, problems, standings, voters),
     }
-
-
-def _score(t: Translator, method: str, standing: voting_rules.Standing) -> str:
-    if method == "stickers":
-        text = t.ngettext("{n} sticker", "{n} stickers", int(standing.score))
-        if standing.offline:
-            text += " " + t._("({online} in chat + {offline} on paper)",
-                              online=standing.online, offline=standing.offline)
-        return text
-    if method == "pairwise":
-        return t._("{share}% of the preference", share=t.num(standing.score, decimals=1))
-    return t._("mean score {score} of 5", score=t.num(standing.score, decimals=2))
 
 
 def _winner(t: Translator, winners: list[Problem]) -> str:

@@ -17,6 +17,7 @@ from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from bot.flows import process
 from bot.flows.broadcast import quiet_until
 from bot.flows.errors import Refused
 from bot.flows.people import Member, require
@@ -180,6 +181,7 @@ class Due:
     period: str
     changes: list[Change]
     now: datetime
+    standing: process.Standing | None = None  # the participation cycle's step
 
     @property
     def key(self) -> str:
@@ -210,7 +212,8 @@ async def due_now(db: Database, now: datetime | None = None) -> list[Due]:
         if not worth_sending(changes):
             await store.handled(db, committee.id, period, sent_at=None)
             continue
-        found.append(Due(community, committee, digest, period, changes, now))
+        found.append(Due(community, committee, digest, period, changes, now,
+                         await process.standing(db, community.id)))
     return found
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from bot.flows import schedule
+from bot.flows import process, schedule
 from bot.flows.errors import Refused
 from bot.flows.people import Actor, Member, require
 from bot.flows.typed import words
@@ -265,7 +265,9 @@ async def new_plan(db: Database, who: Member, problem: str) -> Plan:
     require(who, "coordinator")
     if not problem.strip():
         raise Refused(PROBLEM_NEEDED)
-    return await store.create_plan(db, who.community.id, words(problem, 500), who.user.id)
+    plan = await store.create_plan(db, who.community.id, words(problem, 500), who.user.id)
+    await process.happened(db, who.community.id, "plan_created", plan.id)
+    return plan
 
 
 async def follow(db: Database, who: Member, plan_id: int) -> bool:
@@ -308,6 +310,7 @@ async def propose(db: Database, who: Member, plan_id: int, kind: str, text: str,
     plan = await can_propose(db, who, plan_id, kind)
     status = "accepted" if is_editor(who) else "proposed"
     await store.add_tree_item(db, plan.id, kind, words(text, 300), who.user.id, status)
+    await process.happened(db, who.community.id, "tree_changed", plan.id)
     return plan, status == "accepted"
 
 
@@ -391,6 +394,7 @@ async def curate(db: Database, who: Member, item_id: int,
         raise Refused(NOT_AVAILABLE)
     await store.curate_tree_item(db, item.id, "accepted" if action == "accept" else "hidden",
                                  None)
+    await process.happened(db, who.community.id, "tree_changed", plan.id)
     return plan
 
 
@@ -415,6 +419,7 @@ async def place(db: Database, who: Member, item_id: int, parent_id: int) -> Plan
         raise Refused(NOT_AVAILABLE)
     check_parent(item, parent, items)
     await store.curate_tree_item(db, item.id, "accepted", parent.id)
+    await process.happened(db, who.community.id, "tree_changed", plan.id)
     return plan
 
 
@@ -487,6 +492,7 @@ async def add_task(db: Database, who: Member, plan_id: int, *, title: str, respo
     task = await store.add_task(db, plan.id, who.user.id, title=words(title, 200),
                                 responsible_id=responsible_id, starts_on=starts_on,
                                 due_on=due_on)
+    await process.happened(db, who.community.id, "task_added", plan.id)
     return Assigned(task, plan, await _user(db, responsible_id))
 
 
@@ -512,7 +518,9 @@ async def set_status(db: Database, who: Member, task_id: int, status: str) -> Ta
     require_editor(who)
     task, plan = await task_of(db, who, task_id)
     require_active(plan)
-    return await store.change_task(db, task, who.user.id, **status_changes(status))
+    changed = await store.change_task(db, task, who.user.id, **status_changes(status))
+    await process.happened(db, who.community.id, "task_changed", plan.id)
+    return changed
 
 
 async def can_edit_task(db: Database, who: Member, task_id: int) -> tuple[Task, Plan]:
@@ -539,6 +547,7 @@ async def edit_task(db: Database, who: Member, task_id: int, *, progress: int | 
         await check_responsible(db, who, responsible_id)
         changes.update(responsible_id=responsible_id, accepted=None)
     updated = await store.change_task(db, task, who.user.id, **changes)
+    await process.happened(db, who.community.id, "task_changed", plan.id)
     asked = await _user(db, updated.responsible_id) if (
         updated.responsible_id != task.responsible_id) else None
     return Assigned(updated, plan, asked)
@@ -584,6 +593,7 @@ async def post_update(db: Database, who: Member, task_id: int, text: str, progre
         raise Refused(N_("Please send a whole number from 0 to 100."))
     await store.add_update(db, task, who.user.id, words(text, 1000), progress, photo)
     task, plan = await task_of(db, who, task_id)
+    await process.happened(db, who.community.id, "task_changed", plan.id)
     audience = await store.followers(db, plan.id) - {who.user.id}
     return Reported(task, plan, await _users(db, audience),
                     len(await store.updates(db, task.id)))
@@ -657,6 +667,7 @@ async def add_reading(db: Database, who: Member, indicator_id: int, *, value: fl
     indicator = await can_add_reading(db, who, indicator_id)
     await store.add_reading(db, indicator.id, value, on_day or today(who),
                             words(source, 200) if source else None, who.user.id)
+    await process.happened(db, who.community.id, "reading_added", indicator.plan_id)
     return (await _indicator_of(db, who, indicator.id))[1]
 
 
@@ -686,6 +697,7 @@ async def evaluate(db: Database, who: Member, plan_id: int, *, reached: str, rat
     await store.evaluate(db, plan.id, who.user.id, reached=reached, rating=rating,
                          worked=words(worked, 1000),
                          next_steps=[words(step, 300) for step in next_steps[:20]])
+    await process.happened(db, who.community.id, "plan_evaluated", plan.id)
     evaluation = await store.evaluation(db, plan.id)
     assert evaluation is not None  # written just now
     members = [user for _m, user in await community_store.members(db, who.community.id)]
@@ -706,6 +718,7 @@ async def seed_brainstorm(db: Database, who: Member, plan_id: int,
         raise Refused(BRAINSTORM_OPEN)
     for item in evaluation.next:
         await brainstorm_store.add_card(db, round_.id, who.user.id, item[:500], None)
+    await process.happened(db, who.community.id, "brainstorm_opened", round_.id)
     return len(evaluation.next)
 
 
@@ -734,6 +747,7 @@ async def offer(db: Database, who: Member, kind: str, description: str) -> None:
     if kind not in RESOURCE_KINDS:
         raise Refused(NOT_AVAILABLE)
     await store.add_resource(db, who.community.id, who.user.id, kind, words(description, 300))
+    await process.happened(db, who.community.id, "resource_offered")
 
 
 async def withdraw(db: Database, who: Member, resource_id: int) -> None:
@@ -749,6 +763,7 @@ async def add_organisation(db: Database, who: Member, *, name: str, sector: str,
         raise Refused(NOT_AVAILABLE)
     await store.add_actor(db, who.community.id, who.user.id, words(name, 200), sector,
                           words(role, 300), influence)
+    await process.happened(db, who.community.id, "organisation_listed")
 
 
 async def remove_organisation(db: Database, who: Member, actor_id: int) -> None:
@@ -796,6 +811,7 @@ class Note:
     followers: list[User]
     tasks: list[Task]
     week: str  # ISO year and week: the note goes once a week
+    standing: process.Standing | None = None  # the participation cycle's step
 
 
 async def weekly_notes(db: Database, on_day: date | None = None) -> list[Note]:
@@ -808,5 +824,6 @@ async def weekly_notes(db: Database, on_day: date | None = None) -> list[Note]:
         if community is None or not following:
             continue
         notes.append(Note(plan, community, await _users(db, following),
-                          await store.tasks(db, plan.id), week))
+                          await store.tasks(db, plan.id), week,
+                          await process.standing(db, community.id)))
     return notes

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from bot.flows import schedule
+from bot.flows import process, schedule
 from bot.flows.errors import Refused
 from bot.flows.people import Member, require, taking_part
 from bot.flows.typed import moment_example, to_int, to_moment
@@ -394,10 +394,12 @@ async def publish(db: Database, who: Member, spec: Spec) -> Survey:
     check_dates(spec.opens_at, spec.closes_at)
     if not spec.questions:
         raise Refused(N_("Add at least one question first."))
-    return await store.create(db, who.community.id, who.user.id, title=spec.title,
-                              intro=spec.intro, anonymous=spec.anonymous,
-                              opens_at=spec.opens_at, closes_at=spec.closes_at,
-                              questions=spec.questions)
+    survey = await store.create(db, who.community.id, who.user.id, title=spec.title,
+                                intro=spec.intro, anonymous=spec.anonymous,
+                                opens_at=spec.opens_at, closes_at=spec.closes_at,
+                                questions=spec.questions)
+    await process.happened(db, who.community.id, "survey_opened", survey.id)
+    return survey
 
 
 def closed_key(survey_id: int) -> str:
@@ -494,6 +496,7 @@ async def open_due(db: Database, survey_id: int) -> Survey | None:
         return None
     if not await store.set_status(db, survey_id, "open", was="scheduled"):
         return None
+    await process.happened(db, survey.community_id, "survey_opened", survey_id)
     return await store.get(db, survey_id)
 
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from bot.flows import schedule
+from bot.flows import process, schedule
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require, taking_part
 from bot.flows.typed import to_moment
 from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from storage import brainstorm as brainstorm_store
 from storage import broadcast as outbox
 from storage import community as community_store
@@ -627,10 +627,12 @@ async def create(db: Database, who: Member, *, community_id: int, title: str, me
         raise Refused(PASSED)
     problems = check_problems(problems)
     stickers = sticker_budget(stickers, len(problems), stacking)
-    return await store.create(db, who.community.id, title=parse_title(title), method=method,
-                              problems=problems, stickers=stickers,
-                              allow_stacking=stacking, closes_at=closes_at,
-                              created_by=who.user.id)
+    created = await store.create(db, who.community.id, title=parse_title(title), method=method,
+                                 problems=problems, stickers=stickers,
+                                 allow_stacking=stacking, closes_at=closes_at,
+                                 created_by=who.user.id)
+    await process.happened(db, who.community.id, "vote_opened", created.id)
+    return created
 
 
 async def _community(db: Database, prioritisation: Prioritisation) -> Community:
@@ -708,7 +710,42 @@ async def close_due(db: Database, vote_id: int, book: StickerBook, *,
     if not await store.close(db, vote_id, reopen_until=reopen_until):
         return None
     book.forget(vote_id)
-    return await store.get(db, vote_id)
+    closed = await store.get(db, vote_id)
+    if closed is not None and reopen_until is None:  # closed for good: the cycle hears now
+        await _tell_cycle(db, closed)
+    return closed
+
+
+async def _tell_cycle(db: Database, closed: Prioritisation) -> None:
+    """Step 1 of the participation cycle has its result — once the closing is final (a vote
+    closed by hand is, once the window to reopen it has passed)."""
+    await process.happened(db, closed.community_id, "vote_closed", closed.id,
+                           outcome=await outcome(db, closed))
+
+
+def final_at(prioritisation: Prioritisation) -> datetime | None:
+    """When a vote closed by hand is closed for good: the end of its window to reopen
+    (None: open, or final already)."""
+    return None if prioritisation.is_open else prioritisation.reopen_until
+
+
+async def closing_windows(db: Database) -> list[Prioritisation]:
+    """Votes closed by hand whose window to reopen has not been closed yet (their jobs are
+    rebuilt at start)."""
+    return await store.reopenable(db)
+
+
+async def finalize_due(db: Database, vote_id: int) -> Prioritisation | None:
+    """The window to reopen has passed: the closing is final, and the cycle hears of it
+    (None: nothing to do — reopened, or final already)."""
+    prioritisation = await store.get(db, vote_id)
+    when = final_at(prioritisation) if prioritisation is not None else None
+    if prioritisation is None or when is None or when > utcnow() + timedelta(seconds=5):
+        return None
+    if not await store.keep_closed(db, vote_id):
+        return None
+    await _tell_cycle(db, prioritisation)
+    return prioritisation
 
 
 async def result_due(db: Database, prioritisation: Prioritisation) -> datetime | None:
@@ -748,6 +785,7 @@ async def tell_now(db: Database, who: Member, vote_id: int) -> Prioritisation:
         raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
     await outbox.release(db, [key + ":" for key in result_keys(vote_id)],
                          schedule.hold_until(await _community(db, prioritisation)))
+    await _tell_cycle(db, prioritisation)
     return prioritisation
 
 
@@ -793,3 +831,17 @@ async def set_paper(db: Database, who: Member, vote_id: int, counts: list[int],
     await store.set_offline(db, prioritisation.id,
                             {p.id: n for p, n in zip(problems, counts, strict=True)})
     return prioritisation, sum(counts)
+
+
+def score_text(t: Translator, method: str, standing: Standing) -> str:
+    """A problem's score as people read it: stickers (chat and paper), a share of the
+    pairwise preference, or the matrix's mean score — in the chat and on the dashboard."""
+    if method == "stickers":
+        text = t.ngettext("{n} sticker", "{n} stickers", int(standing.score))
+        if standing.offline:
+            text += " " + t._("({online} in chat + {offline} on paper)",
+                              online=standing.online, offline=standing.offline)
+        return text
+    if method == "pairwise":
+        return t._("{share}% of the preference", share=t.num(standing.score, decimals=1))
+    return t._("mean score {score} of 5", score=t.num(standing.score, decimals=2))

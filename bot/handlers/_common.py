@@ -178,16 +178,32 @@ def tap(kind: type[B], *, first: bool = False,
     """
     role: Role = kind.role if kind.role is not None else "resident"
 
-    def wrap(body: Callable[[Tap[B]], Awaitable[None]]) -> Handling:
+    async def as_member(update: Update, context: Context) -> Actor:
+        return await member(update, context, role)
+
+    return _tapping(kind, as_member, first=first)
+
+
+def guest_tap(kind: type[B]) -> Callable[[Callable[[GuestTap[B]], Awaitable[None]]],
+                                            Handling]:
+    """A handler for a tap anyone may make (a language, an invitation's steps)."""
+    if kind.role is not None:
+        raise TypeError(f"{kind.__name__} needs a role; use @tap")
+    return _tapping(kind, actor, first=False)
+
+
+def _tapping(kind: type[B], who: Callable[[Update, Context], Awaitable[Actor]], *,
+             first: bool) -> Callable[[Callable[[Any], Awaitable[None]]], Handling]:
+    def wrap(body: Callable[[Any], Awaitable[None]]) -> Handling:
         @functools.wraps(body)
         async def callback(update: Update, context: Context) -> None:
+            # Resolved first: a refusal of a malformed button is in the person's language.
             turn: Tapped[Any, Any] = Tapped(update, context, await actor(update, context), None)
             try:
                 query = update.callback_query
                 assert query is not None
                 button = kind.parse(query.data or "")
-                who = await member(update, context, role)
-                turn = Tapped(update, context, who, button)
+                turn = Tapped(update, context, await who(update, context), button)
                 await body(turn)
             except Refused as refused:
                 await turn.refuse(refused)
@@ -196,33 +212,6 @@ def tap(kind: type[B], *, first: bool = False,
                     await turn.answer()
             if first:
                 raise ApplicationHandlerStop
-
-        return Handling(callback, CallbackQueryHandler(callback, pattern=kind.pattern))
-
-    return wrap
-
-
-def guest_tap(kind: type[B]) -> Callable[[Callable[[GuestTap[B]], Awaitable[None]]],
-                                            Handling]:
-    """A handler for a tap anyone may make (a language, an invitation's steps)."""
-    if kind.role is not None:
-        raise TypeError(f"{kind.__name__} needs a role; use @tap")
-
-    def wrap(body: Callable[[GuestTap[B]], Awaitable[None]]) -> Handling:
-        @functools.wraps(body)
-        async def callback(update: Update, context: Context) -> None:
-            who = await actor(update, context)
-            turn: Tapped[Any, Actor] = Tapped(update, context, who, None)
-            try:
-                query = update.callback_query
-                assert query is not None
-                turn.button = kind.parse(query.data or "")
-                await body(turn)
-            except Refused as refused:
-                await turn.refuse(refused)
-            finally:
-                if not turn.answered:
-                    await turn.answer()
 
         return Handling(callback, CallbackQueryHandler(callback, pattern=kind.pattern))
 

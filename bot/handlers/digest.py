@@ -18,6 +18,7 @@ from bot.callbacks import Button, Id, Range, button
 from bot.commands import Command
 from bot.delivery import courier
 from bot.flows import digest as flow
+from bot.flows import process
 from bot.flows.digest import Change, Committee, Due, Setting, User
 from bot.handlers._common import Said, Tap, command, notify, tap
 from bot.i18n import N_, Translator, isolate
@@ -176,8 +177,11 @@ def _line(t: Translator, change: Change) -> str:
                       change.count, group=group_label(t, change.name or None))
 
 
-def render(t: Translator, committee: Committee, changes: list[Change]) -> str:
+def render(t: Translator, committee: Committee, changes: list[Change],
+           standing: process.Standing | None = None) -> str:
     lines = [t._("<b>Digest for {name}</b>", name=isolate(committee.name)), ""]
+    step = process.step_line(t, standing) if standing is not None else None
+    lines += [step, ""] if step else []
     lines += [f"• {_line(t, change)}" for change in changes]
     return "\n".join(lines)
 
@@ -198,12 +202,12 @@ async def _deliver(app: MahfilApp, due: Due) -> None:
     if due.to_group_chat:
         t = Translator(community.default_language, community.timezone)
         await flow.queue_to_chat(app.bot_data.db, due,
-                                 split_text(render(t, committee, due.changes)))
+                                 split_text(render(t, committee, due.changes, due.standing)))
         courier(app).wake()
         return
 
     def text(t: Translator, _user: User) -> tuple[str, InlineKeyboardMarkup | None]:
-        return render(t, committee, due.changes), None
+        return render(t, committee, due.changes, due.standing), None
 
     await notify(app, community, await flow.members(app.bot_data.db, due), text, key=due.key)
 

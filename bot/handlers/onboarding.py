@@ -16,6 +16,7 @@ from bot.commands import Command, publish_user_commands
 from bot.flows import onboarding as flow
 from bot.flows.people import Actor
 from bot.handlers._common import GuestTap, Turn, command, guest_tap
+from bot.handlers.process import welcome
 from bot.i18n import N_, Translator, isolate
 from bot.keyboards import grid, inline, language_keyboard
 from bot.labels import group_label, role_label
@@ -132,6 +133,7 @@ async def agree(turn: GuestTap[Agree]) -> None:
                         community=isolate(community.name), role=role_label(t, membership.role))
                     + "\n" + t._("Send /help to see what you can do."))
     await publish_user_commands(turn.context.bot, who.user.id, t, membership.role)
+    await welcome(turn, community.id, who.user.id)  # joined mid-cycle: where it stands, once
 
 
 @guest_tap(Decline)

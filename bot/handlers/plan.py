@@ -21,7 +21,7 @@ from bot.app import Context, MahfilApp
 from bot.callbacks import Button, Id, button
 from bot.commands import Command
 from bot.flows import plan as flow
-from bot.flows import typed
+from bot.flows import process, typed
 from bot.flows.people import Member
 from bot.handlers._common import Said, Tap, Tapped, Turn, at, command, notify, short, tap
 from bot.handlers._forms import Field, Filling, Form
@@ -952,6 +952,7 @@ async def _progress_note(app: MahfilApp, note: flow.Note) -> None:
     def render(t: Translator, _user: flow.User) -> tuple[str, InlineKeyboardMarkup | None]:
         today = flow.local_today(t)
         overall = flow.plan_progress(found)
+        step = process.step_line(t, note.standing) if note.standing is not None else None
         return "\n".join([
             t._("This week in the plan “{problem}”:", problem=isolate(plan.problem)),
             t._("Progress: {bar} {percent}", bar=_bar(overall),
@@ -959,7 +960,8 @@ async def _progress_note(app: MahfilApp, note: flow.Note) -> None:
             t.ngettext("{n} task done", "{n} tasks done",
                        sum(task.status == "done" for task in found)),
             t.ngettext("{n} task overdue", "{n} tasks overdue",
-                       sum(flow.overdue(task, today) for task in found))]), \
+                       sum(flow.overdue(task, today) for task in found)),
+            *([step] if step else [])]), \
             keyboard([inline(t._("See the plan"), Show(plan.id, "tasks"))])
 
     await notify(app, note.community, note.followers, render,

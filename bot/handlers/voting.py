@@ -444,18 +444,6 @@ async def hint(turn: GuestTap[Hint]) -> None:
 # -- results -------------------------------------------------------------------------------
 
 
-def _score_text(t: Translator, method: str, standing: flow.Standing) -> str:
-    if method == "stickers":
-        text = t.ngettext("{n} sticker", "{n} stickers", int(standing.score))
-        if standing.offline:
-            text += " " + t._("({online} in chat + {offline} on paper)",
-                              online=standing.online, offline=standing.offline)
-        return text
-    if method == "pairwise":
-        return t._("{share}% of the preference", share=t.num(standing.score, decimals=1))
-    return t._("mean score {score} of 5", score=t.num(standing.score, decimals=2))
-
-
 def results_text(t: Translator, report: flow.Report) -> str:
     prioritisation, outcome = report.prioritisation, report.outcome
     head = (t._("Results: {title}", title=isolate(prioritisation.title)) if not
@@ -473,10 +461,9 @@ def results_text(t: Translator, report: flow.Report) -> str:
     lines.append("")
     top = max((s.score for s in outcome.standings), default=0)
     for standing in outcome.standings:
-        lines.append(
-            f"{t.num(standing.rank)}. {isolate(standing.problem.title)}\n"
-            f"    {flow.bar(standing.score, top)} {_score_text(t, prioritisation.method, standing)}"
-        )
+        score = flow.score_text(t, prioritisation.method, standing)
+        lines.append(f"{t.num(standing.rank)}. {isolate(standing.problem.title)}\n"
+                     f"    {flow.bar(standing.score, top)} {score}")
     lines.append("")
     if not outcome.winners:
         lines.append(t._("No votes yet."))
@@ -903,6 +890,7 @@ async def close_now(turn: Tap[CloseNow]) -> None:
     closed = await flow.close(db, turn.who, turn.button.vote, turn.context.bot_data.stickers)
     until = closed.reopen_until
     assert until is not None  # closed by hand
+    at(turn.app, f"vote-final-{closed.id}", until, _final_job, closed.id)
     await _announce_result(turn.app, closed, not_before=until)
     told = await flow.result_due(db, closed) or until
     await turn.answer()
@@ -924,6 +912,7 @@ async def keep_open(turn: Tap[KeepOpen]) -> None:
 async def reopen(turn: Tap[Reopen]) -> None:
     reopened = await flow.reopen(turn.context.db, turn.who, turn.button.vote,
                                  turn.context.bot_data.stickers)
+    at(turn.app, f"vote-final-{reopened.id}", None, _final_job, reopened.id)
     _schedule(turn.app, reopened)
     _changed(turn.context, reopened.id)
     await turn.answer()
@@ -934,10 +923,17 @@ async def reopen(turn: Tap[Reopen]) -> None:
 @tap(TellNow)
 async def tell_now(turn: Tap[TellNow]) -> None:
     told = await flow.tell_now(turn.context.db, turn.who, turn.button.vote)
+    at(turn.app, f"vote-final-{told.id}", None, _final_job, told.id)
     turn.context.bot_data.courier.wake()
     await turn.answer()
     await turn.edit(turn.t._("The vote <b>{title}</b> is closed; the result is on its way to"
                              " members.", title=isolate(told.title)))
+
+
+async def _final_job(context: Context) -> None:
+    """A vote closed by hand: its window to reopen has passed, so its closing is final."""
+    if context.job is not None and isinstance(context.job.data, int):
+        await flow.finalize_due(context.db, context.job.data)
 
 
 async def _close_job(context: Context) -> None:
@@ -1045,6 +1041,9 @@ async def on_startup(app: MahfilApp) -> None:
     the bot was down close now."""
     for prioritisation in await flow.scheduled(app.bot_data.db):
         _schedule(app, prioritisation)
+    for prioritisation in await flow.closing_windows(app.bot_data.db):
+        at(app, f"vote-final-{prioritisation.id}", flow.final_at(prioritisation), _final_job,
+           prioritisation.id)
     if app.job_queue is not None:
         app.job_queue.run_repeating(refresh_standings, interval=STANDINGS_EVERY,
                                     first=STANDINGS_EVERY, name="vote-standings")
