@@ -331,3 +331,18 @@ async def test_cancelling_a_scheduled_survey_can_be_undone(harness: Harness) -> 
     assert (await survey_store.get(harness.db, survey.id)).status == "scheduled"
     (job,) = harness.app.job_queue.get_jobs_by_name(f"survey-open:{survey.id}")
     assert job.next_t == survey.opens_at
+
+
+async def test_a_city_takes_a_vote_closed_by_hand_once_it_is_final(harness: Harness) -> None:
+    """What goes up to a district (the newest closed vote) is never one still reopenable."""
+    from storage import city as city_store
+
+    invitation = await harness.new_community()
+    cid = invitation.community.id
+    vote = await voting_store.create(harness.db, cid, title="Lights", method="stickers",
+                                     problems=["Lamps", "Bins"])
+    assert await voting_store.close(harness.db, vote.id,
+                                    reopen_until=utcnow() + timedelta(minutes=10))
+    assert await city_store.newest_closed_votes(harness.db, [cid]) == {}
+    assert await voting_store.keep_closed(harness.db, vote.id)
+    assert await city_store.newest_closed_votes(harness.db, [cid]) == {cid: vote.id}

@@ -207,14 +207,19 @@ async def test_the_web_chat_behaves_as_telegram_does(sandbox: str, tmp_path: Pat
         await expect(page.locator("#messages .keyboard button").first).to_be_visible()
         await _tap(page, he._(GROUP_LABELS["activist"]))
         await _tap(page, he._("I agree"))
-        welcome = page.locator("#messages li.msg", has_text="Demo neighbourhood").last
+        await expect(page.locator("#people-list li", has_text="נועה")).to_contain_text(
+            "resident · he")  # joined: the welcome has come
+        welcome = page.locator("#messages li.msg", has_text="/help").last
         await expect(welcome).to_have_attribute("dir", "rtl")
         await expect(page.locator("#messages")).to_have_attribute("dir", "rtl")
-        pane = await page.locator("#messages").bounding_box()
-        bubble = await welcome.bounding_box()
-        assert pane is not None and bubble is not None
-        assert bubble["x"] + bubble["width"] > pane["x"] + pane["width"] - 40  # on the right
-        assert bubble["x"] > pane["x"] + 40
+        # Measured in one go in the page (the chat is redrawn whenever anything changes).
+        left, right, start, end = await page.evaluate("""() => {
+            const pane = document.getElementById("messages").getBoundingClientRect();
+            const rtl = [...document.querySelectorAll("#messages li.msg.me ~ li.msg[dir=rtl]")];
+            const box = rtl[rtl.length - 1].getBoundingClientRect();
+            return [pane.left, pane.right, box.left, box.right];
+        }""")
+        assert end > right - 40 and start > left + 40  # the bot's bubble on the right
         await page.screenshot(path=str(tmp_path / "rtl.png"))
 
         # Sara's badge goes once her chat is open. She types two problems on two lines.

@@ -21,6 +21,7 @@ from bot.flows.schedule import hold_until, quiet_until
 from bot.flows.survey import pick
 from bot.i18n import LANGUAGES, N_
 from storage import broadcast as store
+from storage import city as city_store
 from storage import committee as committee_store
 from storage import community as community_store
 from storage import survey as survey_store
@@ -78,11 +79,23 @@ async def recipients(db: Database, community: Community, audience: str) -> list[
     ``all``; ``group:<key>`` (a stakeholder group); ``committee:<id>`` (a committee or working
     group); ``novote:<id>`` (members who have not taken part in a priority vote);
     ``noballot:<id>`` (members who have not voted in a committee election);
-    ``nosurvey:<id>`` (members who have not finished a survey).
+    ``nosurvey:<id>`` (members who have not finished a survey); and from a parent
+    (``bot/flows/city.py``) ``below`` (every member of the community and of every community
+    below it) and ``child:<id>`` (every member of one community below it and of what lies
+    below that), each person once.
     """
+    kind, _, value = audience.partition(":")
+    if kind == "below":
+        return await _everyone_in(db, [community.id,
+                                       *await city_store.descendants(db, community.id)])
+    if kind == "child":
+        below = await city_store.descendants(db, community.id)
+        if not value.isdigit() or int(value) not in below:
+            raise Refused(NOT_AVAILABLE)
+        return await _everyone_in(db, [int(value), *await city_store.descendants(db,
+                                                                                int(value))])
     members = [(m, u) for m, u in await community_store.members(db, community.id)
                if u.reachable]
-    kind, _, value = audience.partition(":")
     if kind == "all":
         return [u for _m, u in members]
     if kind == "group":
@@ -116,6 +129,11 @@ async def recipients(db: Database, community: Community, audience: str) -> list[
     raise Refused(NOT_AVAILABLE)
 
 
+async def _everyone_in(db: Database, community_ids: list[int]) -> list[User]:
+    """The reachable members of several communities, each person once."""
+    return [user for _c, user in await city_store.people_in(db, community_ids, reachable=True)]
+
+
 # -- audiences -------------------------------------------------------------------------------
 
 
@@ -126,7 +144,7 @@ class Audience:
 
     key: str
     group: StakeholderGroup | None = None
-    name: str = ""  # a committee's, a vote's or an election's
+    name: str = ""  # a committee's, a vote's, an election's or a community's
     titles: Mapping[str, str] = field(default_factory=dict)  # a survey's, by language
 
     @property
@@ -140,10 +158,15 @@ class Audience:
 
 async def audiences(db: Database, who: Member) -> list[Audience]:
     """What a coordinator may address in their community: everyone, a stakeholder group, a
-    committee, or those who have not yet voted or answered in something open."""
+    committee, or those who have not yet voted or answered in something open — and, when
+    communities lie below theirs, everyone below or one community below with its own."""
     require(who, "coordinator")
     community_id = who.community.id
     found = [Audience("all")]
+    children = await city_store.children(db, community_id)
+    if children:
+        found.append(Audience("below", name=who.community.name))
+        found += [Audience(f"child:{c.id}", name=c.name) for c in children]
     found += [Audience(f"group:{g.key}", group=g)
               for g in await community_store.stakeholder_groups(db, community_id)]
     found += [Audience(f"committee:{c.id}", name=c.name)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from bot.flows import process, schedule
+from bot.flows import city, process, schedule
 from bot.flows.errors import Refused
 from bot.flows.people import Actor, Member, require
 from bot.flows.typed import words
@@ -237,6 +237,7 @@ class Overview:
     may_add_task: bool
     may_evaluate: bool
     others: list[Plan]  # the community's other plans (only when none was named)
+    approvals: list[city.Mark]  # submitted up the chain of communities: each level's decision
 
 
 async def overview(db: Database, who: Member, plan_id: int | None = None) -> Overview:
@@ -257,7 +258,7 @@ async def overview(db: Database, who: Member, plan_id: int | None = None) -> Ove
         following=who.user.id in await store.followers(db, plan.id),
         evaluation=await store.evaluation(db, plan.id),
         may_add_task=active and is_editor(who), may_evaluate=active and who.is_coordinator,
-        others=others)
+        others=others, approvals=await city.marks(db, "plan", plan.id))
 
 
 async def new_plan(db: Database, who: Member, problem: str) -> Plan:

@@ -22,6 +22,7 @@ from bot.callbacks import Button, Id, button
 from bot.commands import Command
 from bot.delivery import courier
 from bot.flows import broadcast as flow
+from bot.flows import city
 from bot.flows.broadcast import Audience, Draft, Progress
 from bot.flows.errors import Refused
 from bot.flows.people import Member
@@ -57,6 +58,10 @@ def _audience_label(t: Translator, who: Member, audience: Audience) -> str:
         return group_label(t, audience.group, html=False)
     if audience.kind == "committee":
         return short(audience.name, 40)
+    if audience.kind == "below":
+        return t._(city.BELOW_AUDIENCE, community=short(audience.name, 30))
+    if audience.kind == "child":
+        return t._(city.CHILD_AUDIENCE, community=short(audience.name, 30))
     if audience.kind == "nosurvey":
         return t._("Not yet answered: {title}", title=short(audience.title(t.lang, default), 30))
     return t._("Not yet voted: {title}", title=short(audience.title(t.lang, default), 30))

@@ -25,6 +25,7 @@ from bot.flows import process, typed
 from bot.flows.people import Member
 from bot.handlers._common import Said, Tap, Tapped, Turn, at, command, notify, short, tap
 from bot.handlers._forms import Field, Filling, Form
+from bot.handlers.city import approval_lines
 from bot.i18n import N_, Translator, isolate
 from bot.keyboards import inline, keyboard
 from bot.messages import split_text
@@ -301,18 +302,21 @@ def _day(value: Any) -> date | None:
 @command("newplan", role="coordinator")
 async def new_plan(turn: Said) -> None:
     plan = await flow.new_plan(turn.context.db, turn.who, turn.text)
-    text, markup = _plan_view(turn.who, await flow.overview(turn.context.db, turn.who, plan.id))
+    text, markup = plan_view(turn.who, await flow.overview(turn.context.db, turn.who, plan.id))
     await turn.say(text, markup)
 
 
-def _plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMarkup | None]:
+def plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A plan as /plan shows it (the process capability shows a new plan the same way)."""
     t, plan = who.t, view.plan
     today = flow.today(who)
     lines = [t._("<b>Action plan:</b> {problem}", problem=isolate(plan.problem))]
     if plan.status == "evaluated":
         lines.append(t._("(evaluated)"))
     lines += [t._("Progress: {bar} {percent}", bar=_bar(view.progress),
-                  percent=t.percent(view.progress / 100)), ""]
+                  percent=t.percent(view.progress / 100))]
+    lines += approval_lines(t, view.approvals)
+    lines.append("")
     if not view.tasks:
         lines.append(t._("No tasks yet."))
     for number, task in enumerate(view.tasks, start=1):
@@ -343,7 +347,7 @@ def _plan_view(who: Member, view: flow.Overview) -> tuple[str, InlineKeyboardMar
 @command("plan")
 async def plan_command(turn: Said) -> None:
     view = await flow.overview(turn.context.db, turn.who)
-    text, markup = _plan_view(turn.who, view)
+    text, markup = plan_view(turn.who, view)
     others = [[inline("↪ " + short(p.problem, 40), Show(p.id, "tasks"))] for p in view.others]
     markup = keyboard(*(markup.inline_keyboard if markup else ()), *others)
     parts = split_text(text)
@@ -353,7 +357,7 @@ async def plan_command(turn: Said) -> None:
 
 
 async def _tasks_part(turn: Tap[Show]) -> tuple[str, InlineKeyboardMarkup | None]:
-    return _plan_view(turn.who, await flow.overview(turn.context.db, turn.who,
+    return plan_view(turn.who, await flow.overview(turn.context.db, turn.who,
                                                     turn.button.plan))
 
 
@@ -389,7 +393,7 @@ async def follow(turn: Tap[Follow]) -> None:
     now = await flow.follow(db, who, turn.button.plan)
     await turn.answer(t._("You follow this plan: its updates will reach you.") if now
                       else t._("You no longer follow this plan."))
-    await turn.edit(*_plan_view(who, await flow.overview(db, who, turn.button.plan)))
+    await turn.edit(*plan_view(who, await flow.overview(db, who, turn.button.plan)))
 
 
 # == the problem tree ===========================================================================

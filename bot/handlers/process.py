@@ -487,7 +487,7 @@ async def start_plan(turn: Tap[StartPlan]) -> None:
 
     plan_id = await flow.plan_for(db, who, turn.button.offer, create)
     await turn.answer()
-    await turn.say(*plan_handlers._plan_view(who, await plan_flow.overview(db, who, plan_id)))
+    await turn.say(*plan_handlers.plan_view(who, await plan_flow.overview(db, who, plan_id)))
 
 
 @tap(PickProblem)
