@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from storage import personal
-from storage.community import Community, User, _community, _user
+from storage.community import Community, User, community_of, user_of
 from storage.db import Database, from_db, to_db, utcnow
 
 
@@ -97,14 +97,14 @@ async def children(db: Database, community_id: int) -> list[Community]:
     rows = await db.fetchall(
         "SELECT c.* FROM community_parents p JOIN communities c ON c.id = p.community_id"
         " WHERE p.parent_id = ? ORDER BY c.name, c.id", (community_id,))
-    return [_community(r) for r in rows]
+    return [community_of(r) for r in rows]
 
 
 async def communities(db: Database, ids: list[int]) -> dict[int, Community]:
     rows = await db.fetchall(
         "SELECT * FROM communities WHERE id IN (SELECT value FROM json_each(?))",
         (json.dumps(ids),))
-    return {r["id"]: _community(r) for r in rows}
+    return {r["id"]: community_of(r) for r in rows}
 
 
 async def people_in(db: Database, community_ids: list[int], *,
@@ -126,7 +126,7 @@ async def people_in(db: Database, community_ids: list[int], *,
     if where:
         sql += " WHERE " + " AND ".join(where)
     rows = await db.fetchall(sql + " GROUP BY u.id ORDER BY place, u.id", params)
-    return [(r["told_in"], _user(r)) for r in rows]
+    return [(r["told_in"], user_of(r)) for r in rows]
 
 
 # -- a community's figures -----------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from storage import personal
-from storage.community import User, _user
+from storage.community import User, user_of
 from storage.db import Database, from_db, to_db, utcnow
 
 STATUSES = ("draft", "nominating", "voting", "closed")
@@ -462,7 +462,7 @@ async def committee_members(db: Database, committee_id: int,
         " WHERE m.committee_id = ? AND m.removed_at IS NULL ORDER BY m.added_at, u.id",
         (committee_id,))
     return [(CommitteeMember(r["committee_id"], r["user_id"], r["how"], r["seat"],
-                             from_db(r["madded"])), _user(r))
+                             from_db(r["madded"])), user_of(r))
             for r in rows]
 
 

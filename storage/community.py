@@ -111,7 +111,8 @@ def _people_write(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[
     return wrapper
 
 
-def _user(row: aiosqlite.Row) -> User:
+def user_of(row: aiosqlite.Row) -> User:
+    """A user from a row with the users table's columns (other capabilities join on it)."""
     return User(
         id=row["id"],
         first_name=row["first_name"],
@@ -125,7 +126,8 @@ def _user(row: aiosqlite.Row) -> User:
     )
 
 
-def _community(row: aiosqlite.Row) -> Community:
+def community_of(row: aiosqlite.Row) -> Community:
+    """A community from a row with the communities table's columns."""
     return Community(
         id=row["id"],
         name=row["name"],
@@ -163,7 +165,7 @@ def _invite(row: aiosqlite.Row) -> Invite:
 
 async def get_user(db: Database, user_id: int) -> User | None:
     row = await db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
-    return _user(row) if row else None
+    return user_of(row) if row else None
 
 
 async def get_users(db: Database, user_ids: Sequence[int]) -> dict[int, User]:
@@ -172,7 +174,7 @@ async def get_users(db: Database, user_ids: Sequence[int]) -> dict[int, User]:
         "SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))",
         (json.dumps(list(user_ids)),),
     )
-    return {row["id"]: _user(row) for row in rows}
+    return {row["id"]: user_of(row) for row in rows}
 
 
 @_people_write
@@ -275,7 +277,7 @@ async def create_community(
 
 async def get_community(db: Database, community_id: int) -> Community | None:
     row = await db.fetchone("SELECT * FROM communities WHERE id = ?", (community_id,))
-    return _community(row) if row else None
+    return community_of(row) if row else None
 
 
 @_people_write
@@ -286,7 +288,7 @@ async def set_quiet_hours(db: Database, community_id: int, start: int, end: int)
 
 
 async def list_communities(db: Database) -> list[Community]:
-    return [_community(r) for r in await db.fetchall("SELECT * FROM communities ORDER BY id")]
+    return [community_of(r) for r in await db.fetchall("SELECT * FROM communities ORDER BY id")]
 
 
 async def stakeholder_groups(db: Database, community_id: int) -> list[StakeholderGroup]:
@@ -414,7 +416,7 @@ async def members(
         sql += f" AND m.role IN ({','.join('?' * len(roles))})"
         params.extend(roles)
     rows = await db.fetchall(sql + " ORDER BY m.joined_at, m.user_id", params)
-    return [(_membership(r), _user(r)) for r in rows]
+    return [(_membership(r), user_of(r)) for r in rows]
 
 
 # -- invites -------------------------------------------------------------------------------
