@@ -179,6 +179,46 @@ async def unfinished_broadcasts(db: Database) -> list[Broadcast]:
     return [_broadcast(r) for r in rows]
 
 
+# -- notices that may be withdrawn ---------------------------------------------------------
+
+
+def _keyed(prefix: str) -> tuple[str, tuple[str, str]]:
+    """Rows whose dedupe key starts with ``prefix``: a range of the unique index on it."""
+    return "dedupe >= ? AND dedupe < ?", (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+
+
+async def withdraw(db: Database, prefixes: Sequence[str]) -> bool:
+    """Delete the queued notices whose keys start with one of ``prefixes`` — only if none
+    of them has been sent or is being sent (then nothing changes and this is False).
+
+    Deleted, not cancelled: a notice under the same key may be queued again later (a vote
+    closed, reopened and closed again announces its result once, then).
+    """
+    async with db.transaction():
+        for prefix in prefixes:
+            where, bounds = _keyed(prefix)
+            if await db.fetchval(f"SELECT COUNT(*) FROM outbox WHERE {where}"
+                                 " AND state <> 'pending'", bounds):
+                return False
+        for prefix in prefixes:
+            where, bounds = _keyed(prefix)
+            await db.execute(f"DELETE FROM outbox WHERE {where} AND state = 'pending'", bounds)
+    return True
+
+
+async def release(db: Database, prefixes: Sequence[str], due_at: datetime | None) -> int:
+    """Queued notices under ``prefixes`` that waited for a moment go at ``due_at`` (None:
+    now) instead; returns how many."""
+    due = to_db(due_at or utcnow())
+    released = 0
+    for prefix in prefixes:
+        where, bounds = _keyed(prefix)
+        released += await db.execute_rowcount(
+            f"UPDATE outbox SET due_at = ? WHERE {where} AND state = 'pending' AND due_at > ?",
+            (due, *bounds, due))
+    return released
+
+
 # -- pictures ------------------------------------------------------------------------------
 
 FILE_PREFIX = "file:"

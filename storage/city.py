@@ -140,13 +140,15 @@ async def members_by_group(db: Database, community_id: int) -> dict[str | None, 
 
 
 async def newest_closed_votes(db: Database, community_ids: list[int]) -> dict[int, int]:
-    """Community → the id of its most recently closed priority vote (those with one)."""
+    """Community → the id of its most recently closed priority vote (those with one). A vote
+    closed by hand counts once it can no longer be reopened (issue 18's window)."""
     rows = await db.fetchall(
         "SELECT community_id, id FROM (SELECT community_id, id, ROW_NUMBER() OVER"
         " (PARTITION BY community_id ORDER BY closed_at DESC, id DESC) AS n"
         " FROM prioritisations WHERE status = 'closed'"
+        " AND (reopen_until IS NULL OR reopen_until <= ?)"
         " AND community_id IN (SELECT value FROM json_each(?))) WHERE n = 1",
-        (json.dumps(community_ids),))
+        (to_db(utcnow()), json.dumps(community_ids)))
     return {r["community_id"]: r["id"] for r in rows}
 
 

@@ -46,6 +46,7 @@ class Election:
     voting_close_at: datetime | None
     result: dict[str, Any] | None
     created_at: datetime
+    reopen_until: datetime | None = None  # voting closed by hand: it may reopen until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class Nomination:
     statement: str | None
     created_at: datetime
     accepted_at: datetime | None
+    accepted_seq: int | None = None  # 1 for the first acceptance in the election, 2 …
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ def _election(row: aiosqlite.Row) -> Election:
         nominations_close_at=from_db(row["nominations_close_at"]),
         voting_close_at=from_db(row["voting_close_at"]),
         result=json.loads(row["result"]) if row["result"] else None,
-        created_at=from_db(row["created_at"]),
+        created_at=from_db(row["created_at"]), reopen_until=from_db(row["reopen_until"]),
     )
 
 
@@ -98,7 +100,7 @@ def _nomination(row: aiosqlite.Row) -> Nomination:
         nominated_by=row["nominated_by"], status=row["status"],
         stakeholder_group=row["stakeholder_group"], statement=row["statement"],
         created_at=from_db(row["created_at"]),
-        accepted_at=from_db(row["accepted_at"]),
+        accepted_at=from_db(row["accepted_at"]), accepted_seq=row["accepted_seq"],
     )
 
 
@@ -212,6 +214,39 @@ async def advance(db: Database, election_id: int, *, to: str, closes_at: datetim
     return await db.execute_rowcount(sql, params) == 1
 
 
+async def stop_voting(db: Database, election_id: int, *,
+                      reopen_until: datetime | None = None) -> bool:
+    """Voting → closed, not yet counted (the count is :func:`record_result`). Stopped by
+    hand, voting may open again until ``reopen_until``. False unless it was voting."""
+    return await db.execute_rowcount(
+        "UPDATE elections SET status = 'closed', closed_at = ?, reopen_until = ?"
+        " WHERE id = ? AND status = 'voting'",
+        (to_db(utcnow()), to_db(reopen_until), election_id)) == 1
+
+
+async def reopen_voting(db: Database, election_id: int) -> bool:
+    """Closed by hand and not counted: voting again, while the window lasts."""
+    return await db.execute_rowcount(
+        "UPDATE elections SET status = 'voting', closed_at = NULL, reopen_until = NULL"
+        " WHERE id = ? AND status = 'closed' AND result IS NULL AND reopen_until > ?",
+        (election_id, to_db(utcnow()))) == 1
+
+
+async def record_result(db: Database, election_id: int, result: dict[str, Any]) -> bool:
+    """The count of a closed election, exactly once (False if it was counted already)."""
+    return await db.execute_rowcount(
+        "UPDATE elections SET result = ?, reopen_until = NULL WHERE id = ?"
+        " AND status = 'closed' AND result IS NULL",
+        (json.dumps(result, ensure_ascii=False), election_id)) == 1
+
+
+async def uncounted(db: Database) -> list[Election]:
+    """Elections whose voting closed and that wait for their count (after a restart too)."""
+    rows = await db.fetchall(
+        "SELECT * FROM elections WHERE status = 'closed' AND result IS NULL")
+    return [_election(r) for r in rows]
+
+
 # -- nominations -------------------------------------------------------------------------------
 
 
@@ -264,13 +299,22 @@ async def nominations(db: Database, election_id: int,
 
 async def answer_nomination(db: Database, nomination_id: int, *, accept: bool,
                             group: str | None = None, statement: str | None = None) -> bool:
-    """Accept (with group and statement) or decline, only while nominations are open."""
+    """Accept (with group and statement) or decline, only while nominations are open.
+
+    An acceptance takes the next number of the election's acceptance order in the same
+    statement (SQLite runs one write at a time), so the order is exact even within a second;
+    accepting again keeps the first number, declining gives it up.
+    """
     if accept:
         sql = ("UPDATE nominations SET status = 'accepted', stakeholder_group = ?,"
-               " statement = ?, accepted_at = COALESCE(accepted_at, ?) WHERE id = ?")
+               " statement = ?, accepted_at = COALESCE(accepted_at, ?),"
+               " accepted_seq = COALESCE(accepted_seq, (SELECT COALESCE(MAX(o.accepted_seq), 0)"
+               " + 1 FROM nominations o WHERE o.election_id = nominations.election_id))"
+               " WHERE id = ?")
         params: tuple[Any, ...] = (group, statement, to_db(utcnow()), nomination_id)
     else:
-        sql = ("UPDATE nominations SET status = 'declined', accepted_at = NULL WHERE id = ?")
+        sql = ("UPDATE nominations SET status = 'declined', accepted_at = NULL,"
+               " accepted_seq = NULL WHERE id = ?")
         params = (nomination_id,)
     sql += (" AND (SELECT status FROM elections WHERE id = nominations.election_id)"
             " = 'nominating'")

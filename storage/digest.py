@@ -128,6 +128,11 @@ async def changes(db: Database, community_id: int, committee_id: int,
             " GROUP BY b.id ORDER BY b.id", (community_id, after)):
         found.append(Change("new_problems", r["prompt"], count=r["n"]))
     for r in await db.fetchall(
+            "SELECT p.problem, COUNT(*) AS n FROM tree_items t JOIN plans p ON p.id = t.plan_id"
+            " WHERE p.community_id = ? AND t.status = 'proposed' AND t.created_at > ?"
+            " GROUP BY p.id ORDER BY p.id", (community_id, after)):
+        found.append(Change("tree_proposals", r["problem"], count=r["n"]))
+    for r in await db.fetchall(
             "SELECT t.title, t.status, t.progress FROM tasks t JOIN plans p ON p.id = t.plan_id"
             " WHERE p.community_id = ? AND EXISTS (SELECT 1 FROM task_log l"
             " WHERE l.task_id = t.id AND l.at > ?) ORDER BY t.due_on, t.id",

@@ -201,6 +201,49 @@ async def tree(db: Database, plan_id: int) -> list[TreeItem]:
             for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class ProposalsTold:
+    """The last notice of a tree's proposals: when, and the newest item it covered."""
+
+    at: datetime | None  # None: never
+    item: int  # 0: none
+
+
+async def proposals_told(db: Database, plan_id: int) -> ProposalsTold:
+    row = await db.fetchone("SELECT proposals_told_at, proposals_told_item FROM plans"
+                            " WHERE id = ?", (plan_id,))
+    if row is None:
+        return ProposalsTold(None, 0)
+    return ProposalsTold(from_db(row["proposals_told_at"]), row["proposals_told_item"])
+
+
+async def proposed_after(db: Database, plan_id: int, item: int) -> tuple[int, int]:
+    """Proposals newer than tree item ``item`` still waiting for review: (how many, the
+    newest one's id)."""
+    row = await db.fetchone(
+        "SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS newest FROM tree_items"
+        " WHERE plan_id = ? AND status = 'proposed' AND id > ?", (plan_id, item))
+    return (int(row["n"]), int(row["newest"])) if row is not None else (0, 0)
+
+
+async def mark_proposals_told(db: Database, plan_id: int, was: ProposalsTold, item: int,
+                              now: datetime) -> bool:
+    """Coordinators are being told now of the proposals up to ``item`` — once: False if
+    another look got there first."""
+    return await db.execute_rowcount(
+        "UPDATE plans SET proposals_told_at = ?, proposals_told_item = ? WHERE id = ?"
+        " AND proposals_told_item = ?", (to_db(now), item, plan_id, was.item)) == 1
+
+
+async def plans_with_untold_proposals(db: Database) -> list[Plan]:
+    """Plans with proposals their coordinators have not heard of (jobs after a start)."""
+    rows = await db.fetchall(
+        "SELECT p.* FROM plans p WHERE EXISTS (SELECT 1 FROM tree_items t"
+        " WHERE t.plan_id = p.id AND t.status = 'proposed' AND t.id > p.proposals_told_item)"
+        " ORDER BY p.id")
+    return [_plan(r) for r in rows]
+
+
 async def get_tree_item(db: Database, item_id: int) -> TreeItem | None:
     row = await db.fetchone("SELECT plan_id FROM tree_items WHERE id = ?", (item_id,))
     if row is None:

@@ -39,6 +39,8 @@ class Survey:
     closes_at: datetime | None
     created_by: int | None
     questions: list[Question]
+    closed_at: datetime | None = None
+    reopen_until: datetime | None = None  # closed by hand: it may be reopened until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,8 @@ async def _survey(db: Database, row: aiosqlite.Row) -> Survey:
                   intro=json.loads(row["intro"]), anonymous=bool(row["anonymous"]),
                   status=row["status"], opens_at=opens_at,
                   closes_at=from_db(row["closes_at"]), created_by=row["created_by"],
-                  questions=questions)
+                  questions=questions, closed_at=from_db(row["closed_at"]),
+                  reopen_until=from_db(row["reopen_until"]))
 
 
 async def create(db: Database, community_id: int, created_by: int, *, title: Texts,
@@ -130,6 +133,31 @@ async def set_status(db: Database, survey_id: int, status: str, *, was: str) -> 
         " WHERE id = ? AND status = ?",
         (status, status, to_db(utcnow()), status, to_db(utcnow()), to_db(utcnow()),
          survey_id, was)) == 1
+
+
+async def close_by_hand(db: Database, survey_id: int, *, was: str,
+                        reopen_until: datetime) -> bool:
+    """A coordinator closes it (or cancels it before it opened); it may be reopened until
+    ``reopen_until``. False when it was no longer ``was``."""
+    return await db.execute_rowcount(
+        "UPDATE surveys SET status = 'closed', closed_at = ?, reopen_until = ?"
+        " WHERE id = ? AND status = ?",
+        (to_db(utcnow()), to_db(reopen_until), survey_id, was)) == 1
+
+
+async def reopen(db: Database, survey_id: int, status: str) -> bool:
+    """Back to ``status`` (open or scheduled) while the window to reopen lasts."""
+    return await db.execute_rowcount(
+        "UPDATE surveys SET status = ?, closed_at = NULL, reopen_until = NULL"
+        " WHERE id = ? AND status = 'closed' AND reopen_until > ?",
+        (status, survey_id, to_db(utcnow()))) == 1
+
+
+async def keep_closed(db: Database, survey_id: int) -> bool:
+    """No reopening any more (its closing is being announced now)."""
+    return await db.execute_rowcount(
+        "UPDATE surveys SET reopen_until = NULL WHERE id = ? AND status = 'closed'"
+        " AND reopen_until IS NOT NULL", (survey_id,)) == 1
 
 
 # -- answering ----------------------------------------------------------------------------

@@ -42,6 +42,7 @@ class Prioritisation:
     created_by: int | None
     created_at: datetime
     closed_at: datetime | None
+    reopen_until: datetime | None = None  # closed by hand: it may be reopened until then
 
     @property
     def is_open(self) -> bool:
@@ -65,6 +66,7 @@ def _prioritisation(row: aiosqlite.Row) -> Prioritisation:
         method=row["method"], stickers=row["stickers"], allow_stacking=bool(row["allow_stacking"]),
         closes_at=from_db(row["closes_at"]), status=row["status"], created_by=row["created_by"],
         created_at=created_at, closed_at=from_db(row["closed_at"]),
+        reopen_until=from_db(row["reopen_until"]),
     )
 
 
@@ -122,14 +124,38 @@ async def open_with_deadline(db: Database) -> list[Prioritisation]:
     return [_prioritisation(r) for r in rows]
 
 
-async def close(db: Database, prioritisation_id: int) -> bool:
-    """Close it; False when it was already closed (so results are announced once)."""
+async def close(db: Database, prioritisation_id: int, *,
+                reopen_until: datetime | None = None) -> bool:
+    """Close it; False when it was already closed (so results are announced once). Closed
+    by hand, it may be reopened until ``reopen_until``."""
     changed = await db.execute_rowcount(
-        "UPDATE prioritisations SET status = 'closed', closed_at = ? WHERE id = ?"
-        " AND status = 'open'",
-        (to_db(utcnow()), prioritisation_id),
+        "UPDATE prioritisations SET status = 'closed', closed_at = ?, reopen_until = ?"
+        " WHERE id = ? AND status = 'open'",
+        (to_db(utcnow()), to_db(reopen_until), prioritisation_id),
     )
     return changed == 1
+
+
+async def reopen(db: Database, prioritisation_id: int) -> bool:
+    """Open again while the window to reopen lasts (False otherwise)."""
+    return await db.execute_rowcount(
+        "UPDATE prioritisations SET status = 'open', closed_at = NULL, reopen_until = NULL"
+        " WHERE id = ? AND status = 'closed' AND reopen_until > ?",
+        (prioritisation_id, to_db(utcnow()))) == 1
+
+
+async def reopenable(db: Database) -> list[Prioritisation]:
+    """Closed by hand, with the window to reopen not yet closed (in every community)."""
+    rows = await db.fetchall("SELECT * FROM prioritisations WHERE status = 'closed'"
+                             " AND reopen_until IS NOT NULL")
+    return [_prioritisation(r) for r in rows]
+
+
+async def keep_closed(db: Database, prioritisation_id: int) -> bool:
+    """No reopening any more (its result is being announced now)."""
+    return await db.execute_rowcount(
+        "UPDATE prioritisations SET reopen_until = NULL WHERE id = ? AND status = 'closed'"
+        " AND reopen_until IS NOT NULL", (prioritisation_id,)) == 1
 
 
 async def problems(db: Database, prioritisation_id: int) -> list[Problem]:

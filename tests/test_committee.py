@@ -25,16 +25,20 @@ from bot.handlers.committee import (
     Cast,
     Choose,
     Count,
+    CountNow,
     Decline,
     Discard,
+    KeepVoting,
     Nominate,
     NominateOther,
     NominateSelf,
     OpenNominations,
     OpenVoting,
     Remind,
+    ReopenVoting,
     Review,
     Setting,
+    StopVoting,
     Vote,
 )
 from bot.i18n import Translator
@@ -121,7 +125,10 @@ async def nominate_and_vote(harness: Harness) -> tuple[int, Person, dict[str, Pe
     assert noa.texts()[-2:] == [
         tr(noa, "No member of the community has that name. Try part of the name."),
         asked(noa, "Type part of their name.")]
-    await step(harness, noa, "stone", send=True)  # one match: taken at once
+    await step(harness, noa, "stone", send=True)  # one match: shown to confirm
+    assert noa.texts()[-1] == tr(noa, "Is this the person: {name} ({group})?",
+                                 name="\u2068Lee Stone\u2069", group=tr(noa, "Other residents"))
+    await step(harness, noa, tr(noa, "Yes"))
     assert noa.texts()[-1] == tr(noa, "You nominated {name}. They will be asked to accept.",
                                  name="\u2068Lee Stone\u2069")
     await accept(harness, lee, "business", "I run the bakery on the corner.")
@@ -138,6 +145,7 @@ async def nominate_and_vote(harness: Harness) -> tuple[int, Person, dict[str, Pe
     await step(harness, sam, "/nominate", send=True)
     await step(harness, sam, tr(sam, "Another member"))
     await step(harness, sam, "әйгер", send=True)
+    await step(harness, sam, tr(sam, "Yes", "mahfil"))
     await step(harness, aigerim, tr(aigerim, "Decline", "committee"))
     assert tr(sam, "{name} declined your nomination.", name="\u2068Әйгерім\u2069") in sam.texts()
 
@@ -199,6 +207,8 @@ async def test_election_end_to_end(harness: Harness) -> None:
     await step(harness, cora, "/election", send=True)
     assert "4 of 6 members have voted." in cora.texts()[-1]
     await step(harness, cora, tr(cora, "Close voting and count"))
+    await step(harness, cora, tr(cora, "Yes, close voting"))  # asked first
+    await step(harness, cora, tr(cora, "Count now"))  # rather than after the window
     # Deleted drafts are overwritten in the file, not left in free pages.
     assert await harness.db.fetchval("PRAGMA secure_delete") == 1
     result = cora.texts()[-1]
@@ -230,6 +240,8 @@ async def test_election_end_to_end(harness: Harness) -> None:
     assert "seat for Business" in cora.texts()[-1]
     await step(harness, cora, tr(cora, "Co-opt a member"))
     await step(harness, cora, "Әйгерім", send=True)
+    assert cora.texts()[-1] == "Is this the person: \u2068Әйгерім\u2069 (Activists and leaders)?"
+    await step(harness, cora, "Yes")
     assert cora.texts()[-1] == "\u2068Әйгерім\u2069 is now a member of \u2068Green committee\u2069."
     assert tr(aigerim, "You are now a member of {name}. /committee",
               name="\u2068Green committee\u2069") in aigerim.texts()[-1]
@@ -253,6 +265,7 @@ async def test_election_end_to_end(harness: Harness) -> None:
     assert "Playground team" in cora.texts()[-1]
     await step(harness, cora, tr(cora, "Add a member"))
     await step(harness, cora, "Sam", send=True)
+    await step(harness, cora, "Yes")
     group = await harness.db.fetchone("SELECT id FROM committees WHERE name = 'Playground team'")
     assert group is not None
     members = await store.committee_members(harness.db, group["id"])
@@ -278,6 +291,7 @@ async def test_election_end_to_end(harness: Harness) -> None:
     await step(harness, cora, "/committee", send=True)
     await step(harness, cora, tr(cora, "Add a member"))
     await step(harness, cora, "مریم", send=True)
+    await step(harness, cora, "Yes")
     assert chat.messages[-1]["text"] == (
         "\u2068مریم\u2069 is now a member of \u2068Playground team\u2069.")
 
@@ -314,13 +328,16 @@ async def test_bad_input_and_forged_buttons_change_nothing(harness: Harness) -> 
     await step(harness, noa, "a", send=True)  # Cora and Sam Baker
     assert noa.texts()[-1] == tr(noa, "Several members match. Which one?")
     several = noa.messages[-1]
-    assert noa.buttons(several) == ["Cora", "Sam Baker"]
+    assert noa.buttons(several) == [  # with their groups, and a way out
+        f"Cora ({tr(noa, 'NGOs')})", f"Sam Baker ({tr(noa, 'Activists and leaders')})",
+        tr(noa, "Someone else")]
     await step(harness, noa, tr(noa, "Another member"))  # a new form, a new question
-    await noa.tap("Sam Baker", several)
+    await noa.tap(lambda label: label.startswith("Sam Baker"), several)
     await harness.settle()
     assert noa.last_answer == tr(noa, "This button no longer works.")
     assert [n.nominee_id for n, _u in await store.nominations(harness.db, eid)] == [maryam.id]
     await step(harness, noa, "Sam", send=True)  # the new question still waits for its answer
+    await step(harness, noa, tr(noa, "Yes"))
     assert noa.texts()[-1] == tr(noa, "You nominated {name}. They will be asked to accept.",
                                  name="\u2068Sam Baker\u2069")
     # Residents cannot run the election; an outsider cannot even nominate.
@@ -367,6 +384,7 @@ async def test_bad_input_and_forged_buttons_change_nothing(harness: Harness) -> 
     # After closing nothing more is counted.
     await step(harness, cora, "/election", send=True)
     await step(harness, cora, tr(cora, "Close voting and count"))
+    await step(harness, cora, tr(cora, "Yes, close voting"))
     await step(harness, maryam, "/ballot", send=True)
     assert tr(maryam, "Voting in this election is not open.") in maryam.texts()[-1]
     assert await press(harness, maryam, Cast(eid).pack()) == tr(
@@ -443,6 +461,9 @@ async def test_many_candidates_in_pages_and_the_approval_limit(harness: Harness)
     # Noa never casts: at the count her unsent choices are forgotten with the rest.
     await step(harness, cora, "/election", send=True)
     await step(harness, cora, tr(cora, "Close voting and count"))
+    await step(harness, cora, tr(cora, "Yes, close voting"))
+    assert len(await store.draft(harness.db, eid, noa.id)) == 2  # kept while it may reopen
+    await step(harness, cora, tr(cora, "Count now"))
     assert await harness.db.fetchval("SELECT COUNT(*) FROM ballot_drafts") == 0
     assert await store.voters(harness.db, eid) == set()
 
@@ -506,6 +527,8 @@ async def test_forged_committee_buttons_are_answered_and_change_nothing(
     await step(harness, cora, tr(cora, "Close nominations and open voting"))
     await step(harness, cora, "/election", send=True)
     await step(harness, cora, tr(cora, "Close voting and count"))  # the election is closed
+    await step(harness, cora, tr(cora, "Yes, close voting"))
+    await step(harness, cora, tr(cora, "Count now"))
     await step(harness, cora, "/committee", send=True)
     nomination = (await store.nominations(harness.db, eid))[0][0].id
     committee = int(await harness.db.fetchval("SELECT MAX(id) FROM committees"))
@@ -515,7 +538,7 @@ async def test_forged_committee_buttons_are_answered_and_change_nothing(
     ids = {"election": [eid], "nomination": [nomination], "committee": [committee],
            "person": [maryam.id, stranger.id]}
     kinds = [kind for prefix, kind in sorted(KINDS.items()) if prefix.startswith("committee:")]
-    assert len(kinds) == 22
+    assert len(kinds) == 26
     await harness.settle()
     before = await snapshot(harness)
     rng = random.Random(15)
@@ -529,8 +552,9 @@ async def test_forged_committee_buttons_are_answered_and_change_nothing(
                 queries.append((data, await presser.press(data)))
         await harness.settle()
     # The closed election, by its own coordinator and by a resident who was elected.
-    for kind in (Setting, Discard, OpenNominations, Remind, OpenVoting, Count, Nominate,
-                 NominateSelf, NominateOther, Vote, BallotPage, Review, Cast):
+    for kind in (Setting, Discard, OpenNominations, Remind, OpenVoting, Count, StopVoting,
+                 KeepVoting, ReopenVoting, CountNow, Nominate, NominateSelf, NominateOther,
+                 Vote, BallotPage, Review, Cast):
         for presser in (cora, maryam):
             data = forgeries(kind, {"election": [eid], "nomination": [nomination]}, rng, 4)
             for one in data:
@@ -545,3 +569,41 @@ async def test_forged_committee_buttons_are_answered_and_change_nothing(
     assert unanswered == []
     assert [record.getMessage() for record in caplog.records] == []
     assert await snapshot(harness) == before
+
+
+async def test_equal_votes_go_to_who_accepted_first_even_within_a_second(
+        harness: Harness) -> None:
+    """The tie rule is the order of acceptance, stored exactly: Lee was nominated first,
+    Maryam accepted first — in the same second — so Maryam ranks higher."""
+    _inv, cora, r = await people(harness)
+    maryam, lee, sam = r["maryam"], r["lee"], r["sam"]
+    eid = await set_up_election(harness, cora, seats=1, minimums=())
+    await step(harness, sam, "/nominate", send=True)
+    await step(harness, sam, tr(sam, "Another member"))
+    await step(harness, sam, "Lee", send=True)
+    await step(harness, sam, tr(sam, "Yes"))
+    await step(harness, maryam, "/nominate", send=True)
+    await step(harness, maryam, tr(maryam, "Myself"))
+    await accept(harness, maryam, "vulnerable", "سلام")
+    await accept(harness, lee, "business", "Hello")
+    found = {u.id: n for n, u in await store.nominations(harness.db, eid)}
+    assert found[lee.id].id < found[maryam.id].id  # Lee's nomination came first
+    assert (found[maryam.id].accepted_seq, found[lee.id].accepted_seq) == (1, 2)
+    same_second = to_db(utcnow())
+    await harness.db.execute("UPDATE nominations SET accepted_at = ? WHERE election_id = ?",
+                             (same_second, eid))
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Close nominations and open voting"))
+    for voter, nominee in ((sam, lee), (r["noa"], maryam)):
+        await store.toggle_draft(harness.db, eid, voter.id, found[nominee.id].id, 1)
+        await store.cast(harness.db, eid, voter.id)
+    await step(harness, cora, "/election", send=True)
+    await step(harness, cora, tr(cora, "Close voting and count"))
+    await step(harness, cora, tr(cora, "Yes, close voting"))
+    await step(harness, cora, tr(cora, "Count now"))
+    election = await store.get_election(harness.db, eid)
+    assert election is not None and election.result is not None
+    assert [s["nomination"] for s in election.result["seats"]] == [found[maryam.id].id]
+    assert election.result["ties"] == [{"votes": 1, "won": [found[maryam.id].id],
+                                        "lost": [found[lee.id].id]}]
+    await maryam.wait_for(tr(maryam, "You were elected. Welcome to the committee! /committee"))

@@ -181,6 +181,9 @@ async def test_one_neighbourhood_through_the_seven_steps(harness: Harness) -> No
     await step(harness, cora, "/closevote", send=True)
     seen = last_id(cora)
     await step(harness, cora, "What makes life hard in our street?")
+    await step(harness, cora, "Yes, close it")  # asked first (issue 18)
+    assert (await states(harness, cid))["needs"] != "done"  # it may still be reopened
+    await step(harness, cora, "Send the result now")  # final: the cycle hears of it
     offer = await next_step(cora, seen)
     assert _plain(str(offer["text"])) == "Next step\n" + ntr(
         cora, "“{problem}” came first with {n} sticker", "“{problem}” came first with {n}"
@@ -226,6 +229,8 @@ async def test_one_neighbourhood_through_the_seven_steps(harness: Harness) -> No
     assert "נועה" in aigerim.texts()[-1]  # the ballot itself
     await step(harness, cora, "/election", send=True)
     await step(harness, cora, "Close voting and count")
+    await step(harness, cora, "Yes, close voting")  # asked first (issue 18)
+    await step(harness, cora, "Count now")  # rather than after the window to reopen
     assert (await states(harness, cid))["committee"] == "done"
     text = await process(harness, aigerim)
     assert now_line(aigerim, 3, "analysis", "not_started") in text
@@ -303,6 +308,7 @@ async def test_one_neighbourhood_through_the_seven_steps(harness: Harness) -> No
     await step(harness, cora, "Add a task")
     await step(harness, cora, "Fill the potholes on the main road", send=True)
     await step(harness, cora, "נועה", send=True)
+    await step(harness, cora, "Yes")  # the one match, shown to confirm (issue 18)
     await step(harness, cora, "2026-01-01", send=True)
     await step(harness, cora, "2099-12-31", send=True)
     (task,) = await plan_store.tasks(harness.db, plan.id)
@@ -411,6 +417,8 @@ async def test_a_tie_is_decided_by_a_coordinator_and_the_plan_starts_from_it(
     seen, seen_carl = last_id(cora), last_id(carl)
     await step(harness, cora, "/closevote", send=True)
     await step(harness, cora, "Priorities")
+    await step(harness, cora, "Yes, close it")
+    await step(harness, cora, "Send the result now")
     offer = await next_step(cora, seen)
     assert _plain(str(offer["text"])) == "Next step\n" + tr(
         cora, "The priority vote is tied for first place: {problems}. Which is the most"

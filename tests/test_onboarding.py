@@ -349,3 +349,35 @@ async def test_the_admin_runs_a_community_without_being_its_member(harness: Harn
         Translator("en").ngettext("{n} sticker left", "{n} stickers left", 2)
     assert await harness.db.fetchval("SELECT COUNT(*) FROM stickers") == before + 1
     assert len(resident.messages) == 2  # the welcome and the group; nothing about the admin
+
+
+async def test_the_admin_is_in_no_count_and_hears_no_announcement(harness: Harness) -> None:
+    """Issue 18: "4 of 6 members", "no group: 0/1" — the admin who created the community
+    was counted. Since the interaction layer the admin is no member: results count the
+    members who joined, no line stands for "no group", and announcements skip the admin."""
+    from tests.harness import step, tr
+    from tests.test_survey import EVERY_KIND, _from_file
+    from tests.test_voting import open_vote
+
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "en", name="Cora")
+    rita = await harness.resident(invitation, "fa", "vulnerable", name="Rita")
+    admin = harness.admin
+    admin_saw = len(admin.messages)
+    await _from_file(harness, cora, EVERY_KIND)
+    await open_vote(harness, cora)
+    assert tr(rita, "Answer the survey") in rita.buttons(rita.messages[-2])
+    assert len(admin.messages) == admin_saw  # neither announcement reached the admin
+
+    await step(harness, cora, "/surveyresults", send=True)
+    await step(harness, cora, lambda label: label.startswith("Every kind"))
+    survey = cora.texts()[-1]
+    assert "Responses: 0 of 2 members (0%)" in survey
+    assert "no group" not in survey
+    assert [line.split(":")[0] for line in survey.splitlines()
+            if line.endswith("░░░░░░░░░░")] == ["NGOs", "Vulnerable groups"]
+    await step(harness, cora, "/results", send=True)
+    vote = cora.texts()[-1]
+    assert "0 members took part, of 2 (0%)." in vote
+    assert "no group" not in vote
+    assert vote.splitlines()[-2:] == ["• Vulnerable groups: 0 / 1", "• NGOs: 0 / 1"]

@@ -19,6 +19,7 @@ import pytest
 from bot.callbacks import KINDS, STALE, Button
 from bot.emulator import Person
 from bot.flows import plan as flow
+from bot.flows import typed
 from bot.flows.people import JOIN_FIRST, ONLY_COORDINATORS
 from bot.flows.typed import DAY_HINT
 from bot.handlers.plan import (
@@ -165,8 +166,19 @@ async def test_plan_from_tree_to_evaluation(harness: Harness) -> None:
     _hint_and_again(cora, "No member of the community has that name. Try part of the name.",
                     "Who is responsible? Send their name (or part of it).")
     await step(harness, cora, "dan", send=True)
+    # One match: shown with the group to confirm.
+    assert cora.texts()[-1] == tr(cora, "Is this the person: {name} ({group})?",
+                                  name="\u2068Dana\u2069", group=tr(cora, "Vulnerable groups"))
+    assert cora.buttons() == [tr(cora, "Yes"), tr(cora, "Someone else")]
+    await step(harness, cora, tr(cora, "Yes"))
     await step(harness, cora, "99999999999999999999-01-01", send=True)  # once a crash
-    _hint_and_again(cora, DAY_HINT, "When does it start? (2026-12-01)")
+    t = Translator("fa", "Asia/Tehran")
+    assert cora.texts()[-2:] == [
+        t._(DAY_HINT, example=typed.day_example(t), named=t.date(typed.today_in(t.tz)),
+            today="امروز"),
+        t._("When does it start? (for example {example})", example=typed.day_example(t))
+        + "\n" + t._("(/cancel stops)")]
+    assert typed.day_example(t).startswith("۱۴۰")  # today, in the Solar Hijri calendar
     await step(harness, cora, "۱۴۰۵-۰۹-۱۰", send=True)  # 1 December 2026
     await step(harness, cora, "2026-11-20", send=True)
     _hint_and_again(cora, "The due date cannot be before the start date.", "When is it due?")
@@ -183,6 +195,7 @@ async def test_plan_from_tree_to_evaluation(harness: Harness) -> None:
     await step(harness, erlan, tr(erlan, "Add a task"))
     await step(harness, erlan, "Count the children in the street", send=True)
     await step(harness, erlan, "Ed", send=True)
+    await step(harness, erlan, tr(erlan, "Yes"))
     await step(harness, erlan, "2020-01-01", send=True)
     await step(harness, erlan, "2020-01-05", send=True)
 
@@ -222,6 +235,7 @@ async def test_plan_from_tree_to_evaluation(harness: Harness) -> None:
     await step(harness, erlan, lambda label: "Count the children" in label)
     await step(harness, erlan, tr(erlan, "Responsible"))
     await step(harness, erlan, "Erlan", send=True)
+    await step(harness, erlan, tr(erlan, "Yes"))
     await step(harness, erlan, lambda label: label == tr(erlan, "History"))
     assert _history(erlan.texts()[-1])[-1] == f"Erlan: {tr(erlan, 'responsible')}: Ed → Erlan"
     kk = Translator("kk")

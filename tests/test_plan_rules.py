@@ -75,7 +75,7 @@ def test_indicator_progress_both_directions() -> None:
 def test_typed_numbers_and_dates() -> None:
     assert typed.to_day("۱۴۰۵-۰۹-۱۰") == date(2026, 12, 1)
     assert typed.to_day("2026/12/01") == date(2026, 12, 1)
-    for wrong in ("tomorrow", "2026-13-01", "1405-13-40", "", "99999999999999999999-01-01"):
+    for wrong in ("some day", "2026-13-01", "1405-13-40", "", "99999999999999999999-01-01"):
         with pytest.raises(Refused):
             typed.to_day(wrong)
     assert typed.to_percent("۴۰") == 40 and typed.to_percent("100%") == 100

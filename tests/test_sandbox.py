@@ -114,8 +114,12 @@ async def test_run_without_a_token_starts_the_sandbox(tmp_path: Path) -> None:
 # -- the web chat in Chromium --------------------------------------------------------------
 
 
-async def _tap(page: Page, label: str) -> None:
-    await page.locator("#messages .keyboard button", has_text=label).last.click()
+async def _tap(page: Page, label: str, *, exact: bool = False) -> None:
+    """Tap the newest button whose label contains ``label`` — or, with ``exact``, is it
+    ("לאשר" is also inside "לא לאשר")."""
+    text: str | re.Pattern[str] = (re.compile(rf"^\s*{re.escape(label)}\s*$") if exact
+                                   else label)
+    await page.locator("#messages .keyboard button", has_text=text).last.click()
 
 
 async def test_a_persian_resident_joins_and_takes_part_in_the_browser(
@@ -142,7 +146,7 @@ async def test_a_persian_resident_joins_and_takes_part_in_the_browser(
         await page.locator("#invites a[data-kind=resident]").click()
         await expect(page.locator("#messages .keyboard button").first).to_be_visible()
         await _tap(page, fa._(GROUP_LABELS["vulnerable"]))
-        await _tap(page, fa._("I agree"))
+        await _tap(page, fa._("I agree"), exact=True)
         welcome = page.locator("#messages li.msg", has_text="Demo neighbourhood").last
         await expect(welcome).to_have_attribute("dir", "rtl")
         await expect(page.locator("#people-list li", has_text="مریم")).to_contain_text(
@@ -175,3 +179,92 @@ async def test_a_persian_resident_joins_and_takes_part_in_the_browser(
         await page.screenshot(path=str(shot))
         assert shot.stat().st_size > 10_000
         await browser.close()
+
+
+async def test_the_web_chat_behaves_as_telegram_does(sandbox: str, tmp_path: Path) -> None:
+    """Issue 18: a text area (Enter sends, Shift+Enter adds a line), a mirrored pane for
+    right-to-left languages, unread badges, a hint in a chat not joined yet, a favicon —
+    and the demo's sticker vote over its two problems needs no impossible sticker."""
+    he = Translator("he")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking"],
+        )
+        page = await browser.new_page(viewport={"width": 1100, "height": 760})
+        await page.goto(sandbox + "/")
+        await page.locator("#people-list li", has_text="Admin").click()
+        await expect(page.locator("#messages")).to_contain_text("Demo neighbourhood")
+
+        # The coordinator was sent messages while the demo was prepared: a badge says how many.
+        sara = page.locator("#people-list li", has_text="Sara")
+        await expect(sara.locator(".unread")).to_have_text(re.compile(r"^[1-9][0-9]*$"))
+        assert await page.locator("#people-list li", has_text="Admin").locator(
+            ".unread").count() == 0
+
+        # Noa has not joined: her empty chat says what to do. She joins; her chat is mirrored.
+        await page.locator("#people-list li", has_text="נועה").click()
+        await expect(page.locator("#messages .empty")).to_contain_text(
+            "has not joined the demo community yet")
+        await page.locator("#invites a[data-kind=resident]").click()
+        await expect(page.locator("#messages .keyboard button").first).to_be_visible()
+        await _tap(page, he._(GROUP_LABELS["activist"]))
+        await _tap(page, he._("I agree"), exact=True)
+        await expect(page.locator("#people-list li", has_text="נועה")).to_contain_text(
+            "resident · he")  # joined: the welcome has come
+        welcome = page.locator("#messages li.msg", has_text="/help").last
+        await expect(welcome).to_have_attribute("dir", "rtl")
+        await expect(page.locator("#messages")).to_have_attribute("dir", "rtl")
+        # Measured in one go in the page (the chat is redrawn whenever anything changes).
+        left, right, start, end = await page.evaluate("""() => {
+            const pane = document.getElementById("messages").getBoundingClientRect();
+            const rtl = [...document.querySelectorAll("#messages li.msg.me ~ li.msg[dir=rtl]")];
+            const box = rtl[rtl.length - 1].getBoundingClientRect();
+            return [pane.left, pane.right, box.left, box.right];
+        }""")
+        assert end > right - 40 and start > left + 40  # the bot's bubble on the right
+        await page.screenshot(path=str(tmp_path / "rtl.png"))
+
+        # Sara's badge goes once her chat is open. She types two problems on two lines.
+        await sara.click()
+        await expect(sara.locator(".unread")).to_have_count(0)
+        await expect(page.locator("#messages")).to_have_attribute("dir", "ltr")
+        box = page.locator("#text")
+        for text in ("/prioritise", "Our lane"):
+            await box.fill(text)
+            await box.press("Enter")
+            await expect(page.locator("#messages li.msg.me").last).to_have_text(text)
+        await _tap(page, "Stickers")
+        await expect(page.locator("#messages li.msg").last).to_contain_text("one per line")
+        await box.press_sequentially("Broken street lights")
+        await box.press("Shift+Enter")
+        await box.press_sequentially("No safe place to play")
+        assert await box.input_value() == "Broken street lights\nNo safe place to play"
+        await box.press("Enter")
+        mine = page.locator("#messages li.msg.me").last
+        await expect(mine).to_have_text("Broken street lights\nNo safe place to play")
+        # Two problems: two stickers are suggested, and three are capped at two.
+        await expect(page.locator("#messages .keyboard button", has_text="2 ✓")).to_be_visible()
+        await _tap(page, "3")
+        await _tap(page, "No, one per problem")
+        await _tap(page, "When I close it")
+        preview = page.locator("#messages li.msg", has_text="Preview:").last
+        await expect(preview).to_contain_text("2 stickers per resident.")
+        await expect(preview).to_contain_text("(Not 3: with one sticker per problem")
+        await _tap(page, "Open the vote")
+        # Noa is told of the vote while Sara's chat is open: her badge shows it.
+        noa = page.locator("#people-list li", has_text="נועה")
+        await expect(noa.locator(".unread")).to_have_text(re.compile(r"^[1-9][0-9]*$"))
+        await page.screenshot(path=str(tmp_path / "badge.png"))
+
+        # The page's icon, and the one browsers ask for by themselves.
+        assert await page.locator("link[rel=icon]").get_attribute("href") == "/favicon.ico"
+        icon = await page.request.get(sandbox + "/favicon.ico")
+        assert icon.status == 200 and icon.headers["content-type"] == "image/x-icon"
+        assert (await icon.body())[:4] == b"\x00\x00\x01\x00"  # an ICO file
+        await browser.close()
+    shots = os.environ.get("SANDBOX_ISSUE18_SHOTS")
+    if shots:  # for a person to look at
+        for name in ("rtl.png", "badge.png"):
+            Path(shots, name).write_bytes((tmp_path / name).read_bytes())

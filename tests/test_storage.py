@@ -128,3 +128,29 @@ async def test_persistence_round_trip(tmp_path: Path) -> None:
     await persistence.drop_user_data(5)
     assert 5 not in await persistence.get_user_data()
     await db.close()
+
+
+def test_migration_0018_numbers_earlier_acceptances_in_their_order() -> None:
+    """Nominations accepted before 0018 get their place in the acceptance order from the
+    time and id they had (the old tie-break), per election; pending ones get none."""
+    conn = sqlite3.connect(":memory:")
+    for version, _name, sql in Database.migrations():
+        if version < 18:
+            conn.executescript(sql)
+    conn.executescript(
+        "INSERT INTO users (id, first_name, language, created_at, updated_at) VALUES"
+        " (1, 'a', 'en', 't', 't'), (2, 'b', 'en', 't', 't'), (3, 'c', 'en', 't', 't');"
+        "INSERT INTO communities (id, name, default_language, timezone, created_at)"
+        " VALUES (1, 'x', 'en', 'UTC', 't');"
+        "INSERT INTO elections (id, community_id, name, seats, approvals, nomination_days,"
+        " voting_days, created_at) VALUES (1, 1, 'e', 1, 1, 1, 1, 't'), (2, 1, 'f', 1, 1, 1,"
+        " 1, 't');"
+        "INSERT INTO nominations (id, election_id, nominee_id, status, created_at, accepted_at)"
+        " VALUES (1, 1, 1, 'accepted', 't', '2026-01-02'), (2, 1, 2, 'accepted', 't',"
+        " '2026-01-01'), (3, 1, 3, 'pending', 't', NULL), (4, 2, 1, 'accepted', 't',"
+        " '2026-01-01'), (5, 2, 2, 'accepted', 't', '2026-01-01');")
+    conn.executescript(next(sql for v, _n, sql in Database.migrations() if v == 18))
+    assert conn.execute("SELECT id, accepted_seq FROM nominations ORDER BY id").fetchall() == [
+        (1, 2), (2, 1), (3, None), (4, 1), (5, 2)]
+    with pytest.raises(sqlite3.IntegrityError):  # one place per acceptance and election
+        conn.execute("UPDATE nominations SET accepted_seq = 1 WHERE id = 1")

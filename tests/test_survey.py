@@ -56,7 +56,8 @@ async def _build_in_chat(harness: Harness, cora: Person) -> store.Survey:
     await step(harness, c, "en: What is the biggest problem?\nfa: بزرگ‌ترین مشکل چیست؟",
                send=True)
     await step(harness, c, "en: Roads; Lighting\nfa: جاده‌ها; روشنایی; پارک‌ها", send=True)
-    assert "same number of options" in c.texts()[-1]
+    assert "same number of options" in c.texts()[-2]  # the hint, then the question again
+    assert c.texts()[-1].startswith("Send the options, one per line")
     await step(harness, c, "en: Roads; Lighting; Parks\nfa: جاده‌ها; روشنایی; پارک‌ها",
                send=True)
     await step(harness, c, "Required")
@@ -65,7 +66,9 @@ async def _build_in_chat(harness: Harness, cora: Person) -> store.Survey:
     await step(harness, c, "Which services do you use?", send=True)
     await step(harness, c, "\n".join(SERVICES), send=True)
     await step(harness, c, "a few", send=True)
-    assert c.texts()[-1] == "Please send a number from 1 to 4."
+    assert c.texts()[-2:] == ["Please send a number from 1 to 4.",
+                              "At most how many options may a person choose? Send a number"
+                              " from 1 to 4."]
     await step(harness, c, "2", send=True)
     await step(harness, c, "Optional")
     # 3: scale, 4: yes/no, 5: free text (optional).
@@ -290,6 +293,7 @@ async def test_survey_built_in_chat_answered_by_twenty(harness: Harness) -> None
     await step(harness, cora, "/surveyresults", send=True)
     await step(harness, cora, lambda label: label.startswith("Our street in 2027"))
     await step(harness, cora, "Close the survey")
+    await step(harness, cora, "Yes, close it")
     late = residents[18]
     await step(harness, late, tr(late, "Answer the survey"))
     assert late.last_answer == tr(late, flow.CLOSED)
@@ -457,6 +461,7 @@ async def test_scheduled_survey_opens_on_time(harness: Harness) -> None:
     await step(harness, cora, "/surveyresults", send=True)
     await step(harness, cora, lambda label: label.startswith("Later"))
     await step(harness, cora, tr(cora, "Cancel the survey"))
+    await step(harness, cora, tr(cora, "Yes, cancel it"))
     later = (await store.of_community(harness.db, invitation.community.id))[0]
     assert later.status == "closed"
     assert await press(harness, cora, Close(later.id).pack()) == tr(cora, flow.CLOSED)
@@ -616,6 +621,7 @@ async def test_forged_foreign_and_closed_buttons_are_refused(harness: Harness) -
     await step(harness, cora, "/surveyresults", send=True)
     await step(harness, cora, lambda label: label.startswith("Done"))
     await step(harness, cora, "Close the survey")
+    await step(harness, cora, "Yes, close it")
     before = await _snapshot(harness)
     q = ours.questions[0]
     stale, not_available = tr(rita, "This button no longer works."), tr(rita, flow.NOT_AVAILABLE)
@@ -715,6 +721,7 @@ async def test_mutated_buttons_are_answered_and_change_nothing(
     await step(harness, cora, "/surveyresults", send=True)
     await step(harness, cora, lambda label: label.startswith("Done"))
     await step(harness, cora, "Close the survey")
+    await step(harness, cora, "Yes, close it")
     ours = await _from_file(harness, cora, EVERY_KIND)
     seen: set[str] = set()
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -132,6 +133,10 @@ async def test_sticker_vote_end_to_end(harness: Harness) -> None:
     await coordinator.send("/closevote")
     await harness.settle()
     await coordinator.tap("Our street")
+    await harness.settle()
+    await coordinator.tap("Yes, close it")  # closing is confirmed first
+    await harness.settle()
+    await coordinator.tap("Send the result now")  # rather than after the window to reopen
     await harness.settle()
 
     # Problem 2 has 3 stickers (fa, he, kk); problem 1 has 3 (he, kk, en)... tie.
@@ -418,6 +423,10 @@ async def test_matrix_vote(harness: Harness) -> None:
     await harness.settle()
     await coordinator.tap("Our street")
     await harness.settle()
+    await coordinator.tap("Yes, close it")  # closing is confirmed first
+    await harness.settle()
+    await coordinator.tap("Send the result now")  # rather than after the window to reopen
+    await harness.settle()
     results = next(m["text"] for m in reversed(coordinator.messages)
                    if "Results: " in (m.get("text") or ""))
     # Lights: (5 + 4) / 2 = 4.5; rubbish: (2 + 3) / 2 = 2.5.
@@ -524,10 +533,11 @@ async def test_setup_rejects_bad_input_and_resumes_after_restart(harness: Harnes
     await harness.settle()
     assert coordinator.texts()[-2] == ("That time has already passed; please send a time in"
                                        " the future.")
-    await coordinator.send("tomorrow")
+    await coordinator.send("some day")
     await harness.settle()
-    assert coordinator.texts()[-2] == ("Please send the closing time as YYYY-MM-DD HH:MM,"
-                                       " for example 2026-12-06 18:00.")
+    week = (datetime.now(ZoneInfo("Asia/Tehran")).date() + timedelta(days=7)).isoformat()
+    assert coordinator.texts()[-2] == ("Please write a date and a time, for example"
+                                       f" {week} 18:00 or tomorrow 18:00.")
     await coordinator.send("2099-01-01 10:00")
     await harness.settle()
     assert coordinator.last["text"].startswith("Preview:\n")
@@ -553,7 +563,7 @@ async def test_setup_messages_and_echoes(harness: Harness) -> None:
         "Method: Stickers", "Send the problems, one per line (2 to 60).\n(/cancel stops)"]
     await coordinator.send("Lights\nRubbish")
     await harness.settle()
-    assert coordinator.buttons() == ["1", "2", "3 ✓", "4", "5"]
+    assert coordinator.buttons() == ["1", "2 ✓", "3", "4", "5"]  # never more than problems
     assert len(coordinator.last["reply_markup"]["inline_keyboard"]) == 1  # one row
     await coordinator.tap("2")
     await harness.settle()
@@ -584,6 +594,86 @@ async def test_setup_messages_and_echoes(harness: Harness) -> None:
     vote = (await store.list_for(harness.db, invitation.community.id))[0]
     assert (vote.title, vote.method, vote.stickers, vote.allow_stacking, vote.closes_at) == (
         "Our street", "stickers", 2, True, None)
+
+
+async def test_no_budget_is_ever_impossible(harness: Harness) -> None:
+    """3 stickers, one per problem, over 2 problems would leave a sticker that fits nowhere:
+    the budget is capped at the number of problems, and the preview says so."""
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    resident = await harness.resident(invitation, "he")
+    await coordinator.send("/prioritise")
+    await harness.settle()
+    await coordinator.send("Our street")
+    await harness.settle()
+    await coordinator.tap("Stickers")
+    await harness.settle()
+    await coordinator.send("Lights\nRubbish")
+    await harness.settle()
+    await coordinator.tap("3")
+    await harness.settle()
+    await coordinator.tap("No, one per problem")
+    await harness.settle()
+    await coordinator.tap("When I close it")
+    await harness.settle()
+    preview = coordinator.last["text"].splitlines()
+    assert preview[3:5] == [
+        "2 stickers per resident.",
+        "(Not 3: with one sticker per problem, a resident can place at most 2, one on each"
+        " problem.)"]
+    await coordinator.tap("Open the vote")
+    await harness.settle()
+    vote = (await store.list_for(harness.db, invitation.community.id))[0]
+    assert (vote.stickers, vote.allow_stacking) == (2, False)
+    # Both stickers can be placed, and then none is left.
+    await ballot(harness, resident)
+    for position in (1, 2):
+        await resident.tap(problem_button(resident, position))
+        await harness.settle()
+    assert resident.last_answer == Translator("he").ngettext(
+        "{n} sticker left", "{n} stickers left", 0)
+
+
+async def test_paper_and_standings_ask_which_vote_when_there_are_several(
+        harness: Harness) -> None:
+    invitation = await harness.new_community()
+    coordinator = await harness.coordinator(invitation, "en")
+    first = await open_vote(harness, coordinator, title="Lights")
+    second = await open_vote(harness, coordinator, title="Parks")
+    await store.close(harness.db, first)
+    third = await open_vote(harness, coordinator, title="Roads")
+    # /paper: open sticker votes first, then closed ones (marked), newest first.
+    await coordinator.send("/paper")
+    await harness.settle()
+    assert coordinator.texts()[-1] == "Paper stickers for which vote?"
+    assert coordinator.buttons() == ["Roads", "Parks", "Lights (closed)"]
+    await coordinator.tap("Parks")
+    await harness.settle()
+    assert coordinator.texts()[-2] == "Paper stickers for \u2068Parks\u2069."
+    assert "Paper stickers for \u2068Parks\u2069: send the count" in coordinator.texts()[-1]
+    await coordinator.send("1\n0\n0\n0")
+    await harness.settle()
+    assert [p.offline for p in await store.problems(harness.db, second)] == [1, 0, 0, 0]
+    assert [p.offline for p in await store.problems(harness.db, third)] == [0, 0, 0, 0]
+    # /standings: the open votes only; the question becomes the live standings.
+    group = harness.emu.group(-100778, "Street chat", [coordinator])
+    await coordinator.send("/standings", chat=group)
+    await harness.settle()
+    question = group.messages[-1]
+    assert question["text"] == "Live standings of which vote?"
+    assert coordinator.buttons(question) == ["Roads", "Parks"]
+    await coordinator.tap("Roads", question, chat=group)
+    await harness.settle()
+    edited = next(m for m in group.messages if m["message_id"] == question["message_id"])
+    assert edited["text"].startswith("Standings so far: \u2068Roads\u2069")
+    assert [tuple(r) for r in await harness.db.fetchall(
+        "SELECT prioritisation_id, chat_id, message_id FROM standings_messages")] == [
+        (third, group.id, question["message_id"])]
+    # With one open vote left, /standings posts it without asking.
+    assert await store.close(harness.db, second)
+    await coordinator.send("/standings")
+    await harness.settle()
+    assert coordinator.texts()[-1].startswith("Standings so far: \u2068Roads\u2069")
 
 
 async def test_setup_offers_the_brainstorm_shortlist(harness: Harness) -> None:

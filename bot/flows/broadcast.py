@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.flows import typed
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require
+from bot.flows.schedule import hold_until, quiet_until
 from bot.flows.survey import pick
 from bot.i18n import LANGUAGES, N_
 from storage import broadcast as store
@@ -28,10 +28,10 @@ from storage import survey as survey_store
 from storage import voting as voting_store
 from storage.broadcast import Broadcast, Message, Progress
 from storage.community import Community, StakeholderGroup, User
-from storage.db import Database, utcnow
+from storage.db import Database
 
 __all__ = ["Audience", "Broadcast", "Community", "Draft", "Preview", "Progress", "Tracked",
-           "User"]
+           "User", "hold_until", "quiet_until"]
 
 MAX_TEXT = 4096  # Telegram's limit for a message
 MAX_CAPTION = 1024  # and for a photo's caption
@@ -45,25 +45,6 @@ QUIET_HOURS_HINT = N_("Give two hours from 0 to 23, e.g. /quiethours 22 8, or of
 def backoff(attempts: int) -> float:
     """Seconds before the next try after ``attempts`` failures: 2, 4, 8 … at most 5 minutes."""
     return float(min(300, 2 ** max(1, attempts)))
-
-
-def quiet_until(now: datetime, community: Community) -> datetime | None:
-    """When quiet hours end if ``now`` falls inside them (UTC), else None.
-
-    Quiet hours run from ``quiet_start`` to ``quiet_end`` o'clock in the community's time
-    zone and may cross midnight (22 → 8). Equal hours mean no quiet hours.
-    """
-    start, end = community.quiet_start, community.quiet_end
-    if start == end:
-        return None
-    local = now.astimezone(ZoneInfo(community.timezone))
-    hour = local.hour
-    inside = start <= hour < end if start < end else (hour >= start or hour < end)
-    if not inside:
-        return None
-    day = local.date() if hour < end else local.date() + timedelta(days=1)
-    wake = datetime.combine(day, time(end), tzinfo=local.tzinfo)
-    return wake.astimezone(now.tzinfo)
 
 
 def check_text(text: str, *, caption: bool) -> str:
@@ -386,10 +367,11 @@ class Notice:
 
 
 async def enqueue_notices(db: Database, community: Community, notices: Sequence[Notice], *,
-                          paid: bool) -> int:
+                          paid: bool, not_before: datetime | None = None) -> int:
     """Queue notices in the outbox; inside the community's quiet hours they wait until the
-    morning. Returns how many rows were queued (a key already used queues nothing)."""
-    hold = quiet_until(utcnow(), community)
+    morning, and none goes before ``not_before`` (a closing that may still be undone).
+    Returns how many rows were queued (a key already used queues nothing)."""
+    hold = hold_until(community, not_before)
     return await store.enqueue(db, [
         store.Message(chat_id=n.user_id, user_id=n.user_id, text=n.text, due_at=hold,
                       paid=paid, photo=n.photo, markup=n.markup, dedupe=n.dedupe)

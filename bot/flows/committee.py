@@ -231,9 +231,12 @@ async def create(db: Database, who: Member, name: str) -> Settings:
 
 
 async def running(db: Database, who: Member) -> Election | None:
-    """The coordinator's election that has not closed yet (the newest), for ``/election``."""
+    """The coordinator's election that is not over yet (the newest), for ``/election``: one
+    whose voting closed is over only once counted."""
     require(who, "coordinator")
-    found = await store.elections(db, who.community.id, "draft", "nominating", "voting")
+    found = [e for e in await store.elections(db, who.community.id, "draft", "nominating",
+                                              "voting", "closed")
+             if e.status != "closed" or e.result is None]
     return found[0] if found else None
 
 
@@ -532,12 +535,19 @@ async def _answered(db: Database, nomination: Nomination, nominee: User) -> Answ
     return Answered(nomination, nominee, nominator)
 
 
+def acceptance(nomination: Nomination) -> tuple[int, int]:
+    """Where a nomination stands in the order of acceptance (the tie rule's order): the
+    number its acceptance took, exact even for acceptances in the same second."""
+    if nomination.accepted_seq is None:  # not accepted: after every accepted one
+        return (1, nomination.id)
+    return (0, nomination.accepted_seq)
+
+
 async def candidates(db: Database, election_id: int) -> list[tuple[Nomination, User]]:
     """Accepted candidates in ballot order (by group, then by acceptance)."""
     accepted = await store.nominations(db, election_id, "accepted")
     return sorted(accepted, key=lambda pair: (pair[0].stakeholder_group or "",
-                                              pair[0].accepted_at or pair[0].created_at,
-                                              pair[0].id))
+                                              acceptance(pair[0])))
 
 
 # -- the secret ballot -------------------------------------------------------------------------
@@ -619,18 +629,86 @@ class Result:
         return {n.nominee_id for n, _u in self.candidates if n.id in won}
 
 
-async def count(db: Database, who: Member, election_id: int) -> Result | None:
-    """The coordinator closes voting and counts (None: it was counted already)."""
+NOT_REOPENABLE = N_("Only voting closed by hand in the last {n} minutes can be reopened.")
+PAST_ITS_TIME = N_("Voting's closing time has passed meanwhile, so it stays closed.")
+ALREADY_COUNTED = N_("This election has been counted already.")
+
+
+async def closing(db: Database, who: Member, election_id: int) -> Election:
+    """An election whose voting a coordinator may close now (asked before it is done)."""
     require(who, "coordinator")
-    election = await _election(db, who, election_id, "voting", NOT_VOTING)
-    return await close(db, election)
+    return await _election(db, who, election_id, "voting", NOT_VOTING)
+
+
+async def stop(db: Database, who: Member, election_id: int) -> Election:
+    """The coordinator closes voting (after confirming). The count waits until the window
+    to reopen has passed (or "Count now"): until then nobody — coordinators included —
+    has seen a result, so reopening voting undoes nothing anyone knows of."""
+    election = await closing(db, who, election_id)
+    if not await store.stop_voting(db, election.id, reopen_until=schedule.reopen_until()):
+        raise Refused(NOT_VOTING)
+    return await _reloaded(db, election.id)
+
+
+async def reopen(db: Database, who: Member, election_id: int) -> Election:
+    """Voting again, while nothing was lost: closed by hand within the window, not counted
+    (so ballots cast and ballots being filled in are as they were), and before its own
+    closing time."""
+    require(who, "coordinator")
+    election = await _election(db, who, election_id)
+    if (election.status != "closed" or election.result is not None
+            or not schedule.may_reopen(election.reopen_until)):
+        raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    if election.voting_close_at is not None and election.voting_close_at <= utcnow():
+        raise Refused(PAST_ITS_TIME)
+    if not await store.reopen_voting(db, election.id):
+        raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    return await _reloaded(db, election.id)
+
+
+def count_at(election: Election) -> datetime | None:
+    """When a closed election waiting for its count is counted (None: it is not waiting)."""
+    if election.status != "closed" or election.result is not None:
+        return None
+    return election.reopen_until or utcnow()
+
+
+async def count(db: Database, who: Member, election_id: int) -> Result | None:
+    """"Count now": the coordinator gives up the window to reopen voting."""
+    require(who, "coordinator")
+    election = await _election(db, who, election_id)
+    if election.status != "closed" or election.result is not None:
+        raise Refused(ALREADY_COUNTED if election.status == "closed" else NOT_VOTING)
+    return await _count(db, election.id)
+
+
+async def count_due(db: Database, election_id: int) -> Result | None:
+    """The bot's own count once the window has passed (None: nothing to count now)."""
+    election = await store.get_election(db, election_id)
+    when = count_at(election) if election is not None else None
+    if when is None or when > utcnow() + timedelta(seconds=5):
+        return None
+    return await _count(db, election_id)
+
+
+async def waiting_count(db: Database) -> list[Election]:
+    """Elections whose voting closed and whose count is still to come (jobs after a start)."""
+    return await store.uncounted(db)
 
 
 async def close(db: Database, election: Election) -> Result | None:
+    """Voting's closing time: close and count at once (None: it was closed already)."""
+    if not await store.stop_voting(db, election.id):
+        return None
+    return await _count(db, election.id)
+
+
+async def _count(db: Database, election_id: int) -> Result | None:
     """Count, allocate seats, record the result and create the committee (once)."""
+    election = await _reloaded(db, election_id)
     votes = await store.tally(db, election.id)
     accepted = await store.nominations(db, election.id, "accepted")
-    order = sorted(accepted, key=lambda p: (p[0].accepted_at or p[0].created_at, p[0].id))
+    order = sorted(accepted, key=lambda p: acceptance(p[0]))
     pool = [Candidate(n.id, n.stakeholder_group, votes.get(n.id, 0), index)
             for index, (n, _user) in enumerate(order)]
     minimums = {g: m for g, m in (await store.quotas(db, election.id)).items() if m > 0}
@@ -640,7 +718,7 @@ async def close(db: Database, election: Election) -> Result | None:
         group_order.index(item[0]) if item[0] in group_order else len(group_order), item[0])))
     allocation = allocate_seats(election.seats, minimums, pool)
     async with db.transaction():
-        if not await store.advance(db, election.id, to="closed", result=allocation.to_json()):
+        if not await store.record_result(db, election.id, allocation.to_json()):
             return None
         await store.discard_drafts(db, election.id)  # ballots begun and never cast
         committee = await store.create_committee(db, election.community_id, election.name,

@@ -130,6 +130,17 @@ async def find_members(db: Database, community_id: int, query: str, *,
                                                  limit=limit)]
 
 
+async def groups_of(db: Database, community_id: int,
+                    user_ids: Sequence[int]) -> dict[int, str | None]:
+    """The stakeholder group of each of a few members (a name search's matches)."""
+    found: dict[int, str | None] = {}
+    for user_id in user_ids:
+        membership = await store.get_membership(db, community_id, user_id)
+        if membership is not None:
+            found[user_id] = membership.stakeholder_group
+    return found
+
+
 async def mark_unreachable(db: Database, user_id: int) -> None:
     """Telegram said this person blocked the bot: send them nothing more until they write."""
     await store.set_reachable(db, user_id, False)

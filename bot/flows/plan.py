@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from bot.flows import city, process, schedule
@@ -313,6 +313,64 @@ async def propose(db: Database, who: Member, plan_id: int, kind: str, text: str,
     await store.add_tree_item(db, plan.id, kind, words(text, 300), who.user.id, status)
     await process.happened(db, who.community.id, "tree_changed", plan.id)
     return plan, status == "accepted"
+
+
+PROPOSALS_EVERY = timedelta(hours=1)  # coordinators hear of new proposals at most this often
+SLACK = timedelta(seconds=5)  # a job may fire a moment before the clock says it is due
+
+
+async def proposals_notice_at(db: Database, plan_id: int) -> datetime | None:
+    """When coordinators next hear of the tree's new proposals: at once, or an hour after
+    they last heard; None when no proposal is new to them."""
+    told = await store.proposals_told(db, plan_id)
+    count, _newest = await store.proposed_after(db, plan_id, told.item)
+    if not count:
+        return None
+    return max(utcnow(), told.at + PROPOSALS_EVERY) if told.at is not None else utcnow()
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalNews:
+    """A notice to a plan's coordinators: how many proposals are new since they last heard
+    (``told``), up to which tree item."""
+
+    plan: Plan
+    community: Community
+    coordinators: list[User]
+    count: int
+    newest: int
+    told: store.ProposalsTold
+
+    @property
+    def key(self) -> str:
+        """Names the notice in the outbox: queued twice, it is still sent once."""
+        return f"plan-proposals:{self.plan.id}:{self.told.item}"
+
+
+async def proposals_news(db: Database, plan_id: int) -> ProposalNews | None:
+    """The proposals notice due now, if any (not before an hour after the last one)."""
+    plan = await store.get_plan(db, plan_id)
+    told = await store.proposals_told(db, plan_id)
+    if plan is None or (told.at is not None and told.at + PROPOSALS_EVERY > utcnow() + SLACK):
+        return None
+    count, newest = await store.proposed_after(db, plan_id, told.item)
+    community = await community_store.get_community(db, plan.community_id)
+    if not count or community is None:
+        return None
+    found = await community_store.members(db, community.id, roles=("coordinator",))
+    return ProposalNews(plan, community, [u for _m, u in found], count, newest, told)
+
+
+async def proposals_told(db: Database, news: ProposalNews) -> None:
+    """The notice is queued: the next one counts what comes after, an hour from now at the
+    earliest. (Queued first, then marked: a crash in between queues it again under the
+    same key, which the outbox sends once.)"""
+    await store.mark_proposals_told(db, news.plan.id, news.told, news.newest, utcnow())
+
+
+async def untold_proposals(db: Database) -> list[Plan]:
+    """Plans with proposals their coordinators have not heard of yet (after a start)."""
+    return await store.plans_with_untold_proposals(db)
 
 
 @dataclass(frozen=True, slots=True)

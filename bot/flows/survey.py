@@ -30,8 +30,9 @@ import yaml
 from bot.flows import process, schedule
 from bot.flows.errors import Refused
 from bot.flows.people import Member, require, taking_part
-from bot.flows.typed import to_int, to_moment
-from bot.i18n import LANGUAGES, N_
+from bot.flows.typed import moment_example, to_int, to_moment
+from bot.i18n import LANGUAGES, N_, Translator
+from storage import broadcast as outbox
 from storage import community as community_store
 from storage import survey as store
 from storage.community import Community as Community
@@ -60,6 +61,10 @@ ALREADY = N_("That answer is already recorded; go on from the newest question.")
 NOT_ANSWERING = N_("You are not in the middle of a survey. /surveys lists the open ones.")
 NEEDS_ANSWER = N_("This question needs an answer.")
 STILL_NEEDED = N_("Question {n} still needs an answer.")
+FILE_DATE = N_("Please write the date and time as {example} (the community's time).")
+NOT_REOPENABLE = N_("Only a survey closed by hand in the last {n} minutes can be reopened.")
+ALREADY_TOLD = N_("Members have already been told that it closed, so it stays closed.")
+PAST_ITS_TIME = N_("Its closing time has passed meanwhile, so it stays closed.")
 ANSWERED_ANONYMOUSLY = N_("You have answered this anonymous survey. Its answers are not linked"
                           " to you, so they cannot be changed.")
 TOO_LARGE = N_("The file is too large (at most {n} KB).")
@@ -170,9 +175,10 @@ def check_max(text: str, options: int) -> int:
     return number
 
 
-def parse_when(text: str, timezone: str) -> datetime:
-    """``2026-12-01 18:00`` or ``2026-12-01`` (community time; Persian digits welcome)."""
-    return to_moment(text, timezone)
+def parse_when(text: str, timezone: str, lang: str = "en", *, relative: bool = True,
+               ) -> datetime:
+    """A date and time as :func:`~bot.flows.typed.read` reads them, in community time."""
+    return to_moment(text, timezone, lang, relative=relative)
 
 
 def check_dates(opens_at: datetime | None, closes_at: datetime | None) -> None:
@@ -297,9 +303,10 @@ def _spec(value: Any, lines: dict[str, int], default_language: str, timezone: st
     for key in ("opens", "closes"):
         if value.get(key) is not None:
             try:
-                moment = parse_when(str(value[key]), timezone)
-            except Refused as refused:
-                raise read.fail(key, refused.message) from None
+                moment = parse_when(str(value[key]), timezone, relative=False)
+            except Refused:
+                raise read.fail(key, FILE_DATE, example=moment_example(
+                    Translator("en", timezone))) from None
             setattr(spec, f"{key}_at", moment)
     try:
         check_dates(spec.opens_at, spec.closes_at)
@@ -395,13 +402,71 @@ async def publish(db: Database, who: Member, spec: Spec) -> Survey:
     return survey
 
 
-async def close(db: Database, who: Member, survey_id: int) -> Survey:
-    """Close an open survey, or cancel one not yet open, by hand. Returns the survey as it
-    was (its status says whether members are to hear that it closed)."""
+def closed_key(survey_id: int) -> str:
+    """The outbox key of the notices that a survey closed (withdrawn when it is reopened)."""
+    return f"survey-closed:{survey_id}"
+
+
+async def closable(db: Database, who: Member, survey_id: int) -> Survey:
+    """A survey a coordinator may close (or cancel) now: asked before it is done."""
     require(who, "coordinator")
     survey = await _survey(db, who, survey_id)
-    if not await _close(db, survey):
+    if survey.status == "closed":
         raise Refused(CLOSED)
+    return survey
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """A survey closed by hand: as it was before (its status says whether members are to
+    hear that it closed), and until when it may be reopened."""
+
+    survey: Survey
+    reopen_until: datetime
+    told_at: datetime  # when members hear it (after the window, and not in quiet hours)
+
+
+async def close(db: Database, who: Member, survey_id: int) -> Closed:
+    """Close an open survey, or cancel one not yet open, by hand (after the coordinator
+    confirmed). Members are told only once the window to reopen it has passed."""
+    survey = await closable(db, who, survey_id)
+    until = schedule.reopen_until()
+    if not await store.close_by_hand(db, survey.id, was=survey.status, reopen_until=until):
+        raise Refused(CLOSED)
+    community = await community_store.get_community(db, survey.community_id)
+    assert community is not None  # a survey goes with its community (ON DELETE CASCADE)
+    return Closed(survey, until, schedule.hold_until(community, until) or until)
+
+
+async def reopen(db: Database, who: Member, survey_id: int) -> Survey:
+    """Undo a closing by hand, while nothing was lost: within the window, before any member
+    was told, and before its own closing time (answers given so far were never touched)."""
+    require(who, "coordinator")
+    survey = await _survey(db, who, survey_id)
+    if survey.status != "closed" or not schedule.may_reopen(survey.reopen_until):
+        raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    was_open = survey.closed_at is not None and survey.opens_at <= survey.closed_at
+    if was_open and survey.closes_at is not None and survey.closes_at <= utcnow():
+        raise Refused(PAST_ITS_TIME)
+    async with db.transaction():
+        if not await outbox.withdraw(db, [closed_key(survey.id) + ":"]):
+            raise Refused(ALREADY_TOLD)
+        if not await store.reopen(db, survey.id, "open" if was_open else "scheduled"):
+            raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    reopened = await store.get(db, survey.id)
+    assert reopened is not None
+    return reopened
+
+
+async def tell_now(db: Database, who: Member, survey_id: int) -> Survey:
+    """The coordinator will not reopen it: members are told now (outside quiet hours)."""
+    require(who, "coordinator")
+    survey = await _survey(db, who, survey_id)
+    if survey.status != "closed" or not await store.keep_closed(db, survey.id):
+        raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    community = await community_store.get_community(db, survey.community_id)
+    assert community is not None  # a survey goes with its community (ON DELETE CASCADE)
+    await outbox.release(db, [closed_key(survey.id) + ":"], schedule.hold_until(community))
     return survey
 
 

@@ -20,13 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-import jdatetime
-
-from bot.flows import process
+from bot.flows import process, schedule
 from bot.flows.errors import STALE, Refused
 from bot.flows.people import Member, require, taking_part
+from bot.flows.typed import to_moment
 from bot.flows.voting_book import CLOSED, NOT_AVAILABLE, NOT_IN_VOTE, StickerBook
 from bot.i18n import N_, Translator
 from storage import brainstorm as brainstorm_store
@@ -111,44 +109,17 @@ def parse_title(text: str) -> str:
     return title
 
 
-DEADLINE_FORMAT = "YYYY-MM-DD HH:MM"
 PASSED = N_("That time has already passed; please send a time in the future.")
-
-
-def deadline_example(persian: bool) -> str:
-    """What to show as an example: Solar Hijri for Persian speakers, else Gregorian."""
-    return "1405-09-15 18:00" if persian else "2026-12-06 18:00"
+DEFAULT_HOUR = 20  # a closing day typed without a time closes at 20:00 community time
 
 
 def parse_deadline(text: str, tz: str, now: datetime | None = None, *,
-                   persian: bool = False) -> datetime:
-    """``YYYY-MM-DD HH:MM`` (or a date: 20:00 that day) in the community's time zone → UTC.
-
-    A year before 1700 is a Solar Hijri date (Persian speakers write 1405-09-15), converted
-    with jdatetime; Persian digits are accepted.
-    """
+                   lang: str = "en") -> datetime:
+    """A closing time typed as every date question reads it (``typed.to_moment``: a Solar
+    Hijri date, a month's name, "tomorrow 18:00" …; a date alone closes at 20:00) in the
+    community's time zone → UTC; it must be in the future."""
     now = now or datetime.now(UTC)
-    cleaned = to_ascii_digits(text.strip())
-    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            local = datetime.strptime(cleaned, pattern)
-            break
-        except ValueError:
-            continue
-    else:
-        raise Refused(N_("Please send the closing time as {format}, for example {example}."),
-                      format=DEADLINE_FORMAT, example=deadline_example(persian))
-    if len(cleaned) <= 10:
-        local = local.replace(hour=20)
-    if local.year < 1700:
-        try:
-            local = jdatetime.datetime(local.year, local.month, local.day, local.hour,
-                                       local.minute).togregorian()
-        except ValueError:
-            raise Refused(N_("Please send the closing time as {format}, for example"
-                             " {example}."), format=DEADLINE_FORMAT,
-                          example=deadline_example(persian)) from None
-    moment = local.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    moment = to_moment(text, tz, lang, now=now, hour=DEFAULT_HOUR).astimezone(UTC)
     if moment <= now:
         raise Refused(PASSED)
     return moment
@@ -572,10 +543,20 @@ async def keep_chart(db: Database, png: bytes) -> str:
 # -- live standings --------------------------------------------------------------------------------
 
 
-async def standings_vote(db: Database, who: Member) -> Prioritisation:
-    """The vote a coordinator's ``/standings`` shows: the newest open one."""
+async def standings_votes(db: Database, who: Member) -> list[Prioritisation]:
+    """The votes a coordinator's ``/standings`` may show: the open ones, newest first (asked
+    which when there are several)."""
     require(who, "coordinator")
-    return (await open_votes(db, who))[0]
+    return await open_votes(db, who)
+
+
+async def standings_vote(db: Database, who: Member, vote_id: int) -> Prioritisation:
+    """The open vote a coordinator chose for live standings."""
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id)
+    if not prioritisation.is_open:
+        raise Refused(CLOSED)
+    return prioritisation
 
 
 async def keep_standings(db: Database, who: Member, vote_id: int, chat_id: int,
@@ -624,6 +605,15 @@ async def shortlist(db: Database, who: Member) -> list[str]:
         db, brainstorm.id, shortlisted=True)][:MAX_PROBLEMS]
 
 
+DEFAULT_STICKERS = 3
+
+
+def sticker_budget(stickers: int, problems: int, stacking: bool) -> int:
+    """A budget every resident can spend: with one sticker per problem, no more stickers
+    than there are problems (3 stickers over 2 problems would leave one that fits nowhere)."""
+    return stickers if stacking else max(1, min(stickers, problems))
+
+
 async def create(db: Database, who: Member, *, community_id: int, title: str, method: str,
                  problems: list[str], stickers: int = 3, stacking: bool = False,
                  closes_at: datetime | None = None) -> Prioritisation:
@@ -635,8 +625,10 @@ async def create(db: Database, who: Member, *, community_id: int, title: str, me
         raise Refused(STALE)
     if closes_at is not None and closes_at <= utcnow():
         raise Refused(PASSED)
+    problems = check_problems(problems)
+    stickers = sticker_budget(stickers, len(problems), stacking)
     created = await store.create(db, who.community.id, title=parse_title(title), method=method,
-                                 problems=check_problems(problems), stickers=stickers,
+                                 problems=problems, stickers=stickers,
                                  allow_stacking=stacking, closes_at=closes_at,
                                  created_by=who.user.id)
     await process.happened(db, who.community.id, "vote_opened", created.id)
@@ -681,27 +673,120 @@ async def closable(db: Database, who: Member) -> list[Prioritisation]:
     return await open_votes(db, who)
 
 
-async def close(db: Database, who: Member, vote_id: int, book: StickerBook) -> Prioritisation:
-    """A coordinator closes a vote of their community early."""
+NOT_REOPENABLE = N_("Only a vote closed by hand in the last {n} minutes can be reopened.")
+ALREADY_TOLD = N_("Members have already received the result, so the vote stays closed.")
+PAST_ITS_TIME = N_("Its closing time has passed meanwhile, so the vote stays closed.")
+
+
+def result_keys(vote_id: int) -> list[str]:
+    """The outbox keys of a vote's result (text and chart): withdrawn when it is reopened."""
+    return [f"vote-result:{vote_id}", f"vote-chart:{vote_id}"]
+
+
+async def closing(db: Database, who: Member, vote_id: int) -> Prioritisation:
+    """A vote a coordinator may close now (asked before it is done)."""
     require(who, "coordinator")
     prioritisation = await find(db, who, vote_id)
-    closed = await close_due(db, prioritisation.id, book) if prioritisation.is_open else None
+    if not prioritisation.is_open:
+        raise Refused(CLOSED)
+    return prioritisation
+
+
+async def close(db: Database, who: Member, vote_id: int, book: StickerBook) -> Prioritisation:
+    """A coordinator closes a vote of their community early (after confirming). Its result
+    waits until the window to reopen it has passed (``result_due``)."""
+    prioritisation = await closing(db, who, vote_id)
+    closed = await close_due(db, prioritisation.id, book,
+                             reopen_until=schedule.reopen_until())
     if closed is None:
         raise Refused(CLOSED)
     return closed
 
 
-async def close_due(db: Database, vote_id: int, book: StickerBook) -> Prioritisation | None:
+async def close_due(db: Database, vote_id: int, book: StickerBook, *,
+                    reopen_until: datetime | None = None) -> Prioritisation | None:
     """Close a vote whose time has come; None if it was closed already (so its result is
     announced once). The sticker book's copy goes: the next tap is refused as closed."""
-    if not await store.close(db, vote_id):
+    if not await store.close(db, vote_id, reopen_until=reopen_until):
         return None
     book.forget(vote_id)
     closed = await store.get(db, vote_id)
-    if closed is not None:  # step 1 of the participation cycle has its result
-        await process.happened(db, closed.community_id, "vote_closed", vote_id,
-                               outcome=await outcome(db, closed))
+    if closed is not None and reopen_until is None:  # closed for good: the cycle hears now
+        await _tell_cycle(db, closed)
     return closed
+
+
+async def _tell_cycle(db: Database, closed: Prioritisation) -> None:
+    """Step 1 of the participation cycle has its result — once the closing is final (a vote
+    closed by hand is, once the window to reopen it has passed)."""
+    await process.happened(db, closed.community_id, "vote_closed", closed.id,
+                           outcome=await outcome(db, closed))
+
+
+def final_at(prioritisation: Prioritisation) -> datetime | None:
+    """When a vote closed by hand is closed for good: the end of its window to reopen
+    (None: open, or final already)."""
+    return None if prioritisation.is_open else prioritisation.reopen_until
+
+
+async def closing_windows(db: Database) -> list[Prioritisation]:
+    """Votes closed by hand whose window to reopen has not been closed yet (their jobs are
+    rebuilt at start)."""
+    return await store.reopenable(db)
+
+
+async def finalize_due(db: Database, vote_id: int) -> Prioritisation | None:
+    """The window to reopen has passed: the closing is final, and the cycle hears of it
+    (None: nothing to do — reopened, or final already)."""
+    prioritisation = await store.get(db, vote_id)
+    when = final_at(prioritisation) if prioritisation is not None else None
+    if prioritisation is None or when is None or when > utcnow() + timedelta(seconds=5):
+        return None
+    if not await store.keep_closed(db, vote_id):
+        return None
+    await _tell_cycle(db, prioritisation)
+    return prioritisation
+
+
+async def result_due(db: Database, prioritisation: Prioritisation) -> datetime | None:
+    """When members receive the result of a closed vote: after the window to reopen it,
+    and never in quiet hours (None: at once)."""
+    return schedule.hold_until(await _community(db, prioritisation),
+                               prioritisation.reopen_until)
+
+
+async def reopen(db: Database, who: Member, vote_id: int, book: StickerBook) -> Prioritisation:
+    """Undo a closing by hand while nothing was lost: within the window, before any member
+    received the result, and before the vote's own closing time. Stickers, comparisons and
+    ratings were never touched; residents vote on where they were."""
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id)
+    if prioritisation.is_open or not schedule.may_reopen(prioritisation.reopen_until):
+        raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    if prioritisation.closes_at is not None and prioritisation.closes_at <= utcnow():
+        raise Refused(PAST_ITS_TIME)
+    async with db.transaction():
+        if not await outbox.withdraw(db, [key + ":" for key in result_keys(vote_id)]):
+            raise Refused(ALREADY_TOLD)
+        if not await store.reopen(db, prioritisation.id):
+            raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    book.forget(vote_id)
+    reopened = await store.get(db, vote_id)
+    assert reopened is not None
+    return reopened
+
+
+async def tell_now(db: Database, who: Member, vote_id: int) -> Prioritisation:
+    """The coordinator will not reopen it: the result goes to members now (outside quiet
+    hours)."""
+    require(who, "coordinator")
+    prioritisation = await find(db, who, vote_id)
+    if prioritisation.is_open or not await store.keep_closed(db, prioritisation.id):
+        raise Refused(NOT_REOPENABLE, n=schedule.window_minutes())
+    await outbox.release(db, [key + ":" for key in result_keys(vote_id)],
+                         schedule.hold_until(await _community(db, prioritisation)))
+    await _tell_cycle(db, prioritisation)
+    return prioritisation
 
 
 async def result_audience(db: Database, prioritisation: Prioritisation,
@@ -716,13 +801,18 @@ async def result_audience(db: Database, prioritisation: Prioritisation,
 # -- paper stickers ------------------------------------------------------------------------------
 
 
-async def paper_vote(db: Database, who: Member) -> Prioritisation:
-    """The sticker vote a coordinator's ``/paper`` counts go to: the newest one."""
+PAPER_CHOICES = 10  # sticker votes /paper offers at most
+
+
+async def paper_votes(db: Database, who: Member) -> list[Prioritisation]:
+    """The sticker votes a coordinator's ``/paper`` counts may go to: open ones first, then
+    closed ones (a meeting counted after the vote closed), newest first — asked which when
+    there are several."""
     require(who, "coordinator")
     found = [p for p in await store.list_for(db, who.community.id) if p.method == "stickers"]
     if not found:
         raise Refused(NO_STICKER_VOTE)
-    return found[0]
+    return sorted(found, key=lambda p: not p.is_open)[:PAPER_CHOICES]
 
 
 async def paper_problems(db: Database, who: Member, vote_id: int,

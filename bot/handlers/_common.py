@@ -271,6 +271,12 @@ def _message_callback(body: Callable[[Any], Awaitable[None]], role: Role | None,
     return callback
 
 
+def clock(t: Translator, moment: datetime) -> str:
+    """When something happens soon: the time of day if it is today, else date and time."""
+    today = datetime.now(t.tz).date()
+    return t.time(moment) if t.local(moment).date() == today else t.datetime(moment)
+
+
 def short(text: str, limit: int = 36) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -293,13 +299,15 @@ Render = Callable[[Translator, User], "tuple[str, InlineKeyboardMarkup | None]"]
 
 async def notify(app: MahfilApp, community: Community, people: Iterable[User],
                  render: Render, *, key: str | None,
-                 photo: Callable[[Translator], str | None] | None = None) -> int:
+                 photo: Callable[[Translator], str | None] | None = None,
+                 not_before: datetime | None = None) -> int:
     """Queue a notice to each person in their language, through the delivery outbox.
 
     Notices are not urgent: inside the community's quiet hours they wait until morning.
     ``key`` names the notice; a person never receives the same key twice, so a job that
     runs again after a restart cannot repeat it. With ``photo`` (a stored picture per
-    language) the text becomes its caption. Returns how many messages were queued.
+    language) the text becomes its caption; with ``not_before`` none goes earlier (a
+    result that may still be withdrawn). Returns how many messages were queued.
     """
     courier_ = courier(app)
     notices = []
@@ -315,7 +323,8 @@ async def notify(app: MahfilApp, community: Community, people: Iterable[User],
             notices.append(Notice(
                 user.id, part, markup.to_dict() if markup is not None and last else None,
                 picture, None if key is None else f"{key}:{user.id}:{index}"))
-    queued = await enqueue_notices(app.bot_data.db, community, notices, paid=courier_.paid)
+    queued = await enqueue_notices(app.bot_data.db, community, notices, paid=courier_.paid,
+                                   not_before=not_before)
     courier_.wake()
     return queued
 

@@ -1,8 +1,10 @@
 """Typed input, asked one field at a time: the forms of every capability.
 
 Telegram has no form widget: the bot asks, the person types (or taps) an answer. A
-:class:`Form` is a list of :class:`Field` — text, lines, a date, a number, a member found by
-name, a choice of buttons, a photo, a file — asked in turn. Each value is checked as it
+:class:`Form` is a list of :class:`Field` — text, lines, a date (read as
+``bot.flows.typed.read`` reads every date), a number, a member found by name (shown with their
+stakeholder group to confirm, or offered as buttons when several match), a choice of
+buttons, a photo, a file — asked in turn. Each value is checked as it
 comes, so a bad one gets a localized hint and the field is asked again, and nothing
 half-made is stored: when the last field is in, the form's finisher gets everything at once
 and calls the flow that applies the rules and writes.
@@ -33,17 +35,19 @@ from bot.actor import Member
 from bot.app import Context, MahfilApp
 from bot.callbacks import STALE, Button, Range, Word, button
 from bot.flows import typed
-from bot.flows.community import find_members
+from bot.flows.community import find_members, groups_of
 from bot.flows.errors import Refused
-from bot.flows.people import Role
+from bot.flows.people import Role, User
 from bot.handlers._common import PRIVATE, Said, Tap, Tapped, Turn, member, tap
-from bot.i18n import N_, Translator
+from bot.i18n import N_, Translator, isolate
 from bot.keyboards import keyboard
+from bot.labels import group_label
 
 STATE = "form"  # the user_data key of the form being filled
 PAUSED = "forms_paused"  # forms set aside for a newer one, newest last
 DEPTH = 3  # forms kept aside at most
 SKIP = "-"
+OTHER = "other"  # "Someone else" under the members a name matched
 
 Kind = Literal["text", "lines", "day", "moment", "percent", "number", "int", "member",
                "choice", "photo", "document"]
@@ -260,10 +264,15 @@ class Form:
             return await self._take(filling, field, None)
         echo = None
         if field.kind == "member":
+            if value == OTHER:  # not the one matched: the question again
+                await tap_.answer()
+                await tap_.edit_markup(None)
+                return await self._ask(filling, field)
             user_id = typed.to_int(value)
             if user_id is None:
                 raise Refused(STALE)
             chosen: Any = user_id
+            await tap_.edit_markup(None)
         else:
             offered = {o.value: o.label for o in await self._options(filling, field)}
             if value not in offered:
@@ -293,30 +302,49 @@ class Form:
     def _read(filling: Filling, field: Field, text: str) -> Any:
         if field.parse is not None:
             return field.parse(text)
+        timezone = filling.who.community.timezone
         readers: dict[str, Callable[[str], Any]] = {
             "text": lambda raw: typed.words(raw, field.limit),
             "lines": lambda raw: typed.lines(raw, field.limit),
-            "day": typed.to_day, "percent": typed.to_percent, "number": typed.to_number,
-            "moment": lambda raw: typed.to_moment(raw, filling.who.community.timezone),
+            "day": lambda raw: typed.to_day(raw, filling.t.lang, timezone),
+            "percent": typed.to_percent, "number": typed.to_number,
+            "moment": lambda raw: typed.to_moment(raw, timezone, filling.t.lang),
             "int": _whole,
         }
         return readers[field.kind](text)
 
     async def _member(self, filling: Filling, field: Field, text: str) -> int:
-        """One member found by name; several are offered as buttons."""
+        """A member found by name, never taken without the person seeing whom: one match is
+        shown with its stakeholder group to confirm ("Yes" / "Someone else"), several are
+        offered as buttons with their groups."""
         name = " ".join(text.split())
         if not name:
             raise Refused(N_("Please send a name."))
-        found = await find_members(filling.context.db, filling.who.community.id, name,
-                                   limit=9)
-        if len(found) == 1:
-            return found[0].id
+        db, community_id = filling.context.db, filling.who.community.id
+        found = await find_members(db, community_id, name, limit=9)
         if not found:
             raise Refused(N_("No member of the community has that name. Try part of the"
                              " name."))
-        await filling.turn.say(filling.t._("Several members match. Which one?"), keyboard(
-            *[[self._button(filling, user.display_name, str(user.id))] for user in found[:8]]))
+        t = filling.t
+        groups = await groups_of(db, community_id, [user.id for user in found])
+        other = [self._button(filling, t._("Someone else"), OTHER)]
+        if len(found) == 1:
+            user = found[0]
+            await self._checked(filling, field, user.id)  # refused: said before asking
+            await filling.turn.say(
+                t._("Is this the person: {name} ({group})?", name=isolate(user.display_name),
+                    group=group_label(t, groups.get(user.id))),
+                keyboard([self._button(filling, t._("Yes"), str(user.id)), *other]))
+            raise _Asked
+        await filling.turn.say(t._("Several members match. Which one?"), keyboard(
+            *[[self._button(filling, _matched(t, user, groups), str(user.id))]
+              for user in found[:8]], other))
         raise _Asked
+
+
+def _matched(t: Translator, user: User, groups: Mapping[int, str | None]) -> str:
+    """A member found by name, as a button shows them: the name and the group."""
+    return f"{user.display_name} ({group_label(t, groups.get(user.id), html=False)})"
 
 
 class _Asked(Exception):

@@ -22,6 +22,7 @@ from bot.app import Context, MahfilApp
 from bot.callbacks import Button, Id, Index, Word, button
 from bot.commands import Command
 from bot.flows import committee as flow
+from bot.flows import schedule
 from bot.flows.errors import Refused
 from bot.flows.people import Actor, Member
 from bot.handlers._common import (
@@ -32,6 +33,7 @@ from bot.handlers._common import (
     Tapped,
     Turn,
     at,
+    clock,
     command,
     deliver,
     guest_tap,
@@ -98,6 +100,36 @@ class OpenVoting(Button):
 
 @button("committee", "count", role="coordinator")
 class Count(Button):
+    """"Close voting and count": asks first."""
+
+    election: Id
+
+
+@button("committee", "stop", role="coordinator")
+class StopVoting(Button):
+    """Yes, close voting (the count follows after the window to reopen)."""
+
+    election: Id
+
+
+@button("committee", "keepvoting", role="coordinator")
+class KeepVoting(Button):
+    """No, leave voting open."""
+
+    election: Id
+
+
+@button("committee", "reopen", role="coordinator")
+class ReopenVoting(Button):
+    """Undo the closing of voting, within the window (nothing has been counted)."""
+
+    election: Id
+
+
+@button("committee", "countnow", role="coordinator")
+class CountNow(Button):
+    """Do not wait for the window: count now and tell members."""
+
     election: Id
 
 
@@ -272,6 +304,10 @@ def _status_card(t: Translator, found: flow.Progress) -> tuple[str, InlineKeyboa
                        found.members, voted=found.voted),
         ]
         rows = [[inline(t._("Close voting and count"), Count(eid))]]
+    elif (when := flow.count_at(election)) is not None:
+        lines.append(t._("Voting has closed; the votes are counted at {when}.",
+                         when=clock(t, when)))
+        rows = [_after_stop(t, election)]
     else:
         lines.append(t._("This election has closed. /committee shows the committee."))
     return "\n".join(lines), keyboard(*rows)
@@ -349,12 +385,63 @@ async def open_voting_tap(turn: Tap[OpenVoting]) -> None:
         await turn.edit(*await _card(turn, opened))
 
 
+def _after_stop(t: Translator, election: flow.Election) -> list[InlineKeyboardButton]:
+    """What a coordinator may do while voting is closed and not yet counted."""
+    buttons = [inline(t._("Count now"), CountNow(election.id))]
+    if schedule.may_reopen(election.reopen_until):
+        buttons.insert(0, inline(t._("Reopen voting"), ReopenVoting(election.id)))
+    return buttons
+
+
 @tap(Count)
 async def count_tap(turn: Tap[Count]) -> None:
+    """Closing voting is asked first: members can no longer vote afterwards."""
+    election = await flow.closing(turn.context.db, turn.who, turn.button.election)
+    t, eid = turn.t, election.id
+    await turn.answer()
+    await turn.say(t._("Close voting for <b>{name}</b> and count? Members can no longer vote."
+                       " The votes are counted {n} minutes later and members hear the result"
+                       " then; until then you can reopen voting.",
+                       name=isolate(election.name), n=schedule.window_minutes()),
+                   keyboard([inline(t._("Yes, close voting"), StopVoting(eid)),
+                             inline(t._("No, leave it open"), KeepVoting(eid))]))
+
+
+@tap(StopVoting)
+async def stop_tap(turn: Tap[StopVoting]) -> None:
+    stopped = await flow.stop(turn.context.db, turn.who, turn.button.election)
+    _schedule(turn.app, stopped)
+    t, when = turn.t, flow.count_at(stopped) or datetime.now(UTC)
+    await turn.answer()
+    await turn.edit(t._("Voting is closed. The votes are counted at {when}; until then you can"
+                        " reopen voting.", when=clock(t, when)),
+                    keyboard(_after_stop(t, stopped)))
+
+
+@tap(KeepVoting)
+async def keep_voting_tap(turn: Tap[KeepVoting]) -> None:
+    await turn.answer()
+    await turn.edit(turn.t._("Nothing changed: voting stays open."))
+
+
+@tap(ReopenVoting)
+async def reopen_tap(turn: Tap[ReopenVoting]) -> None:
+    reopened = await flow.reopen(turn.context.db, turn.who, turn.button.election)
+    _schedule(turn.app, reopened)
+    await turn.answer()
+    closes = reopened.voting_close_at
+    await turn.edit(turn.t._("Voting is open again until {when}; nothing was counted.",
+                             when=turn.t.datetime(closes)) if closes is not None else
+                    turn.t._("Voting is open again; nothing was counted."))
+
+
+@tap(CountNow)
+async def count_now_tap(turn: Tap[CountNow]) -> None:
     result = await flow.count(turn.context.db, turn.who, turn.button.election)
     await turn.answer()
     await turn.edit(turn.t._("Counting…"))
     if result is not None:
+        _schedule(turn.app, result.election)
         await _publish(turn.app, result)
 
 
@@ -397,11 +484,21 @@ async def _announce(app: MahfilApp, election: flow.Election, what: Announcement,
 
 
 def _schedule(app: MahfilApp, election: flow.Election) -> None:
-    """One job for the election's next deadline and one for the voting reminder; both are
-    rebuilt at start (``on_startup``), and a deadline passed meanwhile runs at once."""
+    """One job for the election's next deadline, one for the voting reminder and one for a
+    count that waits (voting closed by hand); all are rebuilt at start (``on_startup``), and
+    one whose time passed meanwhile runs at once."""
     name = f"election-{election.id}"
     at(app, name, flow.deadline(election), _deadline_job, election.id)
     at(app, f"{name}-reminder", flow.reminder_at(election), _reminder_job, election.id)
+    at(app, f"{name}-count", flow.count_at(election), _count_job, election.id)
+
+
+async def _count_job(context: Context) -> None:
+    """The window to reopen voting has passed: count and tell members."""
+    assert context.job is not None and isinstance(context.job.data, int)
+    result = await flow.count_due(context.db, context.job.data)
+    if result is not None:
+        await _publish(context.application, result)
 
 
 async def _reminder_job(context: Context) -> None:
@@ -915,15 +1012,18 @@ async def link_command(turn: Turn[Actor]) -> None:
 
 
 async def on_startup(app: MahfilApp) -> None:
-    """Rebuild each running election's jobs; deadlines passed while down run now."""
-    for election in await flow.running_elections(app.bot_data.db):
+    """Rebuild each running election's jobs (and the counts still to come); deadlines passed
+    while down run now."""
+    db = app.bot_data.db
+    for election in await flow.running_elections(db) + await flow.waiting_count(db):
         _schedule(app, election)
 
 
 def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (
         election_command, setting_tap, label_tap, discard_tap, open_nominations_tap,
-        remind_tap, open_voting_tap, count_tap,
+        remind_tap, open_voting_tap, count_tap, stop_tap, keep_voting_tap, reopen_tap,
+        count_now_tap,
         nominate_command, nominate_tap, nominate_self_tap, nominate_other_tap, accept_tap,
         decline_tap,
         ballot_command, vote_tap, ballot_page_tap, choose_tap, review_tap, cast_tap,

@@ -161,6 +161,10 @@ def _line(t: Translator, change: Change) -> str:
         return t.ngettext("{n} new problem in the brainstorm {prompt}",
                           "{n} new problems in the brainstorm {prompt}", change.count,
                           prompt=name)
+    if change.kind == "tree_proposals":
+        return t.ngettext("{n} proposal for the problem tree of {problem} waits for review",
+                          "{n} proposals for the problem tree of {problem} wait for review",
+                          change.count, problem=name)
     if change.kind == "task_changed":
         return t._("Task {title}: {status}, {percent}", title=name,
                    status=t._(TASK_STATUS.get(change.detail or "", change.detail or "")),

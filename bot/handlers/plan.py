@@ -21,9 +21,9 @@ from bot.app import Context, MahfilApp
 from bot.callbacks import Button, Id, button
 from bot.commands import Command
 from bot.flows import plan as flow
-from bot.flows import process
+from bot.flows import process, typed
 from bot.flows.people import Member
-from bot.handlers._common import Said, Tap, Tapped, Turn, command, notify, short, tap
+from bot.handlers._common import Said, Tap, Tapped, Turn, at, command, notify, short, tap
 from bot.handlers._forms import Field, Filling, Form
 from bot.handlers.city import approval_lines
 from bot.i18n import N_, Translator, isolate
@@ -241,7 +241,8 @@ TASK = Form("plan.task", [
     _text("title", N_("What is the task?"), 200),
     Field("responsible_id", N_("Who is responsible? Send their name (or part of it)."),
           "member", check=_responsible),
-    Field("starts_on", N_("When does it start? (2026-12-01)"), "day"),
+    Field("starts_on", lambda t, _values: t._("When does it start? (for example {example})",
+                                               example=typed.day_example(t)), "day"),
     Field("due_on", N_("When is it due?"), "day", check=_after_start)], role="committee")
 PROGRESS = Form("plan.progress", [Field("progress", N_("Progress in percent (0–100)?"),
                                         "percent")], role="committee")
@@ -264,8 +265,9 @@ INDICATOR = Form("plan.indicator", [
           optional=True, check=_task_number)], role="committee")
 READING = Form("plan.reading", [
     Field("value", N_("The value measured?"), "number"),
-    Field("on_day", N_("Measured on which day? (2026-12-01) — skip for today."), "day",
-          optional=True),
+    Field("on_day", lambda t, _values: t._(
+        "Measured on which day? (for example {example}) — skip for today.",
+        example=typed.day_example(t)), "day", optional=True),
     _text("source", N_("Source (who measured, or where it comes from)? Or skip."), 200,
           optional=True)], role="committee")
 EVALUATION = Form("plan.evaluation", [
@@ -431,10 +433,38 @@ async def _proposed(filling: Filling) -> None:
                                       filling.values["text"])
     await turn.say(t._("Added to the problem tree.") if placed
                    else t._("Thank you! The committee will place it in the problem tree."))
+    if not placed:
+        await _tell_of_proposals(turn.app, plan.id)
     await turn.say(*_tree_view(t, await flow.tree(turn.context.db, turn.who, plan.id)))
 
 
 CONSEQUENCE.finisher(_proposed)
+
+
+async def _tell_of_proposals(app: MahfilApp, plan_id: int) -> None:
+    """Coordinators hear of new proposals in one notice, at most once an hour (a job: at
+    once, or an hour after the last notice, taking in whatever was proposed meanwhile)."""
+    at(app, f"plan-proposals-{plan_id}",
+       await flow.proposals_notice_at(app.bot_data.db, plan_id), _proposals_job, plan_id)
+
+
+async def _proposals_job(context: Context) -> None:
+    assert context.job is not None and isinstance(context.job.data, int)
+    news = await flow.proposals_news(context.db, context.job.data)
+    if news is None:
+        return
+    plan = news.plan
+
+    def render(t: Translator, _user: flow.User) -> tuple[str, InlineKeyboardMarkup | None]:
+        text = t.ngettext("New for the problem tree of “{problem}”: {n} proposal waits for"
+                          " review.", "New for the problem tree of “{problem}”: {n}"
+                          " proposals wait for review.", news.count,
+                          problem=isolate(plan.problem))
+        return text, keyboard([inline(t._("Review proposals"), Show(plan.id, "proposals"))])
+
+    await notify(context.application, news.community, news.coordinators, render,
+                 key=news.key)
+    await flow.proposals_told(context.db, news)
 
 
 def _proposals_view(t: Translator, found: flow.Proposals,
@@ -950,6 +980,8 @@ async def _tick(context: Context) -> None:
 async def on_startup(app: MahfilApp) -> None:
     if app.job_queue is not None:
         app.job_queue.run_repeating(_tick, interval=TICK, first=2, name="task-reminders")
+    for plan in await flow.untold_proposals(app.bot_data.db):  # proposals made while down
+        await _tell_of_proposals(app, plan.id)
 
 
 # == wiring =====================================================================================

@@ -23,6 +23,7 @@ from telegram.ext import filters
 from bot.app import Context, MahfilApp
 from bot.callbacks import STALE, Button, Id, Index, button
 from bot.commands import Command
+from bot.flows import schedule, typed
 from bot.flows import survey as flow
 from bot.flows import survey_export as exports
 from bot.flows.errors import Refused
@@ -44,6 +45,7 @@ from bot.handlers._common import (
     Tapped,
     Turn,
     at,
+    clock,
     command,
     notify,
     on_message,
@@ -142,7 +144,35 @@ class Remind(Button):
 
 @button("survey", "close", role="coordinator")
 class Close(Button):
-    """Close an open survey, or cancel a scheduled one."""
+    """Close an open survey, or cancel a scheduled one: asks first."""
+
+    survey: Id
+
+
+@button("survey", "closenow", role="coordinator")
+class CloseNow(Button):
+    """Yes, close it (or cancel it)."""
+
+    survey: Id
+
+
+@button("survey", "keep", role="coordinator")
+class KeepOpen(Button):
+    """No, leave it as it is."""
+
+    survey: Id
+
+
+@button("survey", "reopen", role="coordinator")
+class Reopen(Button):
+    """Undo a closing by hand, within the window and before members were told."""
+
+    survey: Id
+
+
+@button("survey", "tellnow", role="coordinator")
+class TellNow(Button):
+    """Do not wait for the window: members are told now."""
 
     survey: Id
 
@@ -177,8 +207,8 @@ REQUIRED = Field("required", N_("Must everyone answer this question?"), kind="ch
 ANONYMOUS = Field("anonymous", N_("Should answers be anonymous? Anonymous answers are stored"
                                   " with no link to the person."), kind="choice",
                   labels={"named": N_("Named answers"), "anonymous": N_("Anonymous")})
-OPENS = Field("opens", N_("When does it open? Tap “Open now” or send a date and time"
-                          " (2026-12-01 18:00)."), kind="moment",
+OPENS = Field("opens", N_("When does it open? Tap “Open now” or send a date and time (for"
+                          " example {example})."), kind="moment",
               labels={"now": N_("Open now")})
 CLOSES = Field("closes", N_("When does it close? Tap a choice or send a date and time."),
                kind="moment", labels={"week": N_("In a week"), "fortnight": N_("In two weeks"),
@@ -195,8 +225,8 @@ class Builder(Form):
     anonymous or named, opening, closing, and the preview with Publish and Discard.
 
     The questions repeat, so :meth:`next` reads what was given instead of a fixed order. A
-    typed answer that does not fit gets its hint and the question stays as it is; a survey
-    file gives everything at once and goes straight to the preview.
+    typed answer that does not fit gets its hint and the question again; a survey file
+    gives everything at once and goes straight to the preview.
     """
 
     stopped = N_("Stopped. Nothing was published.")
@@ -264,6 +294,8 @@ class Builder(Form):
             return
         if field is MAX:
             prompt = t._(field.prompt, n=len(filling.values["question"]["options"]))
+        elif field is OPENS:
+            prompt = t._(field.prompt, example=typed.moment_example(t, days=1, hour=9))
         else:
             prompt = t._(field.prompt)
         buttons = [self._button(filling, t._(label), value)
@@ -272,13 +304,9 @@ class Builder(Form):
         await turn.say(prompt, keyboard(*rows))
 
     async def typed(self, filling: Filling, field: Field) -> None:
-        """Typed text for the field asked; a hint if it does not fit (the field stays)."""
-        try:
-            value = _read(filling, field, filling.turn.text)
-        except Refused as refused:
-            await filling.turn.say(filling.t._(refused.message, **refused.values))
-            return
-        await self._take(filling, field, value)
+        """Typed text for the field asked, read by the survey rules; one that does not fit
+        gets its hint and the question again, as in every form."""
+        await self._take(filling, field, _read(filling, field, filling.turn.text))
 
     async def tapped(self, filling: Filling, field: Field, value: str) -> None:
         """A button under the question asked: the tapped message shows what was chosen."""
@@ -326,12 +354,12 @@ def _read(filling: Filling, field: Field, text: str) -> Any:
     if field is MAX:
         return flow.check_max(text, len(filling.values["question"]["options"]))
     if field is OPENS:
-        moment = flow.parse_when(text, timezone)
+        moment = flow.parse_when(text, timezone, lang)
         flow.check_dates(moment, None)
         return moment
     if field is CLOSES:
         opens = filling.values.get("opens_at")
-        moment = flow.parse_when(text, timezone)
+        moment = flow.parse_when(text, timezone, lang)
         flow.check_dates(datetime.fromisoformat(opens) if opens else None, moment)
         return moment
     raise Refused(N_("Please choose with the buttons."))
@@ -498,7 +526,8 @@ async def _remind(app: MahfilApp, audience: Audience, key: str) -> int:
     return await notify(app, community, audience.people, render, key=key)
 
 
-async def _tell_closed(app: MahfilApp, audience: Audience) -> None:
+async def _tell_closed(app: MahfilApp, audience: Audience,
+                       not_before: datetime | None = None) -> None:
     """Members hear that the survey closed and how many took part; coordinators also get
     the results. Answers themselves are not sent round: free text may be personal."""
     survey, community = audience.survey, audience.community
@@ -512,7 +541,8 @@ async def _tell_closed(app: MahfilApp, audience: Audience) -> None:
             return text + "\n" + t._("Thank you to everyone who took part."), None
         return text, keyboard([inline(t._("Results"), ShowResults(survey.id))])
 
-    await notify(app, community, audience.people, render, key=f"survey-closed:{survey.id}")
+    await notify(app, community, audience.people, render, key=flow.closed_key(survey.id),
+                 not_before=not_before)
 
 
 def _schedule(app: MahfilApp, survey: Survey) -> None:
@@ -867,11 +897,70 @@ async def remind(turn: Tap[Remind]) -> None:
 
 @tap(Close)
 async def close(turn: Tap[Close]) -> None:
-    survey = await flow.close(turn.context.db, turn.who, turn.button.survey)
-    _unschedule(turn.app, survey.id)
+    """Closing is asked first: residents can no longer answer afterwards."""
+    survey = await flow.closable(turn.context.db, turn.who, turn.button.survey)
+    t, sid = turn.t, survey.id
+    title = isolate(_pick(t, survey.title, turn.who.community))
+    minutes = schedule.window_minutes()
     if survey.status == "open":
-        await _tell_closed(turn.app, await flow.closing(turn.context.db, survey))
-    await turn.answer(turn.t._("The survey is closed."), alert=True)
+        text = t._("Close the survey <b>{title}</b> now? Residents can no longer answer it."
+                   " Members are told {n} minutes later; until then you can reopen it.",
+                   title=title, n=minutes)
+        yes = t._("Yes, close it")
+    else:
+        text = t._("Cancel the survey <b>{title}</b>? It will not open. You can undo this"
+                   " within {n} minutes.", title=title, n=minutes)
+        yes = t._("Yes, cancel it")
+    await turn.answer()
+    await turn.say(text, keyboard([inline(yes, CloseNow(sid)),
+                                   inline(t._("No, leave it"), KeepOpen(sid))]))
+
+
+@tap(CloseNow)
+async def close_now(turn: Tap[CloseNow]) -> None:
+    closed = await flow.close(turn.context.db, turn.who, turn.button.survey)
+    survey, t = closed.survey, turn.t
+    _unschedule(turn.app, survey.id)
+    sid, until = survey.id, closed.reopen_until
+    if survey.status == "open":
+        audience = await flow.closing(turn.context.db, survey)
+        await _tell_closed(turn.app, audience, not_before=until)
+        text = t._("The survey is closed. Members are told at {when}; you can reopen it"
+                   " until {until}.", when=clock(t, closed.told_at), until=clock(t, until))
+        rows = [[inline(t._("Reopen the survey"), Reopen(sid)),
+                 inline(t._("Tell members now"), TellNow(sid))]]
+    else:
+        text = t._("The survey is cancelled. You can undo this until {when}.",
+                   when=clock(t, until))
+        rows = [[inline(t._("Undo"), Reopen(sid))]]
+    await turn.answer(t._("The survey is closed.") if survey.status == "open" else None)
+    await turn.edit(text, keyboard(*rows))
+
+
+@tap(KeepOpen)
+async def keep_open(turn: Tap[KeepOpen]) -> None:
+    await turn.answer()
+    await turn.edit(turn.t._("Nothing changed."))
+
+
+@tap(Reopen)
+async def reopen(turn: Tap[Reopen]) -> None:
+    survey = await flow.reopen(turn.context.db, turn.who, turn.button.survey)
+    _schedule(turn.app, survey)
+    t = turn.t
+    await turn.answer()
+    await turn.edit(t._("The survey is open again; members were told nothing.")
+                    if survey.status == "open" else
+                    t._("The survey is scheduled again; it opens on {when}.",
+                        when=t.datetime(survey.opens_at)))
+
+
+@tap(TellNow)
+async def tell_now(turn: Tap[TellNow]) -> None:
+    await flow.tell_now(turn.context.db, turn.who, turn.button.survey)
+    turn.context.bot_data.courier.wake()
+    await turn.answer()
+    await turn.edit(turn.t._("The survey is closed; members are being told."))
 
 
 @tap(Export)
@@ -918,4 +1007,5 @@ async def on_startup(app: MahfilApp) -> None:
 def register(app: MahfilApp) -> None:
     app.add_handlers([h.handler for h in (
         new_survey, file_received, surveys, answer, choose, tick, go_on, skip, back,
-        results_command, results, not_answered, remind, close, export)])
+        results_command, results, not_answered, remind, close, close_now, keep_open, reopen,
+        tell_now, export)])

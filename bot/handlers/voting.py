@@ -27,7 +27,7 @@ from telegram.ext import filters
 from bot.app import Context, MahfilApp
 from bot.callbacks import Button, Id, Index, Range, button
 from bot.commands import Command
-from bot.flows import schedule
+from bot.flows import schedule, typed
 from bot.flows import voting as flow
 from bot.flows.people import Member, Role
 from bot.flows.voting_book import StickerBook
@@ -36,7 +36,9 @@ from bot.handlers._common import (
     Said,
     Tap,
     Tapped,
+    Turn,
     at,
+    clock,
     command,
     guest_tap,
     notify,
@@ -149,9 +151,51 @@ class ResultsPage(Button):
     page: Index
 
 
+@button("voting", "paper", role="coordinator")
+class PaperVote(Button):
+    """The sticker vote whose paper stickers to count (from /paper, when there are several)."""
+
+    vote: Id
+
+
+@button("voting", "standings", role="coordinator")
+class StandingsVote(Button):
+    """The open vote to post live standings of (from /standings, when there are several)."""
+
+    vote: Id
+
+
 @button("voting", "close", role="coordinator")
 class Close(Button):
-    """Close this vote now (from /closevote)."""
+    """Close this vote now (from /closevote): asks first."""
+
+    vote: Id
+
+
+@button("voting", "closenow", role="coordinator")
+class CloseNow(Button):
+    """Yes, close it."""
+
+    vote: Id
+
+
+@button("voting", "keep", role="coordinator")
+class KeepOpen(Button):
+    """No, leave it open."""
+
+    vote: Id
+
+
+@button("voting", "reopen", role="coordinator")
+class Reopen(Button):
+    """Undo a closing by hand, within the window and before members got the result."""
+
+    vote: Id
+
+
+@button("voting", "tellnow", role="coordinator")
+class TellNow(Button):
+    """Do not wait for the window: the result goes to members now."""
 
     vote: Id
 
@@ -506,19 +550,49 @@ async def results_tap(turn: Tap[Results]) -> None:
 # -- live standings ------------------------------------------------------------------------
 
 
+def _standings_language(turn: Turn[Member]) -> Translator:
+    """Standings are in the coordinator's language in private, the community's in a group."""
+    who, chat = turn.who, turn.update.effective_chat
+    if chat is not None and chat.type == "private":
+        return who.t
+    return Translator(who.community.default_language, who.community.timezone)
+
+
+def _vote_choice(t: Translator, prioritisation: flow.Prioritisation) -> str:
+    """A vote as a button offers it: its title, and whether it has closed."""
+    title = short(prioritisation.title, 50)
+    return title if prioritisation.is_open else t._("{title} (closed)", title=title)
+
+
 @command("standings", role="coordinator", chats=filters.UpdateType.MESSAGES)
 async def standings(turn: Said) -> None:
-    """Posts standings that the bot keeps up to date (private chat or a group): in the
-    coordinator's language in private, in the community's language in a group."""
-    who = turn.who
-    prioritisation = await flow.standings_vote(turn.context.db, who)
-    chat = turn.update.effective_chat
-    t = who.t if chat is not None and chat.type == "private" else Translator(
-        who.community.default_language, who.community.timezone)
-    report = await flow.report(turn.context.db, prioritisation)
+    """Posts standings that the bot keeps up to date (private chat or a group): of the one
+    open vote, or of the one the coordinator chooses."""
+    found = await flow.standings_votes(turn.context.db, turn.who)
+    if len(found) > 1:
+        t = _standings_language(turn)
+        await turn.say(t._("Live standings of which vote?"), keyboard(
+            *[[inline(_vote_choice(t, p), StandingsVote(p.id))] for p in found]))
+        return
+    t = _standings_language(turn)
+    report = await flow.report(turn.context.db, found[0])
     message = await turn.say(split_text(results_text(t, report))[0])
-    await flow.keep_standings(turn.context.db, who, prioritisation.id, message.chat_id,
+    await flow.keep_standings(turn.context.db, turn.who, found[0].id, message.chat_id,
                               message.message_id, t.lang)
+
+
+@tap(StandingsVote)
+async def standings_chosen(turn: Tap[StandingsVote]) -> None:
+    """The question becomes the live standings of the vote chosen."""
+    db = turn.context.db
+    prioritisation = await flow.standings_vote(db, turn.who, turn.button.vote)
+    query = turn.update.callback_query
+    assert query is not None and query.message is not None
+    t = _standings_language(turn)
+    await turn.answer()
+    await turn.edit(split_text(results_text(t, await flow.report(db, prioritisation)))[0])
+    await flow.keep_standings(db, turn.who, prioritisation.id, query.message.chat.id,
+                              query.message.message_id, t.lang)
 
 
 async def refresh_standings(context: Context) -> None:
@@ -622,8 +696,12 @@ async def _problems(filling: Filling, value: list[str] | str) -> list[str]:
 
 
 async def _budgets(filling: Filling) -> list[Option]:
+    """1 to 5 stickers; the suggestion (✓) never more than there are problems."""
     t = filling.t
-    return [Option(str(n), t.num(n) + (" ✓" if n == 3 else "")) for n in range(1, 6)]
+    problems = filling.values.get("problems")
+    suggested = min(flow.DEFAULT_STICKERS,
+                    len(problems) if isinstance(problems, list) else flow.DEFAULT_STICKERS)
+    return [Option(str(n), t.num(n) + (" ✓" if n == suggested else "")) for n in range(1, 6)]
 
 
 async def _said_budget(filling: Filling, value: str) -> str:
@@ -648,8 +726,7 @@ async def _closing(filling: Filling, value: str) -> datetime | None:
     if isinstance(filling.turn, Tapped):
         days = int(value)
         return flow.deadline_in(days) if days else None
-    return flow.parse_deadline(value, filling.who.community.timezone,
-                               persian=filling.t.lang == "fa")
+    return flow.parse_deadline(value, filling.who.community.timezone, lang=filling.t.lang)
 
 
 def _preview(t: Translator, values: dict[str, object]) -> str:
@@ -659,15 +736,23 @@ def _preview(t: Translator, values: dict[str, object]) -> str:
         f"<b>{isolate(str(values['title']))}</b>",
         t._("Method: {method}", method=t._(METHOD_LABELS[method])),
     ]
+    problems = values["problems"]
+    assert isinstance(problems, list)
     if method == "stickers":
+        asked = int(str(values["stickers"]))
+        budget = flow.sticker_budget(asked, len(problems), values.get("stacking") == "1")
         lines.append(t.ngettext("{n} sticker per resident.", "{n} stickers per resident.",
-                                int(str(values["stickers"]))))
+                                budget))
+        if budget < asked:
+            lines.append(t.ngettext(
+                "(Not {asked}: with one sticker per problem, a resident can place at most"
+                " {n}, one on each problem.)",
+                "(Not {asked}: with one sticker per problem, a resident can place at most"
+                " {n}, one on each problem.)", budget, asked=asked))
     closes = values.get("closes")
     lines.append(t._("Closes {when}.", when=t.datetime(datetime.fromisoformat(str(closes))))
                  if closes else t._("Closes when a coordinator closes it."))
     lines.append("")
-    problems = values["problems"]
-    assert isinstance(problems, list)
     lines += [f"{t.num(i)}. {isolate(p)}" for i, p in enumerate(problems, 1)]
     return "\n".join(lines)
 
@@ -691,8 +776,8 @@ SETUP = VoteForm("voting.setup", [
              kind="choice", labels={"0": N_("No, one per problem"), "1": N_("Yes")},
              per_row=2, said=_said_stacking, when=_stickers_only),
     Question("closes", lambda t, _values: t._(
-        "When does the vote close? Choose, or send a time as {format}.",
-        format=flow.DEADLINE_FORMAT), options=_closings, per_row=3, check=_closing),
+        "When does the vote close? Choose, or send a date and time, for example {example}.",
+        example=typed.moment_example(t)), options=_closings, per_row=3, check=_closing),
     Question("confirm", _preview, kind="choice",
              labels={"go": N_("Open the vote"), "no": N_("Cancel")}, per_row=2),
 ], role="coordinator")
@@ -714,7 +799,8 @@ async def open_the_vote(filling: Filling) -> None:
     prioritisation = await flow.create(
         filling.context.db, filling.who, community_id=filling.ids["community"],
         title=values["title"], method=values["method"], problems=values["problems"],
-        stickers=int(values.get("stickers") or 3), stacking=values.get("stacking") == "1",
+        stickers=int(values.get("stickers") or flow.DEFAULT_STICKERS),
+        stacking=values.get("stacking") == "1",
         closes_at=datetime.fromisoformat(closes) if closes else None)
     await turn.edit_markup(None)
     app = filling.context.application
@@ -786,11 +872,68 @@ async def closevote(turn: Said) -> None:
 
 @tap(Close)
 async def close(turn: Tap[Close]) -> None:
-    closed = await flow.close(turn.context.db, turn.who, turn.button.vote,
-                              turn.context.bot_data.stickers)
+    """Closing is asked first: residents can no longer change their votes afterwards."""
+    prioritisation = await flow.closing(turn.context.db, turn.who, turn.button.vote)
+    t, vid = turn.t, prioritisation.id
     await turn.answer()
-    await turn.edit_markup(None)
-    await _announce_result(turn.app, closed)
+    await turn.edit(t._("Close the vote <b>{title}</b> now? Residents can no longer change"
+                        " their votes. Members receive the result {n} minutes later; until"
+                        " then you can reopen it.", title=isolate(prioritisation.title),
+                        n=schedule.window_minutes()),
+                    keyboard([inline(t._("Yes, close it"), CloseNow(vid)),
+                              inline(t._("No, leave it open"), KeepOpen(vid))]))
+
+
+@tap(CloseNow)
+async def close_now(turn: Tap[CloseNow]) -> None:
+    db, t = turn.context.db, turn.t
+    closed = await flow.close(db, turn.who, turn.button.vote, turn.context.bot_data.stickers)
+    until = closed.reopen_until
+    assert until is not None  # closed by hand
+    at(turn.app, f"vote-final-{closed.id}", until, _final_job, closed.id)
+    await _announce_result(turn.app, closed, not_before=until)
+    told = await flow.result_due(db, closed) or until
+    await turn.answer()
+    await turn.edit(t._("The vote <b>{title}</b> is closed. Members receive the result at"
+                        " {when}; you can reopen it until {until}.",
+                        title=isolate(closed.title), when=clock(t, told),
+                        until=clock(t, until)),
+                    keyboard([inline(t._("Reopen the vote"), Reopen(closed.id)),
+                              inline(t._("Send the result now"), TellNow(closed.id))]))
+
+
+@tap(KeepOpen)
+async def keep_open(turn: Tap[KeepOpen]) -> None:
+    await turn.answer()
+    await turn.edit(turn.t._("Nothing changed: the vote stays open."))
+
+
+@tap(Reopen)
+async def reopen(turn: Tap[Reopen]) -> None:
+    reopened = await flow.reopen(turn.context.db, turn.who, turn.button.vote,
+                                 turn.context.bot_data.stickers)
+    at(turn.app, f"vote-final-{reopened.id}", None, _final_job, reopened.id)
+    _schedule(turn.app, reopened)
+    _changed(turn.context, reopened.id)
+    await turn.answer()
+    await turn.edit(turn.t._("The vote <b>{title}</b> is open again; members were told"
+                             " nothing.", title=isolate(reopened.title)))
+
+
+@tap(TellNow)
+async def tell_now(turn: Tap[TellNow]) -> None:
+    told = await flow.tell_now(turn.context.db, turn.who, turn.button.vote)
+    at(turn.app, f"vote-final-{told.id}", None, _final_job, told.id)
+    turn.context.bot_data.courier.wake()
+    await turn.answer()
+    await turn.edit(turn.t._("The vote <b>{title}</b> is closed; the result is on its way to"
+                             " members.", title=isolate(told.title)))
+
+
+async def _final_job(context: Context) -> None:
+    """A vote closed by hand: its window to reopen has passed, so its closing is final."""
+    if context.job is not None and isinstance(context.job.data, int):
+        await flow.finalize_due(context.db, context.job.data)
 
 
 async def _close_job(context: Context) -> None:
@@ -801,11 +944,13 @@ async def _close_job(context: Context) -> None:
         await _announce_result(context.application, closed)
 
 
-async def _announce_result(app: MahfilApp, prioritisation: flow.Prioritisation) -> None:
+async def _announce_result(app: MahfilApp, prioritisation: flow.Prioritisation, *,
+                           not_before: datetime | None = None) -> None:
     """Participants and coordinators receive the result in their language.
 
     The result and its chart go through the outbox (a restart loses none and repeats none),
-    rendered once per language; the chart is uploaded once per language.
+    rendered once per language; the chart is uploaded once per language. A vote closed by
+    hand announces it only after the window to reopen it (``not_before``).
     """
     db = app.bot_data.db
     app.bot_data.standings_dirty.add(prioritisation.id)
@@ -819,13 +964,14 @@ async def _announce_result(app: MahfilApp, prioritisation: flow.Prioritisation) 
         if report.has_chart:
             png = await asyncio.to_thread(_chart, t, report)
             charts[lang] = await flow.keep_chart(db, png)
+    result_key, chart_key = flow.result_keys(prioritisation.id)
     await notify(app, community, people, lambda t, _u: (texts[t.lang], None),
-                 key=f"vote-result:{prioritisation.id}")
+                 key=result_key, not_before=not_before)
     if charts:
         with_chart = [u for u in people if Translator(u.language).lang in charts]
         await notify(app, community, with_chart,
                      lambda t, _u: (t._("Results chart"), None),
-                     key=f"vote-chart:{prioritisation.id}", photo=lambda t: charts.get(t.lang))
+                     key=chart_key, photo=lambda t: charts.get(t.lang), not_before=not_before)
 
 
 # -- paper stickers ------------------------------------------------------------------------
@@ -857,7 +1003,22 @@ PAPER = VoteForm("voting.paper", [
 
 @command("paper", role="coordinator")
 async def paper(turn: Said) -> None:
-    prioritisation = await flow.paper_vote(turn.context.db, turn.who)
+    """Paper stickers for the one sticker vote, or for the one the coordinator chooses."""
+    found = await flow.paper_votes(turn.context.db, turn.who)
+    if len(found) > 1:
+        t = turn.t
+        await turn.say(t._("Paper stickers for which vote?"), keyboard(
+            *[[inline(_vote_choice(t, p), PaperVote(p.id))] for p in found]))
+        return
+    await PAPER.begin(turn, vote=found[0].id)
+
+
+@tap(PaperVote)
+async def paper_chosen(turn: Tap[PaperVote]) -> None:
+    prioritisation, _problems = await flow.paper_problems(turn.context.db, turn.who,
+                                                          turn.button.vote)
+    await turn.answer()
+    await turn.edit(turn.t._("Paper stickers for {title}.", title=isolate(prioritisation.title)))
     await PAPER.begin(turn, vote=prioritisation.id)
 
 
@@ -880,6 +1041,9 @@ async def on_startup(app: MahfilApp) -> None:
     the bot was down close now."""
     for prioritisation in await flow.scheduled(app.bot_data.db):
         _schedule(app, prioritisation)
+    for prioritisation in await flow.closing_windows(app.bot_data.db):
+        at(app, f"vote-final-{prioritisation.id}", flow.final_at(prioritisation), _final_job,
+           prioritisation.id)
     if app.job_queue is not None:
         app.job_queue.run_repeating(refresh_standings, interval=STANDINGS_EVERY,
                                     first=STANDINGS_EVERY, name="vote-standings")
@@ -890,4 +1054,5 @@ def register(app: MahfilApp) -> None:
     app.add_handler(sticker.handler, group=-2)
     app.add_handlers([h.handler for h in (
         prioritise, paper, vote, results, closevote, standings, open_ballot, sticker_page,
-        pair, rate, matrix_page, hint, results_page, results_tap, close)])
+        pair, rate, matrix_page, hint, results_page, results_tap, close, close_now, keep_open,
+        reopen, tell_now, paper_chosen, standings_chosen)])

@@ -23,6 +23,7 @@ from tornado.web import RequestHandler, StaticFileHandler
 
 from bot.emulator import Emulator, Person
 from bot.emulator.core import Json
+from bot.i18n import is_rtl as language_is_rtl
 
 STATIC = Path(__file__).with_name("static")
 #: Telegram's light theme, as a Mini App receives it in ``themeParams``.
@@ -138,18 +139,32 @@ class Sandbox:
         return next((d.person for d in self.people if d.person.id == user_id), None)
 
     async def people_json(self) -> list[Json]:
+        """The demo people, with their role now and how many messages the bot sent them
+        (the page compares it with what it showed, for the unread badge)."""
         current = await self.roles() if self.roles is not None else {}
         return [
             {"id": d.person.id, "name": d.person.name, "language": d.person.language_code,
-             "role": current.get(d.person.id, d.role)}
+             "role": current.get(d.person.id, d.role), "received": self.received(d.person),
+             "joined": not current.get(d.person.id, d.role).endswith("not joined")}
             for d in self.people
         ]
+
+    def received(self, person: Person) -> int:
+        chat = self.emu.chats.get(person.id)
+        if chat is None:
+            return 0
+        return sum(1 for m in chat.messages.values()
+                   if m.get("from", {}).get("id") == self.emu.bot_id)
 
     def chat_json(self, person: Person) -> Json:
         chat = self.emu.chats[person.id]
         return {
             "title": person.name,
             "language": person.language_code,
+            # The pane is laid out as Telegram lays it out in the person's language: right to
+            # left for Persian and Hebrew (the bot's bubbles on the right).
+            "rtl": language_is_rtl(person.language_code or "en"),
+            "received": self.received(person),
             "messages": [self.message_json(m) for m in chat.messages.values()],
             "reply_keyboard": chat.reply_keyboard or [],
             "menu_button": self._menu_button(person.id),
@@ -325,11 +340,21 @@ class IndexHandler(RequestHandler):
         self.finish((STATIC / "index.html").read_bytes())
 
 
+class FaviconHandler(RequestHandler):
+    """Browsers ask for ``/favicon.ico`` whatever the page says."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "image/x-icon")
+        self.set_header("Cache-Control", "max-age=86400")
+        self.finish((STATIC / "favicon.ico").read_bytes())
+
+
 def handlers(sandbox: Sandbox) -> list[Any]:
     """Routes to add to the emulator's HTTP server (``EmulatorServer.start(extra_handlers=)``)."""
     args = {"sandbox": sandbox}
     return [
         (r"/", IndexHandler),
+        (r"/favicon\.ico", FaviconHandler),
         (r"/sandbox/static/(.*)", StaticFileHandler, {"path": str(STATIC)}),
         (r"/sandbox/api/people", PeopleHandler, args),
         (r"/sandbox/api/chat/(-?\d+)", ChatHandler, args),

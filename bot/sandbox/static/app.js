@@ -1,7 +1,8 @@
 // The sandbox web chat: plain JavaScript, no build step, no network beyond this page's server.
 "use strict";
 
-const state = { people: [], current: null, version: -1, botUsername: "" };
+// seen: how many of the bot's messages the page has shown each person (the unread badge).
+const state = { people: [], current: null, version: -1, botUsername: "", seen: {} };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, body) {
@@ -28,12 +29,25 @@ function renderPeople() {
     const li = document.createElement("li");
     li.dataset.id = person.id;
     li.className = person.id === state.current ? "active" : "";
+    const who = document.createElement("span");
+    who.className = "who";
     const name = document.createElement("span");
+    name.className = "name";
     name.textContent = person.name;
     const badge = document.createElement("span");
     badge.className = "badge";
     badge.textContent = person.role + " · " + person.language;
-    li.append(name, badge);
+    who.append(name, badge);
+    li.append(who);
+    const unread = person.id === state.current ? 0
+      : (person.received || 0) - (state.seen[person.id] || 0);
+    if (unread > 0) {
+      const count = document.createElement("span");
+      count.className = "unread";
+      count.textContent = String(unread);
+      count.setAttribute("aria-label", unread + " unread");
+      li.appendChild(count);
+    }
     li.addEventListener("click", () => choose(person.id));
     list.appendChild(li);
   }
@@ -102,6 +116,8 @@ function renderChat(chat) {
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren();
+  list.dir = chat.rtl ? "rtl" : "ltr";  // mirrored for Persian and Hebrew, as in Telegram
+  if (!chat.messages.length) list.appendChild(emptyHint(chat));
   for (const message of chat.messages) {
     const li = document.createElement("li");
     li.className = "msg" + (message.from_bot ? "" : " me");
@@ -157,9 +173,28 @@ function renderChat(chat) {
   list.dataset.user = String(state.current);
 }
 
+// An empty chat says what to do: a person who has not joined opens an invitation link.
+function emptyHint(chat) {
+  const li = document.createElement("li");
+  li.className = "msg empty";
+  li.dir = "ltr";
+  const person = state.people.find((p) => p.id === state.current);
+  li.textContent = person && !person.joined
+    ? chat.title + " has not joined the demo community yet. Click “Join as a resident” (or"
+      + " “Join as a coordinator”) on the left to open the invitation link as them, or send"
+      + " /start."
+    : "No messages yet. Send /start or /help.";
+  return li;
+}
+
 async function refresh() {
   if (state.current === null) return;
-  renderChat(await api("chat/" + state.current));
+  const id = state.current;
+  const chat = await api("chat/" + id);
+  if (id !== state.current) return;  // another person was chosen meanwhile
+  renderChat(chat);
+  state.seen[id] = chat.received;
+  renderPeople();
 }
 
 function choose(id) {
@@ -201,13 +236,29 @@ document.addEventListener("click", (event) => {
   send(match[2] ? "/start " + match[2] : "/start");
 });
 
+// The message box is a text area, as in Telegram: Enter sends, Shift+Enter adds a line (so
+// "the problems, one per line" arrive as one message); it grows with its text.
+function fit(input) {
+  input.style.height = "auto";
+  input.style.height = input.scrollHeight + 2 + "px";
+}
+
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $("text");
   const text = input.value;
   input.value = "";
+  fit(input);
   send(text);
 });
+
+$("text").addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  $("composer").requestSubmit();
+});
+
+$("text").addEventListener("input", (event) => fit(event.target));
 
 // Long-poll: the server answers when anything changed, so updates appear without reloading.
 async function watch() {
