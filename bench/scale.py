@@ -554,11 +554,14 @@ async def measure_size(members: int, args: argparse.Namespace,
         db = await Database.open(path)
         try:
             started = time.perf_counter()
+            gc.collect()
+            _reset_peak()
             city = await build(db, members, rng)
             await db.checkpoint()
             print(f"\nbuilt {members:,} members, {int(0.8 * members) * 3:,} + {10 * members:,}"
                   f" stickers, {members // 2:,} survey responses in"
-                  f" {time.perf_counter() - started:.1f} s", flush=True)
+                  f" {time.perf_counter() - started:.1f} s (peak RSS while building"
+                  f" {_status_mb('VmHWM'):.0f} MB)", flush=True)
             figures: dict[str, Figures] = {}
             for name in names:
                 runs = [await measure(city, OPERATIONS[name]) for _ in range(args.runs)]

@@ -13,7 +13,7 @@ async def test_scale_bench_runs_tiny(tmp_path: Path, capsys: pytest.CaptureFixtu
     database = tmp_path / "scale.sqlite3"
     markdown = await scale.run(["--members", "300", "--runs", "1", "--db", str(database)])
     printed = capsys.readouterr().out
-    assert "built 300 members, 720 + 3,000 stickers, 150 survey responses" in printed
+    assert "built 300 members, 720 + 3,000 stickers, 150 survey responses in" in printed
     assert markdown[0].startswith("| operation | time 300 |")
     rows = markdown[2:]
     assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == list(scale.OPERATIONS)
