@@ -128,7 +128,6 @@ class City:
     survey_id: int
     committee_id: int
     digest_since: datetime
-    search: str  # a member search as a coordinator types it: part of someone's name
     ordinary: list[int]  # residents who voted, answered and were sent to: /mydata, /forgetme
     rng: random.Random
     state: dict[str, Any] = field(default_factory=dict)  # what a run leaves for its undo
@@ -339,11 +338,8 @@ async def build(db: Database, members: int, rng: random.Random) -> City:
     answered = set(respondents)
     voted = set(small_voters)
     ordinary = [u for u in ids[100:] if u in answered and u in voted][:64]
-    probe = await community_store.get_user(db, ids[members // 2])
-    assert probe is not None
-    search = (probe.last_name or probe.first_name)[:4]
     city = City(db, members, cid, await _member(db, cid, ids[0]), small, big, survey.id,
-                committee.id, since, search, ordinary, rng)
+                committee.id, since, ordinary, rng)
     city.state["tappers"] = ids[200:264]
     return city
 
@@ -457,8 +453,10 @@ OPERATIONS: dict[str, Operation] = {
     "finished_responses": Operation(
         lambda c: survey_store.finished_responses(c.db, c.survey_id)),
     "members()": Operation(lambda c: community_store.members(c.db, c.community_id)),
-    "member search": Operation(
-        lambda c: community_flow.find_members(c.db, c.community_id, c.search, limit=9)),
+    "member search": Operation(  # part of a common surname (کریمی), as a coordinator types
+        lambda c: community_flow.find_members(c.db, c.community_id, "کریم", limit=9)),
+    "member search, nobody matches": Operation(  # a typo: every name looked at
+        lambda c: community_flow.find_members(c.db, c.community_id, "qqzx", limit=9)),
     "voting results text, 10N": Operation(vote_results_text),
     "digest changes": Operation(digest_changes),
     "participation_by_group, 10N": Operation(
