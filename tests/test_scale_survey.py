@@ -419,3 +419,38 @@ def test_split_text_of_a_million_characters() -> None:
     assert "\n".join(parts) == text  # each cut falls on a line break, which it drops
     assert parts == _split_quadratic(text, 4096)
     assert split_text("x" * 1_000_000) == ["x" * 4096] * 244 + ["x" * (1_000_000 - 244 * 4096)]
+
+
+# -- the coordinator's side: a long export says it is coming --------------------------------
+
+
+async def test_a_long_export_says_it_is_being_prepared(harness: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.handlers.survey import Export, NotAnswered
+    from tests.harness import press, tr
+
+    invitation = await harness.new_community()
+    cora = await harness.coordinator(invitation, "fa", name="Cora")
+    rana = await harness.resident(invitation, "he", name="Rana")
+    survey = await store.create(harness.db, invitation.community.id, cora.id,
+                                title={"en": "Quick"}, intro={}, anonymous=False,
+                                opens_at=None, closes_at=None,
+                                questions=[{"kind": "text", "prompt": {"en": "Why?"}}])
+    response = await store.start(harness.db, survey.id, rana.id, "he")
+    await store.answer(harness.db, response.id, survey.questions[0].id, "Because", 1)
+    finished = await store.response_of(harness.db, survey.id, rana.id)
+    assert finished is not None
+    await store.finish(harness.db, survey, finished)
+    monkeypatch.setattr(handler, "EXPORT_PATIENCE", 0.0)  # as if it took long
+    await press(harness, cora, Export(survey.id, "csv").pack())
+    texts = cora.texts()
+    # The notice became the caption once the file was sent.
+    assert tr(cora, "Preparing the export…", "survey") not in texts
+    assert texts.count(Translator("fa").dngettext("survey", "{n} response.",
+                                                  "{n} responses.", 1)) == 2
+    table = list(csv.reader(io.StringIO(cora.document(cora.last).decode("utf-8-sig"))))
+    assert table[1][1] == "Rana" and table[1][4] == "Because"
+    # Who has not answered: counted for everyone, in Persian digits.
+    await press(harness, cora, NotAnswered(survey.id).pack())
+    assert Translator("fa").dngettext("survey", "{n} member has not answered yet:",
+                                      "{n} members have not answered yet:", 1) in cora.texts()[-1]

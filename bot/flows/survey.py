@@ -550,11 +550,21 @@ async def announcement(db: Database, survey: Survey) -> Audience:
     return Audience(survey, community, [u for _m, u in members])
 
 
+REMINDER_PAGE = 2000  # members read per statement when finding who has not finished
+
+
 async def reminder(db: Database, survey: Survey) -> Audience:
-    """The members who have not finished the survey."""
-    community, members = await _members(db, survey)
-    done = await store.participants(db, survey.id)
-    return Audience(survey, community, [u for _m, u in members if u.id not in done])
+    """The members who have not finished the survey: found in SQL a page at a time (the
+    connection is free between pages), not by loading every member and every participant."""
+    community = await community_store.get_community(db, survey.community_id)
+    assert community is not None  # a survey goes with its community (ON DELETE CASCADE)
+    people: list[User] = []
+    after = 0
+    while page := await store.not_finished(db, community.id, survey.id, after=after,
+                                           limit=REMINDER_PAGE):
+        people += [u for _m, u in page]
+        after = page[-1][1].id
+    return Audience(survey, community, people)
 
 
 async def closing(db: Database, survey: Survey) -> Audience:
@@ -562,7 +572,7 @@ async def closing(db: Database, survey: Survey) -> Audience:
     community, members = await _members(db, survey)
     return Audience(survey, community, [u for _m, u in members],
                     frozenset(u.id for m, u in members if m.is_coordinator),
-                    len(await store.participants(db, survey.id)))
+                    await store.participant_count(db, survey.id))
 
 
 async def remind(db: Database, who: Member, survey_id: int) -> tuple[Audience, str]:
