@@ -312,15 +312,17 @@ async def newest_answers(db: Database, survey_id: int, question_id: int,
 
 
 async def groups(db: Database, community_id: int) -> list[str | None]:
-    """The stakeholder groups the community's members are in (None: in none)."""
+    """The community's stakeholder groups in display order, then None (members in none):
+    read from the short list of groups, not from the members."""
     return [r[0] for r in await db.fetchall(
-        "SELECT DISTINCT stakeholder_group FROM memberships WHERE community_id = ?",
-        (community_id,))]
+        "SELECT key FROM stakeholder_groups WHERE community_id = ? ORDER BY position, key",
+        (community_id,))] + [None]
 
 
 async def group_share(db: Database, community_id: int, survey_id: int,
                       group: str | None) -> tuple[int, int]:
-    """(took part, members) of one stakeholder group of the community."""
+    """(took part, members) of one stakeholder group of the community (None: no group), read
+    from that group's stretch of the index alone."""
     row = await db.fetchone(
         "SELECT COUNT(*), COUNT(p.user_id) FROM memberships m"
         " LEFT JOIN survey_participants p ON p.survey_id = ? AND p.user_id = m.user_id"
@@ -389,6 +391,7 @@ def read_counted(path: str, survey_id: int, community_id: int) -> Iterator[Row]:
         cursor.arraysize = 2000
         current: int | None = None
         row: Row | None = None
+        known: dict[str, Any] = {}
         while batch := cursor.fetchmany():
             for (rid, respondent, language, member, first, last, username, group,
                  question_id, value) in batch:
@@ -401,7 +404,14 @@ def read_counted(path: str, survey_id: int, community_id: int) -> Iterator[Row]:
                     row = Row(respondent, name, group, language, {})
                 assert row is not None
                 if question_id is not None:
-                    row.answers[question_id] = json.loads(value)
+                    # Choices, numbers and yes/no repeat: each distinct one is decoded once
+                    # (the rows share it, so a reader must not change it).
+                    decoded = known.get(value) if value[:1] != '"' else None
+                    if decoded is None:
+                        decoded = json.loads(value)
+                        if value[:1] != '"' and len(known) < 10_000:
+                            known[value] = decoded
+                    row.answers[question_id] = decoded
         if row is not None:
             yield row
     finally:

@@ -333,6 +333,8 @@ async def test_query_plans_search_by_index(db: Database) -> None:
         ("SELECT COUNT(*), COUNT(p.user_id) FROM memberships m LEFT JOIN survey_participants p"
          " ON p.survey_id = ? AND p.user_id = m.user_id WHERE m.community_id = ?"
          " AND m.stakeholder_group IS ?", (sid, cid, "activist")),
+        ("SELECT key FROM stakeholder_groups WHERE community_id = ? ORDER BY position, key",
+         (cid,)),
         # who has not finished
         ("SELECT COUNT(*) FROM memberships m WHERE m.community_id = ? AND NOT EXISTS"
          " (SELECT 1 FROM survey_participants p WHERE p.survey_id = ?"
@@ -356,10 +358,14 @@ async def test_query_plans_search_by_index(db: Database) -> None:
             await db.execute("ANALYZE")
         for sql, params in statements:
             details = await plan(db, sql, params)
-            assert_no_scan(details, sql, one_person=params in ((5,),))
+            # Ordering one person's rows, or the few stakeholder groups, may use a temporary
+            # B-tree: neither grows with the members.
+            assert_no_scan(details, sql, one_person=params in ((5,),)
+                           or sql.startswith("SELECT key FROM stakeholder_groups"))
     # The statements in the code are the ones checked here.
     source = Path(store.__file__).read_text(encoding="utf-8")
-    for fragment in ("r.respondent_id = ?", "FROM survey_participants WHERE user_id = ?",
+    for fragment in ("r.respondent_id = ?", "FROM stakeholder_groups WHERE community_id = ?",
+                     "FROM survey_participants WHERE user_id = ?",
                      "GROUP BY a.value", "m.stakeholder_group IS ?"):
         assert fragment in source
     # The export's one statement walks the counted responses in order by index.

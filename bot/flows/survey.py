@@ -618,7 +618,8 @@ async def results(db: Database, who: Member, survey_id: int) -> Results:
     survey = await _survey(db, who, survey_id)
     shares = [Share(group, *await store.group_share(db, who.community.id, survey.id, group))
               for group in await store.groups(db, who.community.id)]
-    shares.sort(key=lambda s: -s.members)  # the largest group first (ties: as found)
+    # The groups that have members, the largest first (ties: in display order).
+    shares = sorted((s for s in shares if s.members), key=lambda s: -s.members)
     return Results(survey, await store.participant_count(db, survey.id),
                    sum(s.members for s in shares), shares, await summaries(db, survey))
 

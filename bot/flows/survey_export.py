@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -30,6 +29,7 @@ from storage.survey import Question, Response, Row, Survey
 
 Cell = str | int | float | None
 WIDTH_SAMPLE = 50  # rows the XLSX column widths are measured on
+_UNSEEN: Any = object()
 
 
 def value_text(question: Question, value: Any, lang: str, default: str,
@@ -53,7 +53,7 @@ class Tally:
 
     def __init__(self, survey: Survey) -> None:
         self.questions = [q for q in survey.questions if q.kind != "text"]
-        self.counts: dict[int, Counter[str]] = {q.id: Counter() for q in self.questions}
+        self.counts: dict[int, Counter[Any]] = {q.id: Counter() for q in self.questions}
         self.texts: Counter[int] = Counter()
         self.rows = 0
 
@@ -61,14 +61,20 @@ class Tally:
         self.rows += 1
         for question_id, value in answers.items():
             if question_id in self.counts:
-                self.counts[question_id][json.dumps(value)] += 1
+                self.counts[question_id][_key(value)] += 1
             else:
                 self.texts[question_id] += 1
 
     def summaries(self, survey: Survey) -> list[Summary]:
-        return [summary_of(q, [(json.loads(v), n) for v, n in self.counts[q.id].items()])
+        return [summary_of(q, [(list(v) if isinstance(v, tuple) else v, n)
+                               for v, n in self.counts[q.id].items()])
                 if q.kind != "text" else Summary(q, self.texts[q.id])
                 for q in survey.questions]
+
+
+def _key(value: Any) -> Any:
+    """A choice, number or yes/no answer as a dictionary key (a multiple choice: a tuple)."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def labelled(rows: Iterable[Row], group: Callable[[str | None], str]) -> Iterator[Row]:
@@ -95,12 +101,24 @@ def table(survey: Survey, responses: Iterable[Row], lang: str, default: str,
     header: list[Cell] = [headings[f] for f in fixed]
     header += [f"{q.position + 1}. {pick(q.prompt, lang, default)}" for q in survey.questions]
     yield header
+    # A choice's, number's or yes/no's cell, worked out once per distinct answer.
+    cells: dict[int, dict[Any, Cell]] = {q.id: {} for q in survey.questions
+                                         if q.kind != "text"}
     for number, response in enumerate(responses, start=1):
         row: list[Cell] = [number]
         if not survey.anonymous:
             row += [response.name or "", response.group or "", response.language]
-        row += [value_text(q, response.answers.get(q.id), lang, default, yes_no)
-                for q in survey.questions]
+        for q in survey.questions:
+            value = response.answers.get(q.id)
+            known = cells.get(q.id)
+            if known is None or value is None:
+                row.append(value_text(q, value, lang, default, yes_no))
+                continue
+            key = _key(value)
+            cell = known.get(key, _UNSEEN)
+            if cell is _UNSEEN:
+                cell = known[key] = value_text(q, value, lang, default, yes_no)
+            row.append(cell)
         if tally is not None:
             tally.add(response.answers)
         yield row
