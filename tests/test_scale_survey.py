@@ -460,3 +460,17 @@ async def test_a_long_export_says_it_is_being_prepared(harness: Any,
     await press(harness, cora, NotAnswered(survey.id).pack())
     assert Translator("fa").dngettext("survey", "{n} member has not answered yet:",
                                       "{n} members have not answered yet:", 1) in cora.texts()[-1]
+
+
+async def test_an_in_memory_database_exports_the_same() -> None:
+    db = await Database.open(":memory:")
+    try:
+        built = await build(db, 300, 200)
+        who = await coordinator(db, built)
+        found = await flow.export(db, who, built.survey.id)
+        data, count = handler._export_file(who.t, who.community, found, "csv")
+        assert count == 200
+        assert list(csv.reader(io.StringIO(data.decode("utf-8-sig")))) == (
+            await expected_table(db, built))
+    finally:
+        await db.close()

@@ -652,15 +652,28 @@ class Export:
 
     survey: Survey
     path: str
+    kept: list[store.Row] | None = None  # read already (an in-memory database)
 
     def rows(self) -> Iterator[store.Row]:
+        if self.kept is not None:
+            return iter(self.kept)
         return store.read_counted(self.path, self.survey.id, self.survey.community_id)
 
 
 async def export(db: Database, who: Member, survey_id: int) -> Export:
     require(who, "coordinator")
     survey = await _survey(db, who, survey_id)
-    return Export(survey, db.path)
+    if db.path != ":memory:":
+        return Export(survey, db.path)
+    # No second connection reaches an in-memory database: read it here (tests only).
+    people = {u.id: (u.display_name, m.stakeholder_group)
+              for m, u in await community_store.members(db, who.community.id)}
+    kept = []
+    for r in await store.finished_responses(db, survey.id):
+        person = people.get(r.respondent_id) if r.respondent_id is not None else None
+        kept.append(store.Row(r.respondent_id, person[0] if person else None,
+                              person[1] if person else None, r.language, r.answers))
+    return Export(survey, db.path, kept)
 
 
 # -- answering -------------------------------------------------------------------------------
