@@ -320,16 +320,16 @@ async def groups(db: Database, community_id: int) -> list[str | None]:
 
 
 async def group_share(db: Database, community_id: int, survey_id: int,
-                      group: str | None) -> tuple[int, int]:
-    """(took part, members) of one stakeholder group of the community (None: no group), read
-    from that group's stretch of the index alone."""
+                      group: str | None) -> tuple[int, int, str | None]:
+    """(took part, members, when its first member joined) of one stakeholder group of the
+    community (None: no group), read from that group's stretch of the index alone."""
     row = await db.fetchone(
-        "SELECT COUNT(*), COUNT(p.user_id) FROM memberships m"
+        "SELECT COUNT(*), COUNT(p.user_id), MIN(m.joined_at) FROM memberships m"
         " LEFT JOIN survey_participants p ON p.survey_id = ? AND p.user_id = m.user_id"
         " WHERE m.community_id = ? AND m.stakeholder_group IS ?",
         (survey_id, community_id, group))
     assert row is not None
-    return int(row[1]), int(row[0])
+    return int(row[1]), int(row[0]), row[2]
 
 
 async def not_finished_count(db: Database, community_id: int, survey_id: int) -> int:

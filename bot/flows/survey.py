@@ -616,10 +616,12 @@ async def results(db: Database, who: Member, survey_id: int) -> Results:
     counted in SQL, one short statement at a time, never by loading the responses."""
     require(who, "coordinator")
     survey = await _survey(db, who, survey_id)
-    shares = [Share(group, *await store.group_share(db, who.community.id, survey.id, group))
-              for group in await store.groups(db, who.community.id)]
-    # The groups that have members, the largest first (ties: in display order).
-    shares = sorted((s for s in shares if s.members), key=lambda s: -s.members)
+    found = [(group, *await store.group_share(db, who.community.id, survey.id, group))
+             for group in await store.groups(db, who.community.id)]
+    # The groups that have members, the largest first (ties: the one joined first first).
+    found.sort(key=lambda g: (-g[2], g[3] or ""))
+    shares = [Share(group, took, members) for group, took, members, _first in found
+              if members]
     return Results(survey, await store.participant_count(db, survey.id),
                    sum(s.members for s in shares), shares, await summaries(db, survey))
 

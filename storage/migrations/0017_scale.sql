@@ -12,6 +12,3 @@ CREATE INDEX IF NOT EXISTS survey_responses_counted
 -- Results: answers per question grouped by value, read from the index alone (a WITHOUT
 -- ROWID table's index carries its key, response_id, too).
 CREATE INDEX IF NOT EXISTS survey_answers_by_question ON survey_answers(question_id, value);
--- Participation by stakeholder group: one group's members, from the index alone.
-CREATE INDEX IF NOT EXISTS memberships_by_group
-    ON memberships(community_id, stakeholder_group, user_id);
