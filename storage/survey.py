@@ -321,10 +321,11 @@ async def groups(db: Database, community_id: int) -> list[str | None]:
 
 async def group_share(db: Database, community_id: int, survey_id: int,
                       group: str | None) -> tuple[int, int, str | None]:
-    """(took part, members, when its first member joined) of one stakeholder group of the
-    community (None: no group), read from that group's stretch of the index alone."""
+    """(took part, members, its first member: when they joined and their id, as sortable
+    text) of one stakeholder group of the community (None: no group)."""
     row = await db.fetchone(
-        "SELECT COUNT(*), COUNT(p.user_id), MIN(m.joined_at) FROM memberships m"
+        "SELECT COUNT(*), COUNT(p.user_id), MIN(printf('%s %020d', m.joined_at, m.user_id))"
+        " FROM memberships m"
         " LEFT JOIN survey_participants p ON p.survey_id = ? AND p.user_id = m.user_id"
         " WHERE m.community_id = ? AND m.stakeholder_group IS ?",
         (survey_id, community_id, group))

@@ -330,7 +330,8 @@ async def test_query_plans_search_by_index(db: Database) -> None:
          " ON a.response_id = r.id AND a.question_id = ? WHERE r.survey_id = ?"
          " AND r.finished = 1 ORDER BY r.respondent_id IS NULL DESC, r.updated_at DESC,"
          " r.id DESC LIMIT ?", (qid, sid, 20)),
-        ("SELECT COUNT(*), COUNT(p.user_id), MIN(m.joined_at) FROM memberships m"
+        ("SELECT COUNT(*), COUNT(p.user_id), MIN(printf('%s %020d', m.joined_at, m.user_id))"
+         " FROM memberships m"
          " LEFT JOIN survey_participants p"
          " ON p.survey_id = ? AND p.user_id = m.user_id WHERE m.community_id = ?"
          " AND m.stakeholder_group IS ?", (sid, cid, "activist")),

@@ -618,7 +618,8 @@ async def results(db: Database, who: Member, survey_id: int) -> Results:
     survey = await _survey(db, who, survey_id)
     found = [(group, *await store.group_share(db, who.community.id, survey.id, group))
              for group in await store.groups(db, who.community.id)]
-    # The groups that have members, the largest first (ties: the one joined first first).
+    # The groups that have members, the largest first (ties: the group whose first member
+    # joined first, as the members list orders them).
     found.sort(key=lambda g: (-g[2], g[3] or ""))
     shares = [Share(group, took, members) for group, took, members, _first in found
               if members]
