@@ -10,17 +10,22 @@ def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
 
     Cuts fall on line breaks where possible (so a list item or an HTML tag opened and
     closed on one line is never split), else on spaces, else anywhere.
+
+    Linear in the length of ``text``: it walks an offset instead of slicing off the rest
+    (which copied what was left at every cut).
     """
     parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit + 1)
+    start, end = 0, len(text)
+    while end - start > limit:
+        cut = text.rfind("\n", start, start + limit + 1) - start
         if cut <= 0:
-            cut = rest.rfind(" ", 0, limit + 1)
+            cut = text.rfind(" ", start, start + limit + 1) - start
         if cut <= 0:
             cut = limit
-        parts.append(rest[:cut].rstrip("\n"))
-        rest = rest[cut:].lstrip("\n")
-    if rest or not parts:
-        parts.append(rest)
+        parts.append(text[start:start + cut].rstrip("\n"))
+        start += cut
+        while start < end and text[start] == "\n":
+            start += 1
+    if start < end or not parts:
+        parts.append(text[start:])
     return parts

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from storage import personal
+from storage.community import Membership, User, user_of
 from storage.db import Database, from_db, to_db, utcnow
 
 Texts = dict[str, str]  # language → text
@@ -255,6 +258,165 @@ async def finished_responses(db: Database, survey_id: int) -> list[Response]:
     return [Response(id=r["id"], survey_id=survey_id, respondent_id=r["respondent_id"],
                      language=r["language"], position=r["position"], finished=True,
                      answers=answers[r["id"]]) for r in rows]
+
+
+# -- results at scale: aggregates in SQL, exports streamed -----------------------------------
+#
+# Nothing here loads a whole survey: counts are grouped in SQL over the answers' index (one
+# statement per question, so the connection is released between them), and an export reads
+# its rows from a cursor on a connection of its own, off the event loop.
+
+_COUNTED = ("EXISTS (SELECT 1 FROM survey_responses r WHERE r.id = a.response_id"
+            " AND r.finished = 1)")
+
+
+async def counted(db: Database, survey_id: int) -> int:
+    """How many responses were counted (finished)."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM survey_responses WHERE survey_id = ?"
+                                 " AND finished = 1", (survey_id,)))
+
+
+async def participant_count(db: Database, survey_id: int) -> int:
+    """How many have finished the survey (members or not any more)."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM survey_participants"
+                                 " WHERE survey_id = ?", (survey_id,)))
+
+
+async def tally(db: Database, question_id: int) -> list[tuple[Any, int]]:
+    """Each distinct answer given to a question in a counted response, decoded, with how
+    many gave it (a multiple choice's distinct combinations, not its options)."""
+    rows = await db.fetchall(
+        f"SELECT a.value, COUNT(*) FROM survey_answers a WHERE a.question_id = ?"
+        f" AND {_COUNTED} GROUP BY a.value", (question_id,))
+    return [(json.loads(r[0]), int(r[1])) for r in rows]
+
+
+async def answer_count(db: Database, question_id: int) -> int:
+    """How many counted responses answered a question."""
+    return int(await db.fetchval(
+        f"SELECT COUNT(*) FROM survey_answers a WHERE a.question_id = ? AND {_COUNTED}",
+        (question_id,)))
+
+
+async def newest_answers(db: Database, survey_id: int, question_id: int,
+                         limit: int) -> list[Any]:
+    """Up to ``limit`` answers to a question from the latest counted named responses (an
+    anonymous survey has no times: a few of its answers, in no meaningful order)."""
+    rows = await db.fetchall(
+        "SELECT a.value FROM survey_responses r JOIN survey_answers a"
+        " ON a.response_id = r.id AND a.question_id = ?"
+        " WHERE r.survey_id = ? AND r.finished = 1"
+        " ORDER BY r.respondent_id IS NULL DESC, r.updated_at DESC, r.id DESC LIMIT ?",
+        (question_id, survey_id, limit))
+    return [json.loads(r[0]) for r in rows]
+
+
+async def groups(db: Database, community_id: int) -> list[str | None]:
+    """The community's stakeholder groups in display order, then None (members in none):
+    read from the short list of groups, not from the members."""
+    return [r[0] for r in await db.fetchall(
+        "SELECT key FROM stakeholder_groups WHERE community_id = ? ORDER BY position, key",
+        (community_id,))] + [None]
+
+
+async def group_share(db: Database, community_id: int, survey_id: int,
+                      group: str | None) -> tuple[int, int, str | None]:
+    """(took part, members, its first member: when they joined and their id, as sortable
+    text) of one stakeholder group of the community (None: no group)."""
+    row = await db.fetchone(
+        "SELECT COUNT(*), COUNT(p.user_id), MIN(printf('%s %020d', m.joined_at, m.user_id))"
+        " FROM memberships m"
+        " LEFT JOIN survey_participants p ON p.survey_id = ? AND p.user_id = m.user_id"
+        " WHERE m.community_id = ? AND m.stakeholder_group IS ?",
+        (survey_id, community_id, group))
+    assert row is not None
+    return int(row[1]), int(row[0]), row[2]
+
+
+async def not_finished_count(db: Database, community_id: int, survey_id: int) -> int:
+    """How many members have not finished the survey."""
+    return int(await db.fetchval(
+        "SELECT COUNT(*) FROM memberships m WHERE m.community_id = ? AND NOT EXISTS"
+        " (SELECT 1 FROM survey_participants p WHERE p.survey_id = ? AND p.user_id = m.user_id)",
+        (community_id, survey_id)))
+
+
+_MEMBER_COLUMNS = ("m.community_id, m.user_id, m.role, m.stakeholder_group, m.joined_at,"
+                   " u.id, u.first_name, u.last_name, u.username, u.language,"
+                   " u.language_chosen, u.reachable, u.current_community_id, u.created_at")
+
+
+async def not_finished(db: Database, community_id: int, survey_id: int, *, after: int = 0,
+                       limit: int = 1000) -> list[tuple[Membership, User]]:
+    """Members who have not finished the survey, by user id, ``limit`` after user ``after``
+    (a page: call again with the last id for the next)."""
+    rows = await db.fetchall(
+        f"SELECT {_MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.community_id = ? AND m.user_id > ? AND NOT EXISTS"
+        " (SELECT 1 FROM survey_participants p WHERE p.survey_id = ? AND p.user_id = m.user_id)"
+        " ORDER BY m.user_id LIMIT ?", (community_id, after, survey_id, limit))
+    return [(Membership(community_id=r["community_id"], user_id=r["user_id"], role=r["role"],
+                        stakeholder_group=r["stakeholder_group"],
+                        joined_at=from_db(r["joined_at"])), user_of(r)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One counted response as an export reads it: who (named surveys, while a member:
+    their name and group), their language, and the answers by question id."""
+
+    respondent_id: int | None
+    name: str | None
+    group: str | None
+    language: str | None
+    answers: dict[int, Any]
+
+
+def read_counted(path: str, survey_id: int, community_id: int) -> Iterator[Row]:
+    """Every counted response in export order (named ones by time, then anonymous ones),
+    streamed from one statement on a connection of its own: blocking, for a worker thread.
+    One statement reads one snapshot of the database (WAL), whatever the bot writes
+    meanwhile; memory holds one response at a time, not the survey."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        cursor = conn.execute(
+            "SELECT r.id, r.respondent_id, r.language, m.user_id, u.first_name, u.last_name,"
+            " u.username, m.stakeholder_group, a.question_id, a.value"
+            " FROM survey_responses r"
+            " LEFT JOIN memberships m ON m.community_id = ? AND m.user_id = r.respondent_id"
+            " LEFT JOIN users u ON u.id = m.user_id"
+            " LEFT JOIN survey_answers a ON a.response_id = r.id"
+            " WHERE r.survey_id = ? AND r.finished = 1"
+            " ORDER BY r.respondent_id IS NULL, r.updated_at, r.id", (community_id, survey_id))
+        cursor.arraysize = 2000
+        current: int | None = None
+        row: Row | None = None
+        known: dict[str, Any] = {}
+        while batch := cursor.fetchmany():
+            for (rid, respondent, language, member, first, last, username, group,
+                 question_id, value) in batch:
+                if rid != current:
+                    if row is not None:
+                        yield row
+                    current = rid
+                    name = None if member is None else (
+                        " ".join(p for p in (first, last) if p) or username or str(member))
+                    row = Row(respondent, name, group, language, {})
+                assert row is not None
+                if question_id is not None:
+                    # Choices, numbers and yes/no repeat: each distinct one is decoded once
+                    # (the rows share it, so a reader must not change it).
+                    decoded = known.get(value) if value[:1] != '"' else None
+                    if decoded is None:
+                        decoded = json.loads(value)
+                        if value[:1] != '"' and len(known) < 10_000:
+                            known[value] = decoded
+                    row.answers[question_id] = decoded
+        if row is not None:
+            yield row
+    finally:
+        conn.close()
 
 
 # -- personal data ---------------------------------------------------------------------------

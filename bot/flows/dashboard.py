@@ -31,7 +31,7 @@ from bot.flows import process
 from bot.flows import survey_export as export
 from bot.flows import voting as voting_rules
 from bot.flows.errors import Refused
-from bot.flows.survey import SCALE, Summary, pick, summarise
+from bot.flows.survey import SCALE, Summary, pick
 from bot.i18n import N_, Translator, is_rtl
 from bot.labels import group_label, role_label
 from storage import brainstorm as brainstorm_store
@@ -600,31 +600,30 @@ async def survey_file(db: Database, v: Viewer, survey_id: int, kind: str,
     if survey is None or survey.community_id != v.community.id or kind not in ("csv", "xlsx"):
         raise Refused(NO_SUCH_SURVEY)
     t, community = v.t, v.community
-    named = None if survey.anonymous else community.id
+    kept: list[survey_store.Row] = []
     if db.path == ":memory:":  # no second connection to an in-memory database
-        responses = await survey_store.finished_responses(db, survey.id)
-        members = {u.id: (u.display_name, m.stakeholder_group)
-                   for m, u in await community_store.members(db, community.id)} if named else {}
-    else:
-        responses, members = await asyncio.to_thread(store.read_for_export, db.path,
-                                                     survey.id, named)
+        people = {} if survey.anonymous else {
+            u.id: (u.display_name, m.stakeholder_group)
+            for m, u in await community_store.members(db, community.id)}
+        kept = list(export.from_responses(
+            await survey_store.finished_responses(db, survey.id), people))
     headings = {"number": t._("Response"), "name": t._("Name"), "group": t._("Group"),
                 "language": t._("Language")}
     titles = {"responses": t._("Responses"), "summary": t._("Summary"), "mean": t._("Average")}
     yes_no = (t._("No"), t._("Yes"))
     default = community.default_language
 
-    def person(user_id: int) -> tuple[str, str]:
-        if user_id not in members:
-            return "", ""
-        name, group = members[user_id]
-        return name, group_label(t, group, html=False)
-
     def build() -> bytes:
-        rows = export.table(survey, responses, t.lang, default, headings, person, yes_no)
+        # Rows streamed from a connection of its own (one snapshot), counted as they go.
+        source = kept if db.path == ":memory:" else survey_store.read_counted(
+            db.path, survey.id, community.id)
+        tally = export.Tally(survey)
+        rows = export.table(survey, export.labelled(
+            source, lambda g: group_label(t, g, html=False)), t.lang, default, headings,
+            yes_no, tally)
         if kind == "csv":
             return export.to_csv(rows)
-        return export.to_xlsx(rows, summarise(survey, responses), t.lang, default, titles,
+        return export.to_xlsx(rows, lambda: tally.summaries(survey), t.lang, default, titles,
                               lambda s: _option_labels(t, s.question, default),
                               is_rtl(t.lang))
 

@@ -19,8 +19,8 @@ import contextlib
 import json
 import re
 import sqlite3
-import statistics
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -550,11 +550,21 @@ async def announcement(db: Database, survey: Survey) -> Audience:
     return Audience(survey, community, [u for _m, u in members])
 
 
+REMINDER_PAGE = 2000  # members read per statement when finding who has not finished
+
+
 async def reminder(db: Database, survey: Survey) -> Audience:
-    """The members who have not finished the survey."""
-    community, members = await _members(db, survey)
-    done = await store.participants(db, survey.id)
-    return Audience(survey, community, [u for _m, u in members if u.id not in done])
+    """The members who have not finished the survey: found in SQL a page at a time (the
+    connection is free between pages), not by loading every member and every participant."""
+    community = await community_store.get_community(db, survey.community_id)
+    assert community is not None  # a survey goes with its community (ON DELETE CASCADE)
+    people: list[User] = []
+    after = 0
+    while page := await store.not_finished(db, community.id, survey.id, after=after,
+                                           limit=REMINDER_PAGE):
+        people += [u for _m, u in page]
+        after = page[-1][1].id
+    return Audience(survey, community, people)
 
 
 async def closing(db: Database, survey: Survey) -> Audience:
@@ -562,7 +572,7 @@ async def closing(db: Database, survey: Survey) -> Audience:
     community, members = await _members(db, survey)
     return Audience(survey, community, [u for _m, u in members],
                     frozenset(u.id for m, u in members if m.is_coordinator),
-                    len(await store.participants(db, survey.id)))
+                    await store.participant_count(db, survey.id))
 
 
 async def remind(db: Database, who: Member, survey_id: int) -> tuple[Audience, str]:
@@ -602,47 +612,71 @@ class Results:
 
 
 async def results(db: Database, who: Member, survey_id: int) -> Results:
-    """Responses against members, participation by group, and each question's summary."""
+    """Responses against members, participation by group, and each question's summary:
+    counted in SQL, one short statement at a time, never by loading the responses."""
     require(who, "coordinator")
     survey = await _survey(db, who, survey_id)
-    responses = await store.finished_responses(db, survey.id)
-    done = await store.participants(db, survey.id)
-    members = await community_store.members(db, who.community.id)
-    groups = Counter(m.stakeholder_group for m, _u in members)
-    taking_part = Counter(m.stakeholder_group for m, u in members if u.id in done)
-    return Results(survey, len(done), len(members),
-                   [Share(group, taking_part[group], count)
-                    for group, count in groups.most_common()],
-                   summarise(survey, responses))
+    found = [(group, *await store.group_share(db, who.community.id, survey.id, group))
+             for group in await store.groups(db, who.community.id)]
+    # The groups that have members, the largest first (ties: the group whose first member
+    # joined first, as the members list orders them).
+    found.sort(key=lambda g: (-g[2], g[3] or ""))
+    shares = [Share(group, took, members) for group, took, members, _first in found
+              if members]
+    return Results(survey, await store.participant_count(db, survey.id),
+                   sum(s.members for s in shares), shares, await summaries(db, survey))
 
 
-async def missing(db: Database, who: Member, survey_id: int) -> list[tuple[Membership, User]]:
-    """The members who have not finished the survey."""
+MISSING_SHOWN = 200  # names "who has not answered" lists; the count covers everyone
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """Who has not finished a survey: how many, and the first of them by user id."""
+
+    count: int
+    first: list[tuple[Membership, User]]
+
+
+async def missing(db: Database, who: Member, survey_id: int,
+                  limit: int = MISSING_SHOWN) -> Missing:
+    """The members who have not finished the survey: their number and the first ``limit``."""
     require(who, "coordinator")
     survey = await _survey(db, who, survey_id)
-    done = await store.participants(db, survey.id)
-    return [(m, u) for m, u in await community_store.members(db, who.community.id)
-            if u.id not in done]
+    return Missing(await store.not_finished_count(db, who.community.id, survey.id),
+                   await store.not_finished(db, who.community.id, survey.id, limit=limit))
 
 
 @dataclass(frozen=True, slots=True)
 class Export:
-    """What an export file holds: the counted responses and, for named surveys, who gave
-    them (name and stakeholder group key by user id; nothing for anonymous ones)."""
+    """What an export file is built from: the survey, and where to read its counted
+    responses (:meth:`rows`, blocking: run it on a worker thread). Named surveys' rows say
+    who answered while they are a member; anonymous ones have no person."""
 
     survey: Survey
-    responses: list[Response]
-    people: dict[int, tuple[str, str | None]]
+    path: str
+    kept: list[store.Row] | None = None  # read already (an in-memory database)
+
+    def rows(self) -> Iterator[store.Row]:
+        if self.kept is not None:
+            return iter(self.kept)
+        return store.read_counted(self.path, self.survey.id, self.survey.community_id)
 
 
 async def export(db: Database, who: Member, survey_id: int) -> Export:
     require(who, "coordinator")
     survey = await _survey(db, who, survey_id)
-    responses = await store.finished_responses(db, survey.id)
-    people = {} if survey.anonymous else {
-        u.id: (u.display_name, m.stakeholder_group)
-        for m, u in await community_store.members(db, who.community.id)}
-    return Export(survey, responses, people)
+    if db.path != ":memory:":
+        return Export(survey, db.path)
+    # No second connection reaches an in-memory database: read it here (tests only).
+    people = {u.id: (u.display_name, m.stakeholder_group)
+              for m, u in await community_store.members(db, who.community.id)}
+    kept = []
+    for r in await store.finished_responses(db, survey.id):
+        person = people.get(r.respondent_id) if r.respondent_id is not None else None
+        kept.append(store.Row(r.respondent_id, person[0] if person else None,
+                              person[1] if person else None, r.language, r.answers))
+    return Export(survey, db.path, kept)
 
 
 # -- answering -------------------------------------------------------------------------------
@@ -895,24 +929,56 @@ class Summary:
     texts: list[str] = field(default_factory=list)
 
 
+TEXTS_SHOWN = 20  # free-text answers the results show (the newest); the rest: the export
+
+
 def summarise(survey: Survey, responses: list[Response]) -> list[Summary]:
+    """Summaries from responses in memory (a few: the results themselves use SQL)."""
     summaries = []
     for q in survey.questions:
         given = [r.answers[q.id] for r in responses if q.id in r.answers]
         if q.kind == "text":
             summaries.append(Summary(q, len(given), texts=[str(v) for v in given]))
-        elif q.kind == "scale":
-            tally = Counter(int(v) for v in given)
-            summaries.append(Summary(q, len(given), counts=[tally[n] for n in SCALE],
-                                     mean=statistics.fmean(given) if given else None))
-        elif q.kind == "yesno":
-            summaries.append(Summary(q, len(given), counts=[sum(not v for v in given),
-                                                            sum(bool(v) for v in given)]))
         else:
-            picks = Counter(c for v in given for c in (v if isinstance(v, list) else [v]))
-            summaries.append(Summary(q, len(given),
-                                     counts=[picks[i] for i in range(len(q.options))]))
+            tally = Counter(json.dumps(v) for v in given)
+            summaries.append(summary_of(q, [(json.loads(v), n) for v, n in tally.items()]))
     return summaries
+
+
+def summary_of(q: Question, tally: list[tuple[Any, int]]) -> Summary:
+    """A choice, scale or yes/no question's summary from its distinct answers and their
+    counts (a multiple choice's combinations count for each option in them)."""
+    decoded = tally
+    answered = sum(n for _v, n in decoded)
+    if q.kind == "scale":
+        per = Counter[int]()
+        for v, n in decoded:
+            per[int(v)] += n
+        return Summary(q, answered, counts=[per[k] for k in SCALE],
+                       mean=sum(k * n for k, n in per.items()) / answered if answered
+                       else None)
+    if q.kind == "yesno":
+        return Summary(q, answered, counts=[sum(n for v, n in decoded if not v),
+                                            sum(n for v, n in decoded if v)])
+    picks = Counter[int]()
+    for v, n in decoded:
+        for c in v if isinstance(v, list) else [v]:
+            picks[c] += n
+    return Summary(q, answered, counts=[picks[i] for i in range(len(q.options))])
+
+
+async def summaries(db: Database, survey: Survey) -> list[Summary]:
+    """Every question's summary, counted in SQL one question at a time; free text: how many
+    answered and the newest :data:`TEXTS_SHOWN` (oldest of them first)."""
+    found = []
+    for q in survey.questions:
+        if q.kind == "text":
+            newest = await store.newest_answers(db, survey.id, q.id, TEXTS_SHOWN)
+            found.append(Summary(q, await store.answer_count(db, q.id),
+                                 texts=[str(v) for v in reversed(newest)]))
+        else:
+            found.append(summary_of(q, await store.tally(db, q.id)))
+    return found
 
 
 def bar(part: int, whole: int, width: int = 10) -> str:

@@ -13,11 +13,13 @@ refused. Typed answers reach the form ``survey.answer``, begun whenever a questi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 from datetime import datetime
 from typing import Any, Literal
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram.error import BadRequest
 from telegram.ext import filters
 
 from bot.app import Context, MahfilApp
@@ -858,12 +860,20 @@ def _labels(t: Translator, community: Community, summary: Summary) -> list[str]:
     return []
 
 
+TEXT_SHOWN = 300  # characters of each free-text answer the results show (the export: all)
+
+
 def _summary_text(t: Translator, community: Community, summary: Summary) -> str:
     q = summary.question
     lines = [f"<b>{t.num(q.position + 1)}. {isolate(_pick(t, q.prompt, community))}</b>",
              t.ngettext("{n} answer", "{n} answers", summary.answered)]
     if q.kind == "text":
-        lines += [f"— {isolate(text)}" for text in summary.texts]
+        lines += [f"— {isolate(short(text, TEXT_SHOWN))}" for text in summary.texts]
+        if summary.answered > len(summary.texts):
+            rest = summary.answered - len(summary.texts)
+            lines.append(t.ngettext("…and {n} more answer, in the export (CSV or XLSX).",
+                                    "…and {n} more answers, in the export (CSV or XLSX).",
+                                    rest))
         return "\n".join(lines)
     if q.kind == "scale" and summary.mean is not None:
         lines.append(t._("Average: {mean}", mean=t.num(summary.mean, decimals=1)))
@@ -879,9 +889,12 @@ async def not_answered(turn: Tap[NotAnswered]) -> None:
     await turn.answer()
     t = turn.t
     lines = [t.ngettext("{n} member has not answered yet:", "{n} members have not answered"
-                        " yet:", len(missing))]
+                        " yet:", missing.count)]
     lines += [f"• {isolate(u.display_name)} — {group_label(t, m.stakeholder_group)}"
-              for m, u in missing]
+              for m, u in missing.first]
+    if missing.count > len(missing.first):
+        rest = missing.count - len(missing.first)
+        lines.append(t.ngettext("…and {n} other member.", "…and {n} other members.", rest))
     for part in split_text("\n".join(lines)):
         await turn.say(part)
 
@@ -963,36 +976,50 @@ async def tell_now(turn: Tap[TellNow]) -> None:
     await turn.edit(turn.t._("The survey is closed; members are being told."))
 
 
+EXPORT_PATIENCE = 3.0  # seconds an export may take before the coordinator hears it is coming
+
+
 @tap(Export)
 async def export(turn: Tap[Export]) -> None:
-    """CSV or XLSX in the coordinator's language, built off the event loop."""
+    """CSV or XLSX in the coordinator's language, built off the event loop from rows read
+    on a connection of its own; a long one first says that it is being prepared."""
     found = await flow.export(turn.context.db, turn.who, turn.button.survey)
     await turn.answer()
     t, community = turn.t, turn.who.community
-    data = await asyncio.to_thread(_export_file, t, community, found, turn.button.format)
+    build = asyncio.ensure_future(asyncio.to_thread(_export_file, t, community, found,
+                                                    turn.button.format))
+    progress = None
+    if not (await asyncio.wait({build}, timeout=EXPORT_PATIENCE))[0]:
+        progress = await turn.say(t._("Preparing the export…"))
+    data, count = await build
     chat = turn.update.effective_chat
     assert chat is not None
+    caption = t.ngettext("{n} response.", "{n} responses.", count)
     await turn.context.bot.send_document(
         chat.id, InputFile(data, filename=f"survey-{found.survey.id}.{turn.button.format}"),
-        caption=t.ngettext("{n} response.", "{n} responses.", len(found.responses)))
+        caption=caption)
+    if progress is not None:
+        with contextlib.suppress(BadRequest):
+            await progress.edit_text(caption)
 
 
 def _export_file(t: Translator, community: Community, found: flow.Export,
-                 kind: Literal["csv", "xlsx"]) -> bytes:
-    survey, responses = found.survey, found.responses
-    people = {user_id: (name, group_label(t, group, html=False))
-              for user_id, (name, group) in found.people.items()}
+                 kind: Literal["csv", "xlsx"]) -> tuple[bytes, int]:
+    """The file and how many responses it holds (blocking: a worker thread runs it)."""
+    survey = found.survey
+    tally = exports.Tally(survey)
     rows = exports.table(
-        survey, responses, t.lang, community.default_language,
+        survey, exports.labelled(found.rows(), lambda g: group_label(t, g, html=False)),
+        t.lang, community.default_language,
         {"number": t._("Response"), "name": t._("Name"), "group": t._("Group"),
-         "language": t._("Language")},
-        lambda user_id: people.get(user_id, ("", "")), (t._("No"), t._("Yes")))
+         "language": t._("Language")}, (t._("No"), t._("Yes")), tally)
     if kind == "csv":
-        return exports.to_csv(rows)
-    return exports.to_xlsx(
-        rows, flow.summarise(survey, responses), t.lang, community.default_language,
+        return exports.to_csv(rows), tally.rows
+    data = exports.to_xlsx(
+        rows, lambda: tally.summaries(survey), t.lang, community.default_language,
         {"responses": t._("Responses"), "summary": t._("Summary"), "mean": t._("Average")},
         lambda s: _labels(t, community, s), is_rtl(t.lang))
+    return data, tally.rows
 
 
 # == wiring =================================================================================
