@@ -20,7 +20,7 @@ from storage.db import Database, from_db, to_db, utcnow
 
 METHODS = ("stickers", "pairwise", "matrix")
 _CHUNK = 500  # ids per IN (...) list
-_PAGE = 20_000  # participants read per statement: the connection is free between pages
+_PAGE = 5_000  # participants read per statement: the connection is free between pages
 
 
 class VoteRejected(Exception):
