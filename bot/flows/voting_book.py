@@ -126,16 +126,13 @@ class StickerBook:
     def _trim(self, vote: _Vote) -> None:
         """Drop the least recently seen voters beyond the bound (none with a write queued:
         their memory copy is ahead of the database until it commits)."""
-        excess = len(vote.stickers) - self.max_voters
-        if excess <= 0:
-            return
         pid = vote.prioritisation.id
-        for user_id in list(vote.stickers):
-            if excess <= 0:
-                break
-            if (pid, user_id) not in self._pending:
-                del vote.stickers[user_id]
-                excess -= 1
+        kept = 0  # voters skipped because a write of theirs is still queued
+        while len(vote.stickers) > self.max_voters and kept < len(vote.stickers):
+            user_id, mine = vote.stickers.popitem(last=False)
+            if (pid, user_id) in self._pending:
+                vote.stickers[user_id] = mine  # to the end: it is being committed
+                kept += 1
 
     def forget(self, prioritisation_id: int) -> None:
         """Drop the memory copy (the vote closed or changed): the next tap reloads it."""

@@ -21,7 +21,8 @@ CREATE TABLE sticker_tally (
     prioritisation_id INTEGER NOT NULL REFERENCES prioritisations(id) ON DELETE CASCADE,
     stickers          INTEGER NOT NULL CHECK (stickers >= 0)
 );
-CREATE INDEX sticker_tally_vote ON sticker_tally(prioritisation_id, stickers);
+-- (not on stickers: every placement would move the index entry)
+CREATE INDEX sticker_tally_vote ON sticker_tally(prioritisation_id);
 
 CREATE TABLE sticker_voters (
     prioritisation_id INTEGER NOT NULL REFERENCES prioritisations(id) ON DELETE CASCADE,
@@ -31,7 +32,6 @@ CREATE TABLE sticker_voters (
 );
 CREATE INDEX sticker_voters_key ON sticker_voters(prioritisation_id, user_id,
                                                   stakeholder_group);
-CREATE INDEX sticker_voters_by_user ON sticker_voters(user_id);
 
 CREATE TABLE sticker_groups (
     prioritisation_id INTEGER NOT NULL REFERENCES prioritisations(id) ON DELETE CASCADE,
