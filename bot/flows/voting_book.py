@@ -232,6 +232,7 @@ class StickerBook:
                     self._settled(write)
                     if not write.done.done():
                         write.done.set_exception(error)
+                self._trim_after(batch)
                 continue
             for write, outcome in zip(batch, outcomes, strict=True):
                 self._settled(write)
@@ -241,6 +242,14 @@ class StickerBook:
                     write.done.set_result(None)
                 else:
                     write.done.set_exception(outcome)
+            self._trim_after(batch)
+
+    def _trim_after(self, batch: list[_Write]) -> None:
+        """Voters kept beyond the bound while their writes were queued may go now."""
+        for prioritisation_id in {w.prioritisation_id for w in batch}:
+            vote = self._votes.get(prioritisation_id)
+            if vote is not None and len(vote.stickers) > self.max_voters:
+                self._trim(vote)
 
     def _settled(self, write: _Write) -> None:
         key = (write.prioritisation_id, write.user_id)
