@@ -414,6 +414,17 @@ async def participants(db: Database, prioritisation: Prioritisation) -> list[int
         after = found[-1]
 
 
+def voted_sql(prioritisation: Prioritisation, user_column: str) -> tuple[str, tuple[int]]:
+    """An SQL condition, with its parameters, true when ``user_column`` (e.g. ``m.user_id``
+    of a query over memberships) took part in the vote: for a reminder's or a broadcast's
+    "has not voted" audience chosen in SQL (``NOT`` it), one index lookup per member instead
+    of a list of 100,000 voters in memory."""
+    table = "sticker_voters" if prioritisation.method == "stickers" else (
+        _TABLE[prioritisation.method])
+    return (f"EXISTS (SELECT 1 FROM {table} WHERE prioritisation_id = ?"
+            f" AND user_id = {user_column})", (prioritisation.id,))
+
+
 async def voter_count(db: Database, prioritisation: Prioritisation) -> int:
     """How many known voters took part (``len(participants(...))`` without the list)."""
     if prioritisation.method == "stickers":

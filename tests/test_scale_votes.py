@@ -353,3 +353,17 @@ def test_a_bounded_book_keeps_the_budget_under_simultaneous_first_taps(
                 await db.close()
 
     asyncio.run(run())
+
+
+async def test_voted_condition_finds_members_who_have_not_voted_by_index(
+        db: Database) -> None:
+    community_id, pid, voters, problems = await _vote(db)
+    await store.write_stickers(db, [store.StickerWrite(pid, voters[0], 1, problems[0], None)])
+    vote = await _get(db, pid)
+    condition, params = store.voted_sql(vote, "m.user_id")
+    sql = (f"SELECT m.user_id FROM memberships m WHERE m.community_id = ? AND NOT {condition}"
+           " ORDER BY m.user_id")
+    rows = await db.fetchall(sql, (community_id, *params))
+    assert [r[0] for r in rows] == voters[1:]
+    plans = await _plans(db, [(sql, (community_id, *params))])
+    assert any("SEARCH sticker_voters" in d for _n, _p, d in plans[0][1]), plans
