@@ -94,10 +94,11 @@ async def changes(db: Database, community_id: int, committee_id: int,
             " ORDER BY id", (community_id, after)):
         found.append(Change("vote_opened", r["title"]))
     for r in await db.fetchall(
-            "SELECT p.id, p.title, (SELECT v.title FROM vote_problems v LEFT JOIN stickers s"
-            " ON s.problem_id = v.id WHERE v.prioritisation_id = p.id GROUP BY v.id"
-            " ORDER BY COUNT(s.rowid) + v.offline DESC, v.position LIMIT 1) AS leader,"
-            " (SELECT COUNT(DISTINCT user_id) FROM stickers WHERE prioritisation_id = p.id)"
+            # The counts the stickers' triggers keep (0017_scale.sql), not the stickers.
+            "SELECT p.id, p.title, (SELECT v.title FROM vote_problems v LEFT JOIN"
+            " sticker_tally s ON s.problem_id = v.id WHERE v.prioritisation_id = p.id"
+            " ORDER BY COALESCE(s.stickers, 0) + v.offline DESC, v.position LIMIT 1) AS leader,"
+            " (SELECT voters FROM sticker_totals t WHERE t.prioritisation_id = p.id)"
             " AS voters FROM prioritisations p WHERE p.community_id = ? AND p.status = 'open'"
             " AND p.method = 'stickers' ORDER BY p.id", (community_id,)):
         if r["voters"]:
@@ -118,9 +119,16 @@ async def changes(db: Database, community_id: int, committee_id: int,
         name = " ".join(p for p in (r["first_name"], r["last_name"]) if p)
         found.append(Change("member_joined" if r["joined"] else "member_left", name))
     for r in await db.fetchall(
-            "SELECT stakeholder_group, COUNT(*) AS n FROM memberships WHERE community_id = ?"
-            " AND joined_at > ? GROUP BY stakeholder_group ORDER BY n DESC",
-            (community_id, after)):
+            # Per group, a range of the (community, group, joined_at) index: the community's
+            # 100,000 memberships are not read to find a week's newcomers.
+            "SELECT g AS stakeholder_group, n FROM (SELECT k.key AS g, k.position AS pos,"
+            " (SELECT COUNT(*) FROM memberships m WHERE m.community_id = ?"
+            " AND m.stakeholder_group = k.key AND m.joined_at > ?) AS n"
+            " FROM stakeholder_groups k WHERE k.community_id = ?"
+            " UNION ALL SELECT NULL, -1, (SELECT COUNT(*) FROM memberships m"
+            " WHERE m.community_id = ? AND m.stakeholder_group IS NULL AND m.joined_at > ?))"
+            " WHERE n > 0 ORDER BY n DESC, pos",
+            (community_id, after, community_id, community_id, after)):
         found.append(Change("new_members", r["stakeholder_group"] or "", count=r["n"]))
     for r in await db.fetchall(
             "SELECT b.prompt, COUNT(*) AS n FROM problem_cards c JOIN brainstorms b"

@@ -19,6 +19,8 @@ from storage import personal
 from storage.db import Database, from_db, to_db, utcnow
 
 METHODS = ("stickers", "pairwise", "matrix")
+_CHUNK = 500  # ids per IN (...) list
+_PAGE = 5_000  # participants read per statement: the connection is free between pages
 
 
 class VoteRejected(Exception):
@@ -199,14 +201,22 @@ async def my_stickers(db: Database, prioritisation_id: int, user_id: int) -> dic
     return {r["problem_id"]: r["n"] for r in rows}
 
 
-async def sticker_slots(db: Database, prioritisation_id: int) -> list[tuple[int, int, int]]:
-    """(voter, slot, problem) of every sticker with a known voter: the sticker book's load."""
-    rows = await db.fetchall(
-        "SELECT user_id, slot, problem_id FROM stickers WHERE prioritisation_id = ?"
-        " AND user_id IS NOT NULL",
-        (prioritisation_id,),
-    )
-    return [(r["user_id"], r["slot"], r["problem_id"]) for r in rows]
+async def stickers_of(db: Database, prioritisation_id: int, user_ids: Sequence[int],
+                      ) -> dict[int, dict[int, int]]:
+    """Voter -> slot -> problem of the given voters' stickers (the sticker book's load on
+    their first taps, a batch at a time; voters without stickers are absent)."""
+    found: dict[int, dict[int, int]] = {}
+    ids = list(dict.fromkeys(user_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        rows = await db.fetchall(
+            "SELECT user_id, slot, problem_id FROM stickers WHERE prioritisation_id = ?"
+            f" AND user_id IN ({', '.join('?' * len(chunk))})",
+            (prioritisation_id, *chunk),
+        )
+        for r in rows:
+            found.setdefault(r["user_id"], {})[r["slot"]] = r["problem_id"]
+    return found
 
 
 _INSERT_STICKER = (
@@ -273,12 +283,14 @@ async def delete_sticker(db: Database, prioritisation_id: int, user_id: int, slo
 
 
 async def sticker_tally(db: Database, prioritisation_id: int) -> dict[int, int]:
+    """Problem id -> chat stickers on it (problems without any are absent); read from the
+    counts the triggers of ``0017_scale.sql`` keep, not by counting the stickers."""
     rows = await db.fetchall(
-        "SELECT problem_id, COUNT(*) AS n FROM stickers WHERE prioritisation_id = ?"
-        " GROUP BY problem_id",
+        "SELECT problem_id, stickers FROM sticker_tally WHERE prioritisation_id = ?"
+        " AND stickers > 0",
         (prioritisation_id,),
     )
-    return {r["problem_id"]: r["n"] for r in rows}
+    return {r["problem_id"]: r["stickers"] for r in rows}
 
 
 async def sticker_rows(db: Database, prioritisation_id: int) -> list[tuple[int | None, int]]:
@@ -382,24 +394,99 @@ _TABLE = {"stickers": "stickers", "pairwise": "comparisons", "matrix": "ratings"
 
 
 async def participants(db: Database, prioritisation: Prioritisation) -> list[int]:
-    rows = await db.fetchall(
-        f"SELECT DISTINCT user_id FROM {_TABLE[prioritisation.method]}"
-        " WHERE prioritisation_id = ? AND user_id IS NOT NULL",
-        (prioritisation.id,),
-    )
-    return [r["user_id"] for r in rows]
+    """Every known voter of the vote (forgotten ones are not known), in id order.
+
+    Read a page at a time, so a vote of 100,000 voters never holds the connection for the
+    whole list; a sticker vote reads the per-voter counts, not its million stickers."""
+    if prioritisation.method == "stickers":
+        sql = ("SELECT DISTINCT user_id FROM sticker_voters WHERE prioritisation_id = ?"
+               " AND user_id > ? ORDER BY user_id LIMIT ?")
+    else:
+        sql = (f"SELECT DISTINCT user_id FROM {_TABLE[prioritisation.method]}"
+               " WHERE prioritisation_id = ? AND user_id > ? ORDER BY user_id LIMIT ?")
+    found: list[int] = []
+    after = -(2 ** 63)
+    while True:
+        rows = await db.fetchall(sql, (prioritisation.id, after, _PAGE))
+        found.extend(r[0] for r in rows)
+        if len(rows) < _PAGE:
+            return found
+        after = found[-1]
+
+
+def voted_sql(prioritisation: Prioritisation, user_column: str) -> tuple[str, tuple[int]]:
+    """An SQL condition, with its parameters, true when ``user_column`` (e.g. ``m.user_id``
+    of a query over memberships) took part in the vote: for a reminder's or a broadcast's
+    "has not voted" audience chosen in SQL (``NOT`` it), one index lookup per member instead
+    of a list of 100,000 voters in memory."""
+    table = "sticker_voters" if prioritisation.method == "stickers" else (
+        _TABLE[prioritisation.method])
+    return (f"EXISTS (SELECT 1 FROM {table} WHERE prioritisation_id = ?"
+            f" AND user_id = {user_column})", (prioritisation.id,))
+
+
+async def voter_count(db: Database, prioritisation: Prioritisation) -> int:
+    """How many known voters took part (``len(participants(...))`` without the list)."""
+    if prioritisation.method == "stickers":
+        return int(await db.fetchval(
+            "SELECT COALESCE((SELECT voters FROM sticker_totals WHERE prioritisation_id = ?),"
+            " 0)", (prioritisation.id,)))
+    return int(await db.fetchval(
+        f"SELECT COUNT(DISTINCT user_id) FROM {_TABLE[prioritisation.method]}"
+        " WHERE prioritisation_id = ?", (prioritisation.id,)))
 
 
 async def participation_by_group(db: Database, prioritisation: Prioritisation,
                                  ) -> dict[str | None, int]:
-    """Voters per stakeholder group (recorded when they voted, so it survives /forgetme)."""
-    rows = await db.fetchall(
-        "SELECT stakeholder_group AS g, COUNT(DISTINCT COALESCE(user_id, -rowid)) AS n"
-        f" FROM {_TABLE[prioritisation.method]} WHERE prioritisation_id = ?"
-        " GROUP BY stakeholder_group",
-        (prioritisation.id,),
-    )
+    """Voters per stakeholder group (recorded when they voted, so it survives /forgetme:
+    each sticker of a forgotten voter counts as one)."""
+    if prioritisation.method == "stickers":
+        rows = await db.fetchall(
+            "SELECT stakeholder_group AS g, voters AS n FROM sticker_groups"
+            " WHERE prioritisation_id = ? AND voters > 0",
+            (prioritisation.id,),
+        )
+    else:
+        rows = await db.fetchall(
+            "SELECT stakeholder_group AS g, COUNT(DISTINCT COALESCE(user_id, -rowid)) AS n"
+            f" FROM {_TABLE[prioritisation.method]} WHERE prioritisation_id = ?"
+            " GROUP BY stakeholder_group",
+            (prioritisation.id,),
+        )
     return {r["g"]: r["n"] for r in rows}
+
+
+async def recount(db: Database, prioritisation_id: int) -> dict[str, Any]:
+    """The kept sticker counts recomputed from the stickers themselves (what the triggers
+    must always agree with; for tests and checks, it reads every sticker of the vote)."""
+    tally = {r[0]: r[1] for r in await db.fetchall(
+        "SELECT problem_id, COUNT(*) FROM stickers WHERE prioritisation_id = ?"
+        " GROUP BY problem_id", (prioritisation_id,))}
+    voters = {(r[0], r[1]): r[2] for r in await db.fetchall(
+        "SELECT user_id, stakeholder_group, COUNT(*) FROM stickers WHERE prioritisation_id = ?"
+        " AND user_id IS NOT NULL GROUP BY user_id, stakeholder_group", (prioritisation_id,))}
+    groups = {r[0]: r[1] for r in await db.fetchall(
+        "SELECT stakeholder_group, COUNT(DISTINCT COALESCE(user_id, -rowid)) FROM stickers"
+        " WHERE prioritisation_id = ? GROUP BY stakeholder_group", (prioritisation_id,))}
+    total = await db.fetchval("SELECT COUNT(DISTINCT user_id) FROM stickers"
+                              " WHERE prioritisation_id = ?", (prioritisation_id,))
+    return {"tally": tally, "voters": voters, "groups": groups, "total": total}
+
+
+async def kept_counts(db: Database, prioritisation_id: int) -> dict[str, Any]:
+    """The counts the triggers keep, in :func:`recount`'s shape (zeros left out)."""
+    tally = {r[0]: r[1] for r in await db.fetchall(
+        "SELECT problem_id, stickers FROM sticker_tally WHERE prioritisation_id = ?"
+        " AND stickers > 0", (prioritisation_id,))}
+    voters = {(r[0], r[1]): r[2] for r in await db.fetchall(
+        "SELECT user_id, stakeholder_group, stickers FROM sticker_voters"
+        " WHERE prioritisation_id = ?", (prioritisation_id,))}
+    groups = {r[0]: r[1] for r in await db.fetchall(
+        "SELECT stakeholder_group, voters FROM sticker_groups WHERE prioritisation_id = ?"
+        " AND voters > 0", (prioritisation_id,))}
+    total = await db.fetchval("SELECT COALESCE((SELECT voters FROM sticker_totals"
+                              " WHERE prioritisation_id = ?), 0)", (prioritisation_id,))
+    return {"tally": tally, "voters": voters, "groups": groups, "total": total}
 
 
 # -- live standings messages ------------------------------------------------------------------

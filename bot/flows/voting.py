@@ -308,7 +308,7 @@ def pairwise_outcome(problems: Sequence[Problem], results: list[tuple[int, int, 
 async def outcome(db: Database, prioritisation: Prioritisation, *,
                   include_offline: bool = True) -> Outcome:
     problems = await store.problems(db, prioritisation.id)
-    voters = len(await store.participants(db, prioritisation))
+    voters = await store.voter_count(db, prioritisation)
     if prioritisation.method == "stickers":
         tally = await store.sticker_tally(db, prioritisation.id)
         return sticker_outcome(problems, tally, voters, include_offline=include_offline)

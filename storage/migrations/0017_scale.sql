@@ -12,3 +12,179 @@ CREATE INDEX IF NOT EXISTS survey_responses_counted
 -- Results: answers per question grouped by value, read from the index alone (a WITHOUT
 -- ROWID table's index carries its key, response_id, too).
 CREATE INDEX IF NOT EXISTS survey_answers_by_question ON survey_answers(question_id, value);
+
+-- votes
+-- A sticker vote of 100,000 voters holds 1,000,000 stickers: counting them per problem,
+-- per voter or per stakeholder group at every look (results, standings, digests, reminders)
+-- read a million index entries and built temporary B-trees, holding the one connection for
+-- half a second. The counts are kept instead, by triggers on `stickers`, in small tables:
+--   sticker_tally   stickers per problem (chat stickers only; paper ones stay in
+--                   vote_problems.offline);
+--   sticker_voters  stickers per known voter and the group recorded at placement (a voter
+--                   whose group changed mid-vote has a row per group, as the stickers do);
+--   sticker_groups  voters per group as participation counts them: each known voter once
+--                   per group, each sticker whose voter was forgotten (/forgetme) once;
+--   sticker_totals  distinct known voters per vote.
+-- The rules (budget, no stacking, only while open) stay in the BEFORE triggers of 0003/0004:
+-- these AFTER triggers only count what those let through. An UPDATE of a sticker (user_id
+-- set to NULL by /forgetme's ON DELETE SET NULL) counts as taking OLD back and placing NEW.
+
+CREATE TABLE sticker_tally (
+    problem_id        INTEGER PRIMARY KEY REFERENCES vote_problems(id) ON DELETE CASCADE,
+    prioritisation_id INTEGER NOT NULL REFERENCES prioritisations(id) ON DELETE CASCADE,
+    stickers          INTEGER NOT NULL CHECK (stickers >= 0)
+);
+-- (not on stickers: every placement would move the index entry)
+CREATE INDEX sticker_tally_vote ON sticker_tally(prioritisation_id);
+
+CREATE TABLE sticker_voters (
+    prioritisation_id INTEGER NOT NULL REFERENCES prioritisations(id) ON DELETE CASCADE,
+    user_id           INTEGER NOT NULL,  -- follows stickers.user_id through the triggers
+    stakeholder_group TEXT,
+    stickers          INTEGER NOT NULL CHECK (stickers >= 0)
+);
+CREATE INDEX sticker_voters_key ON sticker_voters(prioritisation_id, user_id,
+                                                  stakeholder_group);
+
+CREATE TABLE sticker_groups (
+    prioritisation_id INTEGER NOT NULL REFERENCES prioritisations(id) ON DELETE CASCADE,
+    stakeholder_group TEXT,
+    voters            INTEGER NOT NULL CHECK (voters >= 0)
+);
+CREATE INDEX sticker_groups_key ON sticker_groups(prioritisation_id, stakeholder_group);
+
+CREATE TABLE sticker_totals (
+    prioritisation_id INTEGER PRIMARY KEY REFERENCES prioritisations(id) ON DELETE CASCADE,
+    voters            INTEGER NOT NULL CHECK (voters >= 0)
+);
+
+-- Backfill from the stickers already placed.
+INSERT INTO sticker_tally (problem_id, prioritisation_id, stickers)
+SELECT problem_id, prioritisation_id, COUNT(*) FROM stickers GROUP BY problem_id;
+INSERT INTO sticker_voters (prioritisation_id, user_id, stakeholder_group, stickers)
+SELECT prioritisation_id, user_id, stakeholder_group, COUNT(*) FROM stickers
+WHERE user_id IS NOT NULL GROUP BY prioritisation_id, user_id, stakeholder_group;
+INSERT INTO sticker_groups (prioritisation_id, stakeholder_group, voters)
+SELECT prioritisation_id, stakeholder_group, COUNT(DISTINCT COALESCE(user_id, -rowid))
+FROM stickers GROUP BY prioritisation_id, stakeholder_group;
+INSERT INTO sticker_totals (prioritisation_id, voters)
+SELECT prioritisation_id, COUNT(DISTINCT user_id) FROM stickers GROUP BY prioritisation_id;
+
+-- Placing: the group and total look at sticker_voters before it counts this sticker.
+CREATE TRIGGER stickers_count_placed AFTER INSERT ON stickers
+BEGIN
+    INSERT INTO sticker_tally (problem_id, prioritisation_id, stickers)
+    VALUES (NEW.problem_id, NEW.prioritisation_id, 1)
+    ON CONFLICT (problem_id) DO UPDATE SET stickers = stickers + 1;
+    INSERT INTO sticker_groups (prioritisation_id, stakeholder_group, voters)
+    SELECT NEW.prioritisation_id, NEW.stakeholder_group, 0
+    WHERE NOT EXISTS (SELECT 1 FROM sticker_groups WHERE prioritisation_id = NEW.prioritisation_id
+                      AND stakeholder_group IS NEW.stakeholder_group);
+    UPDATE sticker_groups SET voters = voters + 1
+    WHERE prioritisation_id = NEW.prioritisation_id
+      AND stakeholder_group IS NEW.stakeholder_group
+      AND (NEW.user_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM sticker_voters WHERE prioritisation_id = NEW.prioritisation_id
+          AND user_id = NEW.user_id AND stakeholder_group IS NEW.stakeholder_group));
+    INSERT INTO sticker_totals (prioritisation_id, voters)
+    SELECT NEW.prioritisation_id, 1
+    WHERE NEW.user_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM sticker_voters WHERE prioritisation_id = NEW.prioritisation_id
+        AND user_id = NEW.user_id)
+    ON CONFLICT (prioritisation_id) DO UPDATE SET voters = voters + 1;
+    INSERT INTO sticker_voters (prioritisation_id, user_id, stakeholder_group, stickers)
+    SELECT NEW.prioritisation_id, NEW.user_id, NEW.stakeholder_group, 0
+    WHERE NEW.user_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM sticker_voters WHERE prioritisation_id = NEW.prioritisation_id
+        AND user_id = NEW.user_id AND stakeholder_group IS NEW.stakeholder_group);
+    UPDATE sticker_voters SET stickers = stickers + 1
+    WHERE prioritisation_id = NEW.prioritisation_id AND user_id = NEW.user_id
+      AND stakeholder_group IS NEW.stakeholder_group;
+END;
+
+-- Taking back (or a cascade): the group and total look after the voter's row is gone.
+CREATE TRIGGER stickers_count_taken AFTER DELETE ON stickers
+BEGIN
+    UPDATE sticker_tally SET stickers = stickers - 1 WHERE problem_id = OLD.problem_id;
+    UPDATE sticker_voters SET stickers = stickers - 1
+    WHERE prioritisation_id = OLD.prioritisation_id AND user_id = OLD.user_id
+      AND stakeholder_group IS OLD.stakeholder_group;
+    DELETE FROM sticker_voters
+    WHERE prioritisation_id = OLD.prioritisation_id AND user_id = OLD.user_id
+      AND stakeholder_group IS OLD.stakeholder_group AND stickers = 0;
+    UPDATE sticker_groups SET voters = voters - 1
+    WHERE prioritisation_id = OLD.prioritisation_id
+      AND stakeholder_group IS OLD.stakeholder_group
+      AND (OLD.user_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM sticker_voters WHERE prioritisation_id = OLD.prioritisation_id
+          AND user_id = OLD.user_id AND stakeholder_group IS OLD.stakeholder_group));
+    UPDATE sticker_totals SET voters = voters - 1
+    WHERE prioritisation_id = OLD.prioritisation_id AND OLD.user_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM sticker_voters
+                      WHERE prioritisation_id = OLD.prioritisation_id
+                      AND user_id = OLD.user_id);
+END;
+
+-- A changed sticker (in practice /forgetme nulling user_id): OLD taken back, NEW placed.
+CREATE TRIGGER stickers_count_changed
+AFTER UPDATE OF prioritisation_id, user_id, problem_id, stakeholder_group ON stickers
+BEGIN
+    UPDATE sticker_tally SET stickers = stickers - 1 WHERE problem_id = OLD.problem_id;
+    UPDATE sticker_voters SET stickers = stickers - 1
+    WHERE prioritisation_id = OLD.prioritisation_id AND user_id = OLD.user_id
+      AND stakeholder_group IS OLD.stakeholder_group;
+    DELETE FROM sticker_voters
+    WHERE prioritisation_id = OLD.prioritisation_id AND user_id = OLD.user_id
+      AND stakeholder_group IS OLD.stakeholder_group AND stickers = 0;
+    UPDATE sticker_groups SET voters = voters - 1
+    WHERE prioritisation_id = OLD.prioritisation_id
+      AND stakeholder_group IS OLD.stakeholder_group
+      AND (OLD.user_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM sticker_voters WHERE prioritisation_id = OLD.prioritisation_id
+          AND user_id = OLD.user_id AND stakeholder_group IS OLD.stakeholder_group));
+    UPDATE sticker_totals SET voters = voters - 1
+    WHERE prioritisation_id = OLD.prioritisation_id AND OLD.user_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM sticker_voters
+                      WHERE prioritisation_id = OLD.prioritisation_id
+                      AND user_id = OLD.user_id);
+
+    INSERT INTO sticker_tally (problem_id, prioritisation_id, stickers)
+    VALUES (NEW.problem_id, NEW.prioritisation_id, 1)
+    ON CONFLICT (problem_id) DO UPDATE SET stickers = stickers + 1;
+    INSERT INTO sticker_groups (prioritisation_id, stakeholder_group, voters)
+    SELECT NEW.prioritisation_id, NEW.stakeholder_group, 0
+    WHERE NOT EXISTS (SELECT 1 FROM sticker_groups WHERE prioritisation_id = NEW.prioritisation_id
+                      AND stakeholder_group IS NEW.stakeholder_group);
+    UPDATE sticker_groups SET voters = voters + 1
+    WHERE prioritisation_id = NEW.prioritisation_id
+      AND stakeholder_group IS NEW.stakeholder_group
+      AND (NEW.user_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM sticker_voters WHERE prioritisation_id = NEW.prioritisation_id
+          AND user_id = NEW.user_id AND stakeholder_group IS NEW.stakeholder_group));
+    INSERT INTO sticker_totals (prioritisation_id, voters)
+    SELECT NEW.prioritisation_id, 1
+    WHERE NEW.user_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM sticker_voters WHERE prioritisation_id = NEW.prioritisation_id
+        AND user_id = NEW.user_id)
+    ON CONFLICT (prioritisation_id) DO UPDATE SET voters = voters + 1;
+    INSERT INTO sticker_voters (prioritisation_id, user_id, stakeholder_group, stickers)
+    SELECT NEW.prioritisation_id, NEW.user_id, NEW.stakeholder_group, 0
+    WHERE NEW.user_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM sticker_voters WHERE prioritisation_id = NEW.prioritisation_id
+        AND user_id = NEW.user_id AND stakeholder_group IS NEW.stakeholder_group);
+    UPDATE sticker_voters SET stickers = stickers + 1
+    WHERE prioritisation_id = NEW.prioritisation_id AND user_id = NEW.user_id
+      AND stakeholder_group IS NEW.stakeholder_group;
+END;
+
+-- /mydata and /forgetme find a person's rows by user: SEARCH, not SCAN (the ON DELETE SET
+-- NULL of /forgetme looks each table up by its user column too).
+CREATE INDEX IF NOT EXISTS stickers_by_user ON stickers(user_id);
+CREATE INDEX IF NOT EXISTS comparisons_by_user ON comparisons(user_id);
+CREATE INDEX IF NOT EXISTS ratings_by_user ON ratings(user_id);
+CREATE INDEX IF NOT EXISTS prioritisations_by_creator ON prioritisations(created_by);
+
+-- Digest: members who joined since the last digest, per stakeholder group, found by range
+-- (community, group, joined_at) instead of reading all 100,000 memberships of the community.
+CREATE INDEX IF NOT EXISTS memberships_joined ON memberships(community_id, stakeholder_group,
+                                                             joined_at);
