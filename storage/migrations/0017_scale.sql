@@ -33,14 +33,16 @@ INSERT INTO member_names (rowid, name, username)
     SELECT id, trim(first_name || ' ' || coalesce(last_name, '')), coalesce(username, '')
     FROM users WHERE id NOT IN (SELECT rowid FROM member_names);
 
--- A broadcast is queued in chunks (each its own short transaction); ``queued_upto`` is the
--- last recipient's user id queued so far, NULL once every row is in the outbox. A restart
--- in between resumes after it (storage/broadcast.py queue_next).
+-- A broadcast is queued in chunks (each its own short transaction); ``queued_in`` is the
+-- community being queued (a parent's broadcast goes through its communities in turn) and
+-- ``queued_upto`` the last user id queued there, both NULL once every row is in the
+-- outbox. A restart in between resumes after them (storage/broadcast.py queue_chunk).
+ALTER TABLE broadcasts ADD COLUMN queued_in INTEGER;
 ALTER TABLE broadcasts ADD COLUMN queued_upto INTEGER;
 ALTER TABLE broadcasts ADD COLUMN paid INTEGER NOT NULL DEFAULT 0 CHECK (paid IN (0, 1));
 ALTER TABLE broadcasts ADD COLUMN first_lang TEXT;
-CREATE INDEX IF NOT EXISTS broadcasts_queuing ON broadcasts(queued_upto)
-    WHERE queued_upto IS NOT NULL;
+CREATE INDEX IF NOT EXISTS broadcasts_queuing ON broadcasts(queued_in)
+    WHERE queued_in IS NOT NULL;
 
 -- Every user column /mydata reads or /forgetme writes, and every foreign key's child column
 -- (without an index SQLite scans the child table on each parent delete: ON DELETE CASCADE
