@@ -135,7 +135,7 @@ async def create_broadcast(db: Database, community_id: int, created_by: int, aud
 
 # A priority vote's method and the table of its marks (as storage/voting.py keeps them).
 _VOTE_TABLE = {"stickers": "stickers", "pairwise": "comparisons", "matrix": "ratings"}
-CHUNK = 2000  # recipients per read or write: a few milliseconds of the connection each
+CHUNK = 1000  # recipients per read or write: tens of milliseconds of the connection at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +201,11 @@ def _chunk_query(audience: Audience, position: int) -> tuple[str, list[Any]]:
 
 
 async def recipient_chunk(db: Database, audience: Audience, position: int, after: int,
-                          size: int = CHUNK) -> list[Recipient]:
-    """Up to ``size`` recipients in the ``position``-th community with ids above ``after``."""
+                          size: int | None = None) -> list[Recipient]:
+    """Up to ``size`` (a chunk) recipients in the ``position``-th community with ids above
+    ``after``."""
     sql, params = _chunk_query(audience, position)
-    rows = await db.fetchall(sql, [*params, after, size])
+    rows = await db.fetchall(sql, [*params, after, CHUNK if size is None else size])
     return [Recipient(r["id"], r["language"]) for r in rows]
 
 
