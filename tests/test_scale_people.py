@@ -234,6 +234,9 @@ async def test_counts_roles_and_membership_use_indexes(db: Database) -> None:
             if "GROUP BY" in sql:
                 assert not any("TEMP B-TREE" in d for d in details), (sql, details)
     assert await community_store.count_members(db, community) == 50
+    # Coordinators come from the role index, not a walk of the community in joining order.
+    (sql,) = await traced(db, community_store.members(db, community, roles=("coordinator",)))
+    assert "USING INDEX memberships_role" in (await plan(db, sql))[0]
 
 
 # -- broadcast recipients and the outbox -----------------------------------------------------
