@@ -107,9 +107,19 @@ async def _insert(db: Database, broadcast_id: int | None, messages: Iterable[Mes
 
 
 async def enqueue(db: Database, messages: Iterable[Message]) -> int:
-    """Queue messages in one transaction; returns how many were new (dedupe keys skip)."""
-    async with db.transaction():
-        return await _insert(db, None, messages)
+    """Queue messages, a chunk per transaction (inside a caller's transaction, in it);
+    returns how many were new (dedupe keys skip).
+
+    A notice to a whole city is 100,000 rows: one transaction would hold the connection for
+    seconds. Chunks commit one after the other; a stop in between leaves the later chunks
+    unqueued, and a job that runs again after the restart queues them (its keys skip what
+    is already in)."""
+    rows = list(messages)
+    queued = 0
+    for start in range(0, len(rows), CHUNK):
+        async with db.transaction():
+            queued += await _insert(db, None, rows[start:start + CHUNK])
+    return queued
 
 
 async def create_broadcast(db: Database, community_id: int, created_by: int, audience: str,
