@@ -433,8 +433,12 @@ _MEMBER_COLUMNS = (
 SEARCH_PAGE = 500  # members read per step of a short needle's walk
 
 
-def _matches(user: User, needle: str) -> bool:
-    return needle in user.display_name.casefold() or needle in (user.username or "").casefold()
+def _matches(row: aiosqlite.Row, needle: str) -> bool:
+    """:class:`User`'s display name or username contains ``needle`` (read off the row: no
+    object is made for the many that do not match)."""
+    first, last, username = row["first_name"], row["last_name"], row["username"]
+    shown = " ".join(p for p in (first, last) if p) or username or str(row["id"])
+    return needle in shown.casefold() or needle in (username or "").casefold()
 
 
 async def search_members(db: Database, community_id: int, query: str, *, limit: int = 8,
@@ -472,9 +476,8 @@ async def search_members(db: Database, community_id: int, query: str, *, limit: 
             " ORDER BY m.joined_at, m.user_id LIMIT ?",
             (community_id, joined, after, SEARCH_PAGE))
         for row in rows:
-            user = user_of(row)
-            if _matches(user, needle):
-                found.append((_membership(row), user))
+            if _matches(row, needle):
+                found.append((_membership(row), user_of(row)))
                 if len(found) == limit:
                     break
         if len(rows) < SEARCH_PAGE:
