@@ -31,7 +31,7 @@ from telegram import InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.flows.broadcast import MAX_ATTEMPTS, backoff
+from bot.flows.broadcast import MAX_ATTEMPTS, backoff, resume
 from bot.ratelimit import Account, Paced, RateLimiter, seconds_of
 from storage import broadcast as store
 from storage import community as community_store
@@ -97,6 +97,8 @@ class Courier:
         if recovered:
             log.info("resuming delivery: %d messages were in flight at the last stop",
                      recovered)
+        if await resume(self.db):  # broadcasts a restart caught while queuing
+            log.info("resumed queuing broadcasts interrupted by the last stop")
         self._stopping = False
         self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._flusher())]
 

@@ -9,7 +9,7 @@ when the process stopped — goes back to pending: those alone may reach someone
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,9 +107,19 @@ async def _insert(db: Database, broadcast_id: int | None, messages: Iterable[Mes
 
 
 async def enqueue(db: Database, messages: Iterable[Message]) -> int:
-    """Queue messages in one transaction; returns how many were new (dedupe keys skip)."""
-    async with db.transaction():
-        return await _insert(db, None, messages)
+    """Queue messages, a chunk per transaction (inside a caller's transaction, in it);
+    returns how many were new (dedupe keys skip).
+
+    A notice to a whole city is 100,000 rows: one transaction would hold the connection for
+    seconds. Chunks commit one after the other; a stop in between leaves the later chunks
+    unqueued, and a job that runs again after the restart queues them (its keys skip what
+    is already in)."""
+    rows = list(messages)
+    queued = 0
+    for start in range(0, len(rows), CHUNK):
+        async with db.transaction():
+            queued += await _insert(db, None, rows[start:start + CHUNK])
+    return queued
 
 
 async def create_broadcast(db: Database, community_id: int, created_by: int, audience: str,
@@ -129,6 +139,204 @@ async def create_broadcast(db: Database, community_id: int, created_by: int, aud
     broadcast = await get_broadcast(db, broadcast_id)
     assert broadcast is not None
     return broadcast
+
+
+# -- audiences, in SQL ---------------------------------------------------------------------
+
+# A priority vote's method and the table of its marks (as storage/voting.py keeps them).
+_VOTE_TABLE = {"stickers": "stickers", "pairwise": "comparisons", "matrix": "ratings"}
+CHUNK = 1000  # recipients per read or write: tens of milliseconds of the connection at most
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A person a broadcast reaches: all it needs of them."""
+
+    id: int
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Whom an audience names, resolved by the flow: the communities in order (each person
+    once, in the first of them they belong to) and, within a single community, a filter:
+    ``all``, ``group`` (``ref`` a stakeholder group's key), ``committee`` (its id),
+    ``novote`` (a vote's id, ``method`` its method), ``noballot`` (an election's id) or
+    ``nosurvey`` (a survey's id). Only reachable people are ever in it."""
+
+    community_ids: tuple[int, ...]
+    kind: str = "all"
+    ref: int | str | None = None
+    method: str | None = None
+
+
+def _chunk_query(audience: Audience, position: int) -> tuple[str, list[Any]]:
+    """The recipients of ``audience`` in its ``position``-th community, by user id, after
+    a given id (the last parameter but one) and at most a chunk (the last): every variant
+    walks an index in user id order and stops at the chunk, never the whole community."""
+    community_id = audience.community_ids[position]
+    if audience.kind == "committee":
+        sql = ("SELECT u.id, u.language FROM committee_members c"
+               " JOIN memberships m ON m.community_id = ? AND m.user_id = c.user_id"
+               " JOIN users u ON u.id = c.user_id"
+               " WHERE c.committee_id = ? AND c.removed_at IS NULL AND u.reachable = 1"
+               " AND c.user_id > ? ORDER BY c.user_id LIMIT ?")
+        return sql, [community_id, audience.ref]
+    sql = ("SELECT u.id, u.language FROM memberships m JOIN users u ON u.id = m.user_id"
+           " WHERE m.community_id = ? AND u.reachable = 1")
+    params: list[Any] = [community_id]
+    if audience.kind == "group":
+        sql += " AND m.stakeholder_group = ?"
+        params.append(audience.ref)
+    elif audience.kind == "novote":
+        table = _VOTE_TABLE[audience.method or "stickers"]
+        sql += (f" AND NOT EXISTS (SELECT 1 FROM {table} v WHERE v.prioritisation_id = ?"
+                " AND v.user_id = m.user_id)")
+        params.append(audience.ref)
+    elif audience.kind == "noballot":
+        sql += (" AND NOT EXISTS (SELECT 1 FROM election_voters v WHERE v.election_id = ?"
+                " AND v.user_id = m.user_id)")
+        params.append(audience.ref)
+    elif audience.kind == "nosurvey":
+        sql += (" AND NOT EXISTS (SELECT 1 FROM survey_participants v WHERE v.survey_id = ?"
+                " AND v.user_id = m.user_id)")
+        params.append(audience.ref)
+    elif audience.kind != "all":
+        raise ValueError(f"unknown audience kind {audience.kind!r}")
+    if position:
+        sql += (" AND NOT EXISTS (SELECT 1 FROM memberships e WHERE e.user_id = m.user_id"
+                " AND e.community_id IN (SELECT value FROM json_each(?)))")
+        params.append(json.dumps(list(audience.community_ids[:position])))
+    return sql + " AND m.user_id > ? ORDER BY m.user_id LIMIT ?", params
+
+
+async def recipient_chunk(db: Database, audience: Audience, position: int, after: int,
+                          size: int | None = None) -> list[Recipient]:
+    """Up to ``size`` (a chunk) recipients in the ``position``-th community with ids above
+    ``after``."""
+    sql, params = _chunk_query(audience, position)
+    rows = await db.fetchall(sql, [*params, after, CHUNK if size is None else size])
+    return [Recipient(r["id"], r["language"]) for r in rows]
+
+
+async def recipients(db: Database, audience: Audience) -> list[Recipient]:
+    """Every recipient, read chunk by chunk (the connection is free between chunks)."""
+    found: list[Recipient] = []
+    for position in range(len(audience.community_ids)):
+        after = 0
+        while chunk := await recipient_chunk(db, audience, position, after):
+            found += chunk
+            after = chunk[-1].id
+            if len(chunk) < CHUNK:
+                break
+    return found
+
+
+async def anyone_in(db: Database, audience: Audience) -> bool:
+    """Whether the audience reaches anybody (one row, not the list)."""
+    for position in range(len(audience.community_ids)):
+        if await recipient_chunk(db, audience, position, 0, 1):
+            return True
+    return False
+
+
+async def by_language(db: Database, audience: Audience) -> dict[str, int]:
+    """How many recipients read each language (read in chunks, as :func:`recipients`)."""
+    counts: dict[str, int] = {}
+    for person in await recipients(db, audience):
+        counts[person.language] = counts.get(person.language, 0) + 1
+    return counts
+
+
+async def begin_broadcast(db: Database, community_id: int, created_by: int, audience: str,
+                          texts: dict[str, str], first: str, photo: str | None, *,
+                          paid: bool, start_in: int) -> Broadcast:
+    """The broadcast, its texts, and nothing queued yet (``queued_in`` = ``start_in``):
+    :func:`queue_chunk` then fills the outbox a chunk at a time, and a restart resumes."""
+    async with db.transaction():
+        broadcast_id = await db.execute(
+            "INSERT INTO broadcasts (community_id, created_by, audience, photo, created_at,"
+            " paid, first_lang, queued_in, queued_upto) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (community_id, created_by, audience, photo, to_db(utcnow()), int(paid), first,
+             start_in))
+        for lang, text in texts.items():
+            await db.execute(
+                "INSERT INTO broadcast_texts (broadcast_id, lang, text) VALUES (?, ?, ?)",
+                (broadcast_id, lang, text))
+    broadcast = await get_broadcast(db, broadcast_id)
+    assert broadcast is not None
+    return broadcast
+
+
+@dataclass(frozen=True, slots=True)
+class Queuing:
+    """A broadcast whose outbox rows are still being written (after a restart too)."""
+
+    broadcast: Broadcast
+    texts: dict[str, str]
+    first: str
+    paid: bool
+    queued_in: int
+    queued_upto: int
+
+
+async def queuing(db: Database) -> list[Queuing]:
+    """Broadcasts not yet fully queued (a restart came in between): to resume."""
+    rows = await db.fetchall("SELECT * FROM broadcasts WHERE queued_in IS NOT NULL")
+    found = []
+    for row in rows:
+        texts = {r["lang"]: r["text"] for r in await db.fetchall(
+            "SELECT lang, text FROM broadcast_texts WHERE broadcast_id = ?", (row["id"],))}
+        found.append(Queuing(_broadcast(row), texts, row["first_lang"] or next(iter(texts)),
+                             bool(row["paid"]), row["queued_in"], row["queued_upto"] or 0))
+    return found
+
+
+async def queue_chunk(db: Database, broadcast: Broadcast, audience: Audience, position: int,
+                      after: int, text_for: Mapping[str, str], fallback: str) -> int | None:
+    """Queue the next chunk of recipients (``text_for[language]``, else ``fallback``) in
+    one short transaction that also moves the broadcast's cursor; returns the last user id
+    queued, or None when this community is done or the broadcast was cancelled meanwhile."""
+    async with db.transaction():
+        status = await db.fetchval("SELECT status FROM broadcasts WHERE id = ?",
+                                   (broadcast.id,))
+        if status != "sending":
+            await db.execute("UPDATE broadcasts SET queued_in = NULL, queued_upto = NULL"
+                             " WHERE id = ?", (broadcast.id,))
+            return None
+        chunk = await recipient_chunk(db, audience, position, after)
+        now = to_db(utcnow())
+        paid = await db.fetchval("SELECT paid FROM broadcasts WHERE id = ?", (broadcast.id,))
+        await db.executemany(_INSERT, [
+            (broadcast.id, p.id, p.id, text_for.get(p.language, fallback), broadcast.photo,
+             None, paid, now, None, now) for p in chunk])
+        if len(chunk) < CHUNK:
+            following = (audience.community_ids[position + 1]
+                         if position + 1 < len(audience.community_ids) else None)
+            await db.execute("UPDATE broadcasts SET queued_in = ?, queued_upto = ?"
+                             " WHERE id = ?",
+                             (following, None if following is None else 0, broadcast.id))
+            return None
+        await db.execute("UPDATE broadcasts SET queued_upto = ? WHERE id = ?",
+                         (chunk[-1].id, broadcast.id))
+        return chunk[-1].id
+
+
+async def is_cancelled(db: Database, broadcast_id: int) -> bool:
+    return bool(await db.fetchval("SELECT status = 'cancelled' FROM broadcasts WHERE id = ?",
+                                  (broadcast_id,)))
+
+
+async def stop_queuing(db: Database, broadcast_id: int) -> None:
+    """Queue no more rows for this broadcast (its audience is gone): what is in goes."""
+    await db.execute("UPDATE broadcasts SET queued_in = NULL, queued_upto = NULL WHERE id = ?",
+                     (broadcast_id,))
+
+
+async def queued(db: Database, broadcast_id: int) -> int:
+    """How many outbox rows the broadcast has."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM outbox WHERE broadcast_id = ?",
+                                 (broadcast_id,)))
 
 
 async def get_broadcast(db: Database, broadcast_id: int) -> Broadcast | None:
@@ -169,8 +377,8 @@ async def finish_if_done(db: Database, broadcast_id: int) -> bool:
     """Mark a broadcast done once nothing is left to send; True if it changed now."""
     return await db.execute_rowcount(
         "UPDATE broadcasts SET status = 'done', finished_at = ? WHERE id = ?"
-        " AND status = 'sending' AND NOT EXISTS (SELECT 1 FROM outbox WHERE broadcast_id = ?"
-        " AND state IN ('pending', 'sending'))",
+        " AND status = 'sending' AND queued_in IS NULL AND NOT EXISTS (SELECT 1 FROM outbox"
+        " WHERE broadcast_id = ? AND state IN ('pending', 'sending'))",
         (to_db(utcnow()), broadcast_id, broadcast_id)) == 1
 
 

@@ -405,18 +405,126 @@ async def member_counts(db: Database, community_id: int) -> dict[str, Any]:
 async def members(
     db: Database, community_id: int, *, roles: tuple[str, ...] | None = None
 ) -> list[tuple[Membership, User]]:
-    """Members with their user rows, oldest first; optionally only some roles."""
+    """Members with their user rows, oldest first; optionally only some roles.
+
+    With ``roles`` this reads the few rows of the index on (community, role); without, it
+    is the whole community at once: for what truly needs everyone, off the hot path
+    (:func:`search_members`, :func:`count_members`, :func:`people` and
+    :func:`members_page` serve the rest)."""
     sql = (
-        "SELECT m.*, u.id, u.first_name, u.last_name, u.username, u.language,"
-        " u.language_chosen, u.reachable, u.current_community_id, u.created_at"
+        f"SELECT {_MEMBER_COLUMNS}"
         " FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.community_id = ?"
     )
     params: list[Any] = [community_id]
+    order = " ORDER BY m.joined_at, m.user_id"
     if roles:
         sql += f" AND m.role IN ({','.join('?' * len(roles))})"
         params.extend(roles)
-    rows = await db.fetchall(sql + " ORDER BY m.joined_at, m.user_id", params)
+        # (unary +: sort the few rows of the role index, not walk the community in order)
+        order = " ORDER BY +m.joined_at, +m.user_id"
+    rows = await db.fetchall(sql + order, params)
     return [(_membership(r), user_of(r)) for r in rows]
+
+
+_MEMBER_COLUMNS = (
+    "m.*, u.id, u.first_name, u.last_name, u.username, u.language, u.language_chosen,"
+    " u.reachable, u.current_community_id, u.created_at"
+)
+SEARCH_PAGE = 500  # members read per step of a short needle's walk
+
+
+def _matches(row: aiosqlite.Row, needle: str) -> bool:
+    """:class:`User`'s display name or username contains ``needle`` (read off the row: no
+    object is made for the many that do not match)."""
+    first, last, username = row["first_name"], row["last_name"], row["username"]
+    shown = " ".join(p for p in (first, last) if p) or username or str(row["id"])
+    return needle in shown.casefold() or needle in (username or "").casefold()
+
+
+async def search_members(db: Database, community_id: int, query: str, *, limit: int = 8,
+                         ) -> list[tuple[Membership, User]]:
+    """Members whose name or username contains ``query`` (any case, any script), at most
+    ``limit``.
+
+    Three characters or more: the trigram index ``member_names`` yields the users whose name
+    or username contains them (case folded by Unicode) in user id order, each probed for
+    membership, until ``limit`` are found. Shorter: few names lack one or two letters, so
+    the community is read in joining order a page at a time until ``limit`` are found (the
+    connection is free between pages)."""
+    stripped = query.strip().lstrip("@")
+    needle = stripped.casefold().lstrip("@")
+    if not needle or limit <= 0:
+        return []
+    if len(stripped) >= 3:
+        rows = await db.fetchall(
+            # CROSS JOIN: SQLite keeps this order, the index's few matches outside; else it
+            # may walk the whole community and probe the index once per member.
+            # In the index's order (user id), so it stops at the limit: a needle every
+            # member's name contains is no slower than a rare one.
+            f"SELECT {_MEMBER_COLUMNS} FROM member_names n"
+            " CROSS JOIN memberships m ON m.community_id = ? AND m.user_id = n.rowid"
+            " CROSS JOIN users u ON u.id = n.rowid WHERE member_names MATCH ?"
+            " ORDER BY n.rowid LIMIT ?",
+            (community_id, '"' + stripped.replace('"', '""') + '"', limit))
+        return [(_membership(r), user_of(r)) for r in rows]
+    found: list[tuple[Membership, User]] = []
+    joined, after = "", 0
+    while len(found) < limit:
+        rows = await db.fetchall(
+            f"SELECT {_MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id"
+            " WHERE m.community_id = ? AND (m.joined_at, m.user_id) > (?, ?)"
+            " ORDER BY m.joined_at, m.user_id LIMIT ?",
+            (community_id, joined, after, SEARCH_PAGE))
+        for row in rows:
+            if _matches(row, needle):
+                found.append((_membership(row), user_of(row)))
+                if len(found) == limit:
+                    break
+        if len(rows) < SEARCH_PAGE:
+            break
+        joined, after = rows[-1]["joined_at"], rows[-1]["user_id"]
+    return found
+
+
+async def count_members(db: Database, community_id: int) -> int:
+    """How many members the community has (the index counts; no row is read)."""
+    return int(await db.fetchval(
+        "SELECT COUNT(*) FROM memberships WHERE community_id = ?", (community_id,)))
+
+
+async def is_member(db: Database, community_id: int, user_id: int) -> bool:
+    return await db.fetchval("SELECT 1 FROM memberships WHERE community_id = ? AND user_id = ?",
+                             (community_id, user_id)) is not None
+
+
+async def members_page(db: Database, community_id: int, *, after: tuple[str, int] | None = None,
+                       limit: int = 50) -> list[tuple[Membership, User]]:
+    """A page of members in joining order, after the (joined_at, user id) of the last one
+    shown: what a list shown to a person reads, never the whole community."""
+    joined, user_id = after or ("", 0)
+    rows = await db.fetchall(
+        f"SELECT {_MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.community_id = ? AND (m.joined_at, m.user_id) > (?, ?)"
+        " ORDER BY m.joined_at, m.user_id LIMIT ?", (community_id, joined, user_id, limit))
+    return [(_membership(r), user_of(r)) for r in rows]
+
+
+async def people(db: Database, community_id: int, *, reachable: bool = False,
+                 ) -> list[User]:
+    """Every member's user row, read a chunk at a time by user id (the connection is free
+    between chunks): for telling the whole community something."""
+    found: list[User] = []
+    after = 0
+    while True:
+        rows = await db.fetchall(
+            "SELECT u.* FROM memberships m JOIN users u ON u.id = m.user_id"
+            " WHERE m.community_id = ? AND m.user_id > ?"
+            + (" AND u.reachable = 1" if reachable else "")
+            + " ORDER BY m.user_id LIMIT 2000", (community_id, after))
+        found += [user_of(r) for r in rows]
+        if len(rows) < 2000:
+            return found
+        after = rows[-1]["id"]
 
 
 # -- invites -------------------------------------------------------------------------------

@@ -81,8 +81,7 @@ async def open_round(db: Database, who: Member, prompt: str) -> tuple[Brainstorm
     if brainstorm is None:
         raise Refused(ALREADY_OPEN)
     await process.happened(db, who.community.id, "brainstorm_opened", brainstorm.id)
-    return brainstorm, [user for _m, user in await community_store.members(db,
-                                                                           who.community.id)]
+    return brainstorm, await community_store.people(db, who.community.id)
 
 
 async def close_round(db: Database, who: Member, round_id: int) -> Brainstorm:

@@ -26,12 +26,12 @@ from storage import committee as committee_store
 from storage import community as community_store
 from storage import survey as survey_store
 from storage import voting as voting_store
-from storage.broadcast import Broadcast, Message, Progress
+from storage.broadcast import Broadcast, Progress, Recipient
 from storage.community import Community, StakeholderGroup, User
 from storage.db import Database
 
-__all__ = ["Audience", "Broadcast", "Community", "Draft", "Preview", "Progress", "Tracked",
-           "User", "hold_until", "quiet_until"]
+__all__ = ["Audience", "Broadcast", "Community", "Draft", "Preview", "Progress", "Recipient",
+           "Tracked", "User", "hold_until", "quiet_until"]
 
 MAX_TEXT = 4096  # Telegram's limit for a message
 MAX_CAPTION = 1024  # and for a photo's caption
@@ -73,8 +73,8 @@ def version_for(texts: dict[str, str], language: str, default_language: str,
     return texts[version_language(texts, language, default_language, first)]
 
 
-async def recipients(db: Database, community: Community, audience: str) -> list[User]:
-    """The reachable members an audience names.
+async def resolve(db: Database, community: Community, audience: str) -> store.Audience:
+    """Whom an audience names, checked and resolved for the SQL that reads it.
 
     ``all``; ``group:<key>`` (a stakeholder group); ``committee:<id>`` (a committee or working
     group); ``novote:<id>`` (members who have not taken part in a priority vote);
@@ -86,52 +86,47 @@ async def recipients(db: Database, community: Community, audience: str) -> list[
     """
     kind, _, value = audience.partition(":")
     if kind == "below":
-        return await _everyone_in(db, [community.id,
-                                       *await city_store.descendants(db, community.id)])
+        return store.Audience((community.id,
+                               *await city_store.descendants(db, community.id)))
     if kind == "child":
         below = await city_store.descendants(db, community.id)
         if not value.isdigit() or int(value) not in below:
             raise Refused(NOT_AVAILABLE)
-        return await _everyone_in(db, [int(value), *await city_store.descendants(db,
-                                                                                int(value))])
-    members = [(m, u) for m, u in await community_store.members(db, community.id)
-               if u.reachable]
+        return store.Audience((int(value), *await city_store.descendants(db, int(value))))
     if kind == "all":
-        return [u for _m, u in members]
+        return store.Audience((community.id,))
     if kind == "group":
-        return [u for m, u in members if m.stakeholder_group == value]
+        return store.Audience((community.id,), "group", value)
     if not value.isdigit():
         raise Refused(NOT_AVAILABLE)
     if kind == "committee":
         committee = await committee_store.get_committee(db, int(value))
         if committee is None or committee.community_id != community.id:
             raise Refused(NOT_AVAILABLE)
-        seated = {u.id for _m, u in await committee_store.committee_members(db, committee.id)}
-        return [u for _m, u in members if u.id in seated]
+        return store.Audience((community.id,), "committee", committee.id)
     if kind == "novote":
         prioritisation = await voting_store.get(db, int(value))
         if prioritisation is None or prioritisation.community_id != community.id:
             raise Refused(NOT_AVAILABLE)
-        done = set(await voting_store.participants(db, prioritisation))
-        return [u for _m, u in members if u.id not in done]
+        return store.Audience((community.id,), "novote", prioritisation.id,
+                              prioritisation.method)
     if kind == "noballot":
         election = await committee_store.get_election(db, int(value))
         if election is None or election.community_id != community.id:
             raise Refused(NOT_AVAILABLE)
-        done = await committee_store.voters(db, election.id)
-        return [u for _m, u in members if u.id not in done]
+        return store.Audience((community.id,), "noballot", election.id)
     if kind == "nosurvey":
         survey = await survey_store.get(db, int(value))
         if survey is None or survey.community_id != community.id:
             raise Refused(NOT_AVAILABLE)
-        done = await survey_store.participants(db, survey.id)
-        return [u for _m, u in members if u.id not in done]
+        return store.Audience((community.id,), "nosurvey", survey.id)
     raise Refused(NOT_AVAILABLE)
 
 
-async def _everyone_in(db: Database, community_ids: list[int]) -> list[User]:
-    """The reachable members of several communities, each person once."""
-    return [user for _c, user in await city_store.people_in(db, community_ids, reachable=True)]
+async def recipients(db: Database, community: Community, audience: str) -> list[Recipient]:
+    """The reachable members an audience names (see :func:`resolve`): id and language only,
+    read from SQL a chunk at a time, each person once."""
+    return await store.recipients(db, await resolve(db, community, audience))
 
 
 # -- audiences -------------------------------------------------------------------------------
@@ -180,10 +175,15 @@ async def audiences(db: Database, who: Member) -> list[Audience]:
     return found
 
 
-async def reach(db: Database, who: Member, audience: str) -> list[User]:
+async def reach(db: Database, who: Member, audience: str) -> list[Recipient]:
     """The reachable members a coordinator's audience names in their community."""
     require(who, "coordinator")
     return await recipients(db, who.community, audience)
+
+
+async def reach_count(db: Database, who: Member, audience: str) -> int:
+    """How many people the audience reaches (what the draft card and Send button show)."""
+    return len(await reach(db, who, audience))
 
 
 # -- drafts ----------------------------------------------------------------------------------
@@ -242,35 +242,84 @@ class Preview:
 
 
 async def preview(db: Database, who: Member, draft: Draft) -> Preview:
-    people = await reach(db, who, draft.audience)
+    require(who, "coordinator")
+    audience = await resolve(db, who.community, draft.audience)
     default = who.community.default_language
-    by_language = Counter(version_language(draft.texts, user.language, default, draft.first)
-                          for user in people)
-    return Preview(version_for(draft.texts, who.t.lang, default, draft.first), len(people),
-                   dict(sorted(by_language.items())))
+    by_language: Counter[str] = Counter()
+    for language, n in (await store.by_language(db, audience)).items():
+        by_language[version_language(draft.texts, language, default, draft.first)] += n
+    return Preview(version_for(draft.texts, who.t.lang, default, draft.first),
+                   sum(by_language.values()), dict(sorted(by_language.items())))
 
 
 async def check_sendable(db: Database, who: Member, draft: Draft) -> None:
     """Refused while nobody is in the audience (the draft stays as it is)."""
-    if not await reach(db, who, draft.audience):
+    require(who, "coordinator")
+    if not await store.anyone_in(db, await resolve(db, who.community, draft.audience)):
         raise Refused(NOBODY)
 
 
 async def send(db: Database, who: Member, draft: Draft, *,
                paid: bool) -> tuple[Broadcast, int]:
-    """The broadcast and a queued message per recipient, each in their version, all or
-    nothing; returns it with the number of messages."""
-    people = await reach(db, who, draft.audience)
-    if not people:
+    """The broadcast and a queued message per recipient, each in their version; returns it
+    with the number of messages.
+
+    The outbox is filled a chunk of recipients at a time, each chunk its own short
+    transaction that also moves the broadcast's cursor, so a broadcast to a city neither
+    holds the connection nor the loop; a restart in between resumes (:func:`resume`), and
+    the broadcast is not done before the last chunk is in."""
+    require(who, "coordinator")
+    audience = await resolve(db, who.community, draft.audience)
+    if not await store.anyone_in(db, audience):
         raise Refused(NOBODY)
-    default = who.community.default_language
-    messages = [Message(chat_id=u.id, user_id=u.id, photo=draft.photo, paid=paid,
-                        text=version_for(draft.texts, u.language, default, draft.first))
-                for u in people]
-    broadcast = await store.create_broadcast(db, who.community.id, who.user.id,
-                                             draft.audience, draft.texts, draft.photo,
-                                             messages)
-    return broadcast, len(messages)
+    broadcast = await store.begin_broadcast(
+        db, who.community.id, who.user.id, draft.audience, draft.texts, draft.first,
+        draft.photo, paid=paid, start_in=audience.community_ids[0])
+    await _queue(db, broadcast, audience, 0, 0, draft.texts, draft.first,
+                 who.community.default_language)
+    return broadcast, await store.queued(db, broadcast.id)
+
+
+async def _queue(db: Database, broadcast: Broadcast, audience: store.Audience, position: int,
+                 after: int, texts: dict[str, str], first: str, default: str) -> None:
+    text_for = {lang: version_for(texts, lang, default, first) for lang in LANGUAGES}
+    fallback = version_for(texts, "", default, first)
+    while position < len(audience.community_ids):
+        last = await store.queue_chunk(db, broadcast, audience, position, after, text_for,
+                                       fallback)
+        if last is None:
+            position, after = position + 1, 0
+            if await store.is_cancelled(db, broadcast.id):
+                break
+        else:
+            after = last
+    await store.finish_if_done(db, broadcast.id)
+
+
+async def resume(db: Database) -> int:
+    """At start: finish queuing the broadcasts a restart interrupted; returns how many.
+
+    The audience is read again (whoever joined meanwhile is in it); the rows already queued
+    stay, and the cursor says where to go on."""
+    resumed = 0
+    for found in await store.queuing(db):
+        broadcast = found.broadcast
+        community = await community_store.get_community(db, broadcast.community_id)
+        try:
+            if community is None:
+                raise Refused(NOT_AVAILABLE)
+            audience = await resolve(db, community, broadcast.audience)
+        except Refused:
+            await store.stop_queuing(db, broadcast.id)
+            await store.finish_if_done(db, broadcast.id)
+            continue
+        ids = audience.community_ids
+        position = ids.index(found.queued_in) if found.queued_in in ids else 0
+        after = found.queued_upto if found.queued_in in ids else 0
+        await _queue(db, broadcast, audience, position, after, found.texts, found.first,
+                     community.default_language)
+        resumed += 1
+    return resumed
 
 
 # -- a broadcast on its way ------------------------------------------------------------------

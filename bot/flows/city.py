@@ -963,7 +963,7 @@ async def _decide(db: Database, who: Member, submission_id: int, status: str,
     while cursor is not None:
         community = await community_store.get_community(db, cursor.community_id)
         if community is not None:
-            people = [u for _m, u in await community_store.members(db, community.id)
+            people = [u for u in await community_store.people(db, community.id)
                       if u.id not in seen]
             seen.update(u.id for u in people)
             told.append((community, people))

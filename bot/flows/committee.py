@@ -322,7 +322,7 @@ async def progress(db: Database, who: Member, election_id: int) -> Progress:
     election = await _election(db, who, election_id)
     return Progress(
         election, await store.quotas(db, election.id), await store.nominations(db, election.id),
-        len(await community_store.members(db, election.community_id)),
+        await community_store.count_members(db, election.community_id),
         len(await store.voters(db, election.id)))
 
 
@@ -345,7 +345,7 @@ async def audience(db: Database, election: Election, *, not_voted: bool = False)
     community = await community_store.get_community(db, election.community_id)
     if community is None:
         raise Refused(NOT_AVAILABLE)
-    people = [u for _m, u in await community_store.members(db, community.id)]
+    people = await community_store.people(db, community.id)
     if not_voted:
         done = await store.voters(db, election.id)
         people = [u for u in people if u.id not in done]
@@ -735,7 +735,7 @@ async def _count(db: Database, election_id: int) -> Result | None:
     community = await community_store.get_community(db, closed.community_id)
     if community is None:
         return None
-    members = [u for _m, u in await community_store.members(db, community.id)]
+    members = await community_store.people(db, community.id)
     ranked = sorted(await candidates(db, closed.id),
                     key=lambda p: (-votes.get(p[0].id, 0), p[0].id))
     return Result(closed, allocation, community, members, len(await store.voters(db, closed.id)),

@@ -114,7 +114,8 @@ async def switch(db: Database, user_id: int, community_id: int) -> tuple[Members
 
 def search_members(members: Sequence[tuple[Any, Any]], query: str,
                    limit: int = 8) -> list[tuple[Any, Any]]:
-    """Members whose name or username contains ``query`` (any case, any script)."""
+    """Of members already in hand, those whose name or username contains ``query`` (any
+    case, any script); a community's members are searched by :func:`find_members`."""
     needle = query.strip().casefold().lstrip("@")
     if not needle:
         return []
@@ -125,9 +126,10 @@ def search_members(members: Sequence[tuple[Any, Any]], query: str,
 
 async def find_members(db: Database, community_id: int, query: str, *,
                        limit: int = 8) -> list[User]:
-    """Members of the community whose name or username contains ``query``, best first."""
-    return [user for _m, user in search_members(await store.members(db, community_id), query,
-                                                 limit=limit)]
+    """Members of the community whose name or username contains ``query`` (any case, any
+    script), oldest member first: found in SQL, at most ``limit`` rows read."""
+    return [user for _m, user in await store.search_members(db, community_id, query,
+                                                             limit=limit)]
 
 
 async def groups_of(db: Database, community_id: int,

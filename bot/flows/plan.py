@@ -701,7 +701,7 @@ async def evaluate(db: Database, who: Member, plan_id: int, *, reached: str, rat
     await process.happened(db, who.community.id, "plan_evaluated", plan.id)
     evaluation = await store.evaluation(db, plan.id)
     assert evaluation is not None  # written just now
-    members = [user for _m, user in await community_store.members(db, who.community.id)]
+    members = await community_store.people(db, who.community.id)
     return Evaluated(await plan_of(db, who, plan.id), evaluation, members)
 
 

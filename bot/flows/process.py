@@ -485,7 +485,7 @@ async def next_cycle(db: Database, who: Member, offer_id: int,
         await store.take_offer(db, offer.id, who.user.id, cycle.number)
     rounds = await store.links(db, cycle.id, "brainstorm")
     prompt = await store.round_prompt(db, rounds[-1]) if rounds else None
-    members = [user for _m, user in await community_store.members(db, who.community.id)]
+    members = await community_store.people(db, who.community.id)
     return NewCycle(cycle.number, cards, rounds[-1] if rounds else None, prompt or "",
                     members)
 

@@ -126,9 +126,9 @@ async def _audience_options(filling: Filling) -> list[Option]:
 
 async def _preview_options(filling: Filling) -> list[Option]:
     t = filling.t
-    people = await flow.reach(filling.context.db, filling.who, _draft(filling).audience)
-    return [Option("send", t.ngettext("Send to {n} member", "Send to {n} members",
-                                      len(people))),
+    reached = await flow.reach_count(filling.context.db, filling.who,
+                                     _draft(filling).audience)
+    return [Option("send", t.ngettext("Send to {n} member", "Send to {n} members", reached)),
             Option("back", t._("Back"))]
 
 
@@ -195,7 +195,7 @@ class BroadcastForm(Form):
     async def _card(self, filling: Filling,
                     field: Field) -> tuple[str, InlineKeyboardMarkup | None]:
         t, draft = filling.t, _draft(filling)
-        people = await flow.reach(filling.context.db, filling.who, draft.audience)
+        reached = await flow.reach_count(filling.context.db, filling.who, draft.audience)
         chosen = next((a for a in await flow.audiences(filling.context.db, filling.who)
                        if a.key == draft.audience), None)
         lines = [
@@ -208,7 +208,7 @@ class BroadcastForm(Form):
                 languages=", ".join(language_name(lang) for lang in draft.texts)),
             t._("Audience: {audience}", audience=_audience_label(t, filling.who, chosen)
                 if chosen is not None else draft.audience),
-            t.ngettext("It will reach {n} member.", "It will reach {n} members.", len(people)),
+            t.ngettext("It will reach {n} member.", "It will reach {n} members.", reached),
         ]
         buttons = [self._pick(filling, o) for o in await _card_options(filling)]
         return "\n".join(lines), keyboard(buttons[:1], buttons[1:-2], buttons[-2:])
