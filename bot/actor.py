@@ -43,7 +43,8 @@ async def actor(update: Update, context: Context) -> Actor:
         _version, user, community, membership = cached
     else:
         version = db.people_version
-        stored = await people.loader.get(tg_user.id)
+        found = await people.loader.get(tg_user.id)
+        stored, membership = found if found is not None else (None, None)
         if stored is not None and stored.reachable and not _names_changed(stored, tg_user):
             user = stored
         else:
@@ -61,16 +62,11 @@ async def actor(update: Update, context: Context) -> Actor:
                 language=language,
             )
             version = db.people_version
-        community = membership = None
+        community = None
         if user.current_community_id is not None:
-            await people.preload(user.current_community_id, version)
-            warm = people.known.get(tg_user.id)
-            if warm is not None and warm[0] == version and warm[2] is not None:
-                community, membership = warm[2], warm[3]
-            else:
-                community = await store.get_community(db, user.current_community_id)
-                if community is not None:
-                    membership = await store.get_membership(db, community.id, user.id)
+            community = await people.community(user.current_community_id)
+        if community is None:
+            membership = None
         people.remember(tg_user.id, (version, user, community, membership))
     tz = community.timezone if community else config.timezone
     return Actor(
@@ -90,7 +86,9 @@ class People:
 
     Entries carry the database's ``people_version`` and are trusted only while it is
     current: a role change is seen by the very next update, and a vote burst costs no
-    lookups.
+    lookups. A lookup reads only the people asking (batched by :class:`UserLoader`), never
+    their whole community: in a community of 100,000 every join changes the version, and
+    reading everyone again held the one connection for over a second (bench/scale.py).
     """
 
     LIMIT = 50_000  # entries kept before the cache starts afresh
@@ -99,45 +97,43 @@ class People:
         self.db = db
         self.known: dict[int, Known] = {}
         self.loader = UserLoader(db)
-        self._preloaded: dict[int, int] = {}  # community -> version loaded
-        self._loading: dict[int, asyncio.Task[None]] = {}
+        self._communities: dict[int, tuple[int, Community]] = {}  # id -> (version, community)
+        self._finding: dict[int, asyncio.Task[Community | None]] = {}
 
     def remember(self, user_id: int, known: Known) -> None:
         if len(self.known) > self.LIMIT:
             self.known.clear()
         self.known[user_id] = known
 
-    async def preload(self, community_id: int, version: int) -> None:
-        """Cache everyone whose current community this is, in one query, once per version.
-
-        When a vote opens, most members tap within minutes, each for the first time in a
-        while: one query for all of them instead of three each. Simultaneous first taps
-        share the one load.
-        """
-        if self._preloaded.get(community_id) == version:
-            return
-        task = self._loading.get(community_id)
+    async def community(self, community_id: int) -> Community | None:
+        """A community by id, read once per people version however many ask at once (a
+        vote burst's first taps all ask for the same one)."""
+        version = self.db.people_version
+        kept = self._communities.get(community_id)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        task = self._finding.get(community_id)
         if task is None:
-            task = asyncio.ensure_future(self._load(community_id, version))
-            self._loading[community_id] = task
-            task.add_done_callback(lambda _task: self._loading.pop(community_id, None))
-        await asyncio.shield(task)
+            task = asyncio.ensure_future(self._find(community_id, version))
+            self._finding[community_id] = task
+            task.add_done_callback(lambda _task: self._finding.pop(community_id, None))
+        return await asyncio.shield(task)
 
-    async def _load(self, community_id: int, version: int) -> None:
-        community = await store.get_community(self.db, community_id)
-        if community is None:
-            return
-        for membership, user in await store.members(self.db, community_id):
-            if user.current_community_id == community_id and (
-                user.id not in self.known or self.known[user.id][0] != version
-            ):
-                self.known[user.id] = (version, user, community, membership)
-        self._preloaded[community_id] = version
+    async def _find(self, community_id: int, version: int) -> Community | None:
+        found = await store.get_community(self.db, community_id)
+        if found is not None:
+            if len(self._communities) > self.LIMIT:
+                self._communities.clear()
+            self._communities[community_id] = (version, found)
+        return found
+
+
+Person = tuple[User, Membership | None]  # a user and their membership of their community
 
 
 class UserLoader:
-    """Finds users by id in batches: every lookup asked while one query runs goes into the
-    next, single query.
+    """Finds users by id, each with the membership of their current community, in
+    batches: every lookup asked while one query runs goes into the next, single query.
 
     After a restart, or once anyone's membership changes (the cache is dropped), each
     voter's next tap must find them again. A vote burst brings hundreds of such first taps
@@ -147,10 +143,10 @@ class UserLoader:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._asked: dict[int, asyncio.Future[User | None]] = {}
+        self._asked: dict[int, asyncio.Future[Person | None]] = {}
         self._running: asyncio.Task[None] | None = None
 
-    async def get(self, user_id: int) -> User | None:
+    async def get(self, user_id: int) -> Person | None:
         found = self._asked.get(user_id)
         if found is None:
             found = self._asked[user_id] = asyncio.get_running_loop().create_future()
@@ -162,13 +158,13 @@ class UserLoader:
         while self._asked:
             asked, self._asked = self._asked, {}
             try:
-                users = await store.get_users(self.db, list(asked))
+                people = await store.get_people(self.db, list(asked))
             except Exception as error:  # each asker gets the failure, as a lone query would
                 for future in asked.values():
                     future.set_exception(error)
                 continue
             for user_id, future in asked.items():
-                future.set_result(users.get(user_id))
+                future.set_result(people.get(user_id))
 
 
 def _names_changed(user: User, tg_user: object) -> bool:

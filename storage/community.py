@@ -177,6 +177,23 @@ async def get_users(db: Database, user_ids: Sequence[int]) -> dict[int, User]:
     return {row["id"]: user_of(row) for row in rows}
 
 
+async def get_people(db: Database, user_ids: Sequence[int],
+                     ) -> dict[int, tuple[User, Membership | None]]:
+    """Several users by id, each with their membership of their current community, in one
+    query (the ids travel as one JSON array): who is tapping, without reading the
+    community they belong to (``bot.actor``)."""
+    rows = await db.fetchall(
+        "SELECT m.community_id, m.user_id, m.role, m.stakeholder_group, m.joined_at, u.*"
+        " FROM users u LEFT JOIN memberships m"
+        " ON m.community_id = u.current_community_id AND m.user_id = u.id"
+        " WHERE u.id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(user_ids)),),
+    )
+    return {row["id"]: (user_of(row),
+                        _membership(row) if row["user_id"] is not None else None)
+            for row in rows}
+
+
 @_people_write
 async def upsert_user(
     db: Database,

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.actor import UserLoader
+from bot.actor import Person, UserLoader
 from bot.app import BURST_GAP, LatestOnly, PerUserUpdateProcessor
 from storage import community as community_store
-from storage.community import User
 from storage.db import Database
 
 
@@ -122,15 +121,15 @@ def test_user_loader_finds_simultaneous_first_taps_in_few_queries(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Hundreds of people tapping for the first time at once: one query, not one each."""
     queries: list[int] = []
-    real = community_store.get_users
+    real = community_store.get_people
 
-    async def counted(db: Database, user_ids: list[int]) -> dict[int, User]:
+    async def counted(db: Database, user_ids: list[int]) -> dict[int, Person]:
         queries.append(len(user_ids))
         return await real(db, user_ids)
 
-    monkeypatch.setattr(community_store, "get_users", counted)
+    monkeypatch.setattr(community_store, "get_people", counted)
 
-    async def run() -> tuple[list[User | None], list[str]]:
+    async def run() -> tuple[list[Person | None], list[str]]:
         db = await Database.open(tmp_path / "users.sqlite3")
         try:
             for user_id in range(1, 301):
@@ -140,22 +139,22 @@ def test_user_loader_finds_simultaneous_first_taps_in_few_queries(
             loader = UserLoader(db)
             found = await asyncio.gather(*(loader.get(i) for i in [*range(1, 301), 999]))
             # A failed query fails every lookup that waited for it, and the next works.
-            monkeypatch.setattr(community_store, "get_users", _broken)
+            monkeypatch.setattr(community_store, "get_people", _broken)
             failed = await asyncio.gather(loader.get(1), loader.get(2), return_exceptions=True)
-            monkeypatch.setattr(community_store, "get_users", counted)
+            monkeypatch.setattr(community_store, "get_people", counted)
             again = await loader.get(3)
             return [*found, again], [type(f).__name__ for f in failed]
         finally:
             await db.close()
 
     found, failed = asyncio.run(run())
-    assert [u.first_name if u else None for u in found] == (
+    assert [p[0].first_name if p else None for p in found] == (
         [f"U{i}" for i in range(1, 301)] + [None, "U3"])
     assert queries[0] == 301 and len(queries) == 2  # all 301 asked together, then U3 alone
     assert failed == ["OperationalError", "OperationalError"]
 
 
-async def _broken(db: Database, user_ids: list[int]) -> dict[int, User]:
+async def _broken(db: Database, user_ids: list[int]) -> dict[int, Person]:
     raise sqlite3.OperationalError("database is locked")
 
 
