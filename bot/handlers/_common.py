@@ -295,6 +295,7 @@ async def deliver(context: Context, user_id: int, text: str, **kwargs: Any) -> b
 
 
 Render = Callable[[Translator, User], "tuple[str, InlineKeyboardMarkup | None]"]
+NOTICE_CHUNK = 500  # notices rendered before they are queued (see notify)
 
 
 async def notify(app: MahfilApp, community: Community, people: Iterable[User],
@@ -310,11 +311,15 @@ async def notify(app: MahfilApp, community: Community, people: Iterable[User],
     result that may still be withdrawn). Returns how many messages were queued.
     """
     courier_ = courier(app)
-    notices = []
+    translators: dict[str, Translator] = {}
+    notices: list[Notice] = []
+    queued = 0
     for user in people:
         if not user.reachable:
             continue
-        t = Translator(user.language, community.timezone)
+        t = translators.get(user.language)
+        if t is None:
+            t = translators[user.language] = Translator(user.language, community.timezone)
         text, markup = render(t, user)
         picture = photo(t) if photo is not None else None
         parts = [text[:MAX_CAPTION]] if picture else split_text(text)
@@ -323,8 +328,15 @@ async def notify(app: MahfilApp, community: Community, people: Iterable[User],
             notices.append(Notice(
                 user.id, part, markup.to_dict() if markup is not None and last else None,
                 picture, None if key is None else f"{key}:{user.id}:{index}"))
-    queued = await enqueue_notices(app.bot_data.db, community, notices, paid=courier_.paid,
-                                   not_before=not_before)
+        if len(notices) >= NOTICE_CHUNK:
+            # A notice to a city renders 100,000 messages: a chunk at a time, queued
+            # between chunks, so the loop serves others meanwhile and memory stays small.
+            queued += await enqueue_notices(app.bot_data.db, community, notices,
+                                            paid=courier_.paid, not_before=not_before)
+            notices = []
+    if notices:
+        queued += await enqueue_notices(app.bot_data.db, community, notices,
+                                        paid=courier_.paid, not_before=not_before)
     courier_.wake()
     return queued
 
