@@ -537,17 +537,16 @@ class Audience:
     took_part: int = 0
 
 
-async def _members(db: Database, survey: Survey) -> tuple[Community, list[tuple[Membership,
-                                                                              User]]]:
+async def _community(db: Database, survey: Survey) -> Community:
     community = await community_store.get_community(db, survey.community_id)
     assert community is not None  # a survey goes with its community (ON DELETE CASCADE)
-    return community, await community_store.members(db, community.id)
+    return community
 
 
 async def announcement(db: Database, survey: Survey) -> Audience:
-    """Every member hears that a survey opened."""
-    community, members = await _members(db, survey)
-    return Audience(survey, community, [u for _m, u in members])
+    """Every member hears that a survey opened (read a chunk at a time)."""
+    community = await _community(db, survey)
+    return Audience(survey, community, await community_store.people(db, community.id))
 
 
 REMINDER_PAGE = 2000  # members read per statement when finding who has not finished
@@ -569,9 +568,11 @@ async def reminder(db: Database, survey: Survey) -> Audience:
 
 async def closing(db: Database, survey: Survey) -> Audience:
     """Every member hears that it closed and how many took part; coordinators get results."""
-    community, members = await _members(db, survey)
-    return Audience(survey, community, [u for _m, u in members],
-                    frozenset(u.id for m, u in members if m.is_coordinator),
+    community = await _community(db, survey)
+    coordinators = await community_store.members(db, community.id,
+                                                 roles=("coordinator", "admin"))
+    return Audience(survey, community, await community_store.people(db, community.id),
+                    frozenset(u.id for _m, u in coordinators),
                     await store.participant_count(db, survey.id))
 
 

@@ -644,9 +644,10 @@ async def _community(db: Database, prioritisation: Prioritisation) -> Community:
 
 async def audience(db: Database, prioritisation: Prioritisation,
                    ) -> tuple[Community, list[User]]:
-    """Everyone a new vote is announced to: every member of its community."""
+    """Everyone a new vote is announced to: every member of its community (read a chunk at
+    a time)."""
     community = await _community(db, prioritisation)
-    return community, [u for _m, u in await community_store.members(db, community.id)]
+    return community, await community_store.people(db, community.id)
 
 
 async def not_voted(db: Database, vote_id: int) -> tuple[Prioritisation, Community,
@@ -794,8 +795,10 @@ async def result_audience(db: Database, prioritisation: Prioritisation,
     """Who hears the result: those who took part, and the coordinators."""
     community = await _community(db, prioritisation)
     voted = set(await store.participants(db, prioritisation))
-    return community, [u for m, u in await community_store.members(db, community.id)
-                       if u.id in voted or m.role in ("coordinator", "admin")]
+    voted.update(u.id for _m, u in await community_store.members(
+        db, community.id, roles=("coordinator", "admin")))
+    return community, [u for u in await community_store.people(db, community.id)
+                       if u.id in voted]
 
 
 # -- paper stickers ------------------------------------------------------------------------------
