@@ -38,15 +38,6 @@ SMALL = {"communities", "stakeholder_groups", "schema_version", "json_each", "br
          # key patterns cannot use its (name, key) key.
          "ptb_conversations"}
 # Whose indexes these are (the lead merges them): a scan there is expected, and reported.
-OTHERS = {
-    "stickers": "votes", "comparisons": "votes", "ratings": "votes",
-    "survey_responses": "survey", "survey_participants": "survey", "survey_answers": "survey",
-    # created by 0019, after 0017 on a new database: a later migration must index them
-    "process_marks": "after-0019", "process_welcomed": "after-0019",
-    "process_offers": "after-0019", "community_parents": "after-0019",
-    "city_stickers": "after-0019", "city_submission_events": "after-0019",
-    "city_submissions": "after-0019", "city_merges": "after-0019", "city_votes": "after-0019",
-}
 _SCAN = re.compile(r"^SCAN (\w+)(?: AS \w+)?")
 
 
@@ -357,15 +348,8 @@ async def test_mydata_and_forgetme_read_only_the_persons_rows(db: Database) -> N
     statements = await traced(db, account.export(db, 1))
     statements += await traced(db, account.forget(db, 1))
     assert any("DELETE FROM users" in s for s in statements)
-    mine, others = [], []
-    for sql in statements:
-        bad = scans(sql, await plan(db, sql))
-        for table in bad:
-            (others if table in OTHERS else mine).append((table, sql))
-    assert not mine, mine
-    if others:
-        pytest.xfail("scans for other helpers' indexes: "
-                     + "; ".join(sorted({f"{t} ({OTHERS[t]})" for t, _ in others})))
+    scanned = [(table, sql) for sql in statements for table in scans(sql, await plan(db, sql))]
+    assert not scanned, scanned
 
 
 def _fk_without_index(path: Path) -> list[tuple[str, str, str]]:
@@ -392,10 +376,5 @@ def _fk_without_index(path: Path) -> list[tuple[str, str, str]]:
 
 async def test_every_user_foreign_key_is_indexed(db: Database, tmp_path: Path) -> None:
     missing = _fk_without_index(tmp_path / "people.sqlite3")
-    mine = [m for m in missing if m[0] not in OTHERS and m[0] not in {
-        "prioritisations", "surveys", "standings_messages", "process_cycles",
-        "city_problems", "city_support", "city_vote_items"}]
-    assert not mine, mine
-    others = [m for m in missing if m[0] in OTHERS and m[2] == "users"]
-    if others:
-        pytest.xfail(f"user columns for other helpers or a later migration: {others}")
+    of_users = [m for m in missing if m[2] == "users"]
+    assert not of_users, of_users

@@ -93,6 +93,7 @@ CREATE INDEX IF NOT EXISTS evaluations_by ON evaluations(by_id);
 CREATE INDEX IF NOT EXISTS survey_responses_by_respondent
     ON survey_responses(respondent_id) WHERE respondent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS survey_participants_by_user ON survey_participants(user_id);
+CREATE INDEX IF NOT EXISTS surveys_created_by ON surveys(created_by);
 -- Counted responses in export order (named ones by time, then anonymous ones by id), and the
 -- newest free-text answers, walked from the end.
 CREATE INDEX IF NOT EXISTS survey_responses_counted
