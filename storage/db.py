@@ -88,6 +88,11 @@ class Database:
         # Deleted rows are overwritten, not left in free pages: a cast ballot's draft (who
         # was choosing whom) must not be readable from the file afterwards.
         await conn.execute("PRAGMA secure_delete=ON")
+        # A placement fires the counting triggers (0017), so each statement keeps a
+        # statement journal; in memory rather than a temporary file it costs a third less
+        # (31 → 19 µs a sticker, measured in SQLite alone). Nothing durable lives there: the
+        # write-ahead log is what commits.
+        await conn.execute("PRAGMA temp_store=MEMORY")
         db = cls(conn, path)
         if migrate:
             await db.migrate()
