@@ -67,6 +67,7 @@ from bot.flows import digest as digest_flow  # noqa: E402
 from bot.flows import survey as survey_flow  # noqa: E402
 from bot.flows import voting as voting_flow  # noqa: E402
 from bot.flows.people import Member  # noqa: E402
+from bot.actor import People  # noqa: E402
 from bot.flows.voting_book import StickerBook  # noqa: E402
 from bot.handlers import handler_modules  # noqa: E402
 from bot.handlers import survey as survey_handlers  # noqa: E402
@@ -434,6 +435,26 @@ async def forget_me(city: City) -> None:
     await account_flow.forget(city.db, city.state["person"])
 
 
+async def survey_missing(city: City) -> Any:
+    """Who has not answered (bot/handlers/survey.py ``missing``): the count and the first
+    names; what /results used to build from ``finished_responses``."""
+    return await survey_flow.missing(city.db, city.coordinator, city.survey_id)
+
+
+async def who_taps(city: City) -> Any:
+    """Who is behind a tap, after a restart (bot/actor.py): the user, their membership and
+    community — formerly a load of the whole community on the first tap."""
+    people = People(city.db)
+    person = await people.loader.get(city.ordinary[0])
+    assert person is not None and person[1] is not None
+    return await people.community(city.community_id)
+
+
+async def vote_announcement(city: City) -> Any:
+    """Everyone a new vote is announced to (bot/flows/voting.py ``audience``)."""
+    return await voting_flow.audience(city.db, city.big_vote)
+
+
 @dataclass(frozen=True)
 class Operation:
     """One row: the timed call, and untimed steps that give each run a fresh state."""
@@ -450,9 +471,11 @@ OPERATIONS: dict[str, Operation] = {
     "broadcast enqueue, all": Operation(broadcast_to_all, after=undo_broadcast),
     "StickerBook first tap after restart, 10N": Operation(
         first_tap, before=restart_sticker_book, after=undo_tap),
-    "finished_responses": Operation(
-        lambda c: survey_store.finished_responses(c.db, c.survey_id)),
-    "members()": Operation(lambda c: community_store.members(c.db, c.community_id)),
+    "who has not answered the survey": Operation(survey_missing),
+    "who taps, first tap after restart": Operation(who_taps),
+    "coordinators (members by role)": Operation(
+        lambda c: community_store.members(c.db, c.community_id, roles=("coordinator",))),
+    "vote announcement audience, all": Operation(vote_announcement),
     "member search": Operation(  # part of a common surname (کریمی), as a coordinator types
         lambda c: community_flow.find_members(c.db, c.community_id, "کریم", limit=9)),
     "member search, nobody matches": Operation(  # a typo: every name looked at
