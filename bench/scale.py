@@ -60,6 +60,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.actor import People  # noqa: E402
 from bot.flows import account as account_flow  # noqa: E402
 from bot.flows import broadcast as broadcast_flow  # noqa: E402
 from bot.flows import community as community_flow  # noqa: E402
@@ -67,7 +68,6 @@ from bot.flows import digest as digest_flow  # noqa: E402
 from bot.flows import survey as survey_flow  # noqa: E402
 from bot.flows import voting as voting_flow  # noqa: E402
 from bot.flows.people import Member  # noqa: E402
-from bot.actor import People  # noqa: E402
 from bot.flows.voting_book import StickerBook  # noqa: E402
 from bot.handlers import handler_modules  # noqa: E402
 from bot.handlers import survey as survey_handlers  # noqa: E402
