@@ -37,7 +37,6 @@ SMALL = {"communities", "stakeholder_groups", "schema_version", "json_each", "br
          # Only conversations in progress have a row (PTB deletes ended ones); /forgetme's
          # key patterns cannot use its (name, key) key.
          "ptb_conversations"}
-# Whose indexes these are (the lead merges them): a scan there is expected, and reported.
 _SCAN = re.compile(r"^SCAN (\w+)(?: AS \w+)?")
 
 
