@@ -77,6 +77,9 @@ async def _prepare(emu: Emulator, db: Database, sandbox: Sandbox) -> None:
     t = Translator(coordinator.language_code or "en")
     await _act(emu, coordinator, f"/start {coordinator_invite.code}",
                t._(GROUP_LABELS["ngo"]), t._("I agree"))
+    # A demo is tried at any hour: its notices (a vote's announcement) must not wait for
+    # the morning, as they would inside the default quiet hours (22 to 8).
+    await _act(emu, coordinator, "/quiethours off")
     # Something to take part in: an open brainstorm with two problems on the board.
     await _act(emu, coordinator, f"/brainstorm {DEMO_QUESTION}")
     for problem in DEMO_PROBLEMS:
