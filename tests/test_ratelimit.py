@@ -105,3 +105,28 @@ async def test_a_chat_bursts_then_keeps_its_pace_and_so_does_a_group() -> None:
     group = [account.take_chat(-100) for _ in range(3)]
     assert [round(at - now, 1) for at, _ in group] == [0.0, 0.0, 3.0]
     assert round(account.chat_wait(7), 1) == 3.0 and account.chat_wait(8) == 0.0
+
+
+async def test_a_busy_chats_messages_leave_room_for_replies_to_quiet_chats() -> None:
+    """A flooder's replies (LATER) never fill the lane's second: at most ``rate - 2`` of
+    them leave in any second, so a reply to a quiet chat asked for meanwhile goes ahead of
+    the busy chat's next message instead of queueing behind it (bench/flood.py)."""
+    account = Account(rate=20.0)  # headroom: 18 a second
+    lane = account.lanes[False]
+    loop = asyncio.get_running_loop()
+    left: list[tuple[str, float]] = []
+
+    async def send(name: str, priority: int) -> None:
+        await lane.turn(priority)
+        left.append((name, loop.time()))
+
+    busy = [asyncio.create_task(send(f"busy {n}", LATER)) for n in range(24)]
+    while len(left) < 18:
+        await asyncio.sleep(0.01)
+    reply = asyncio.create_task(send("reply", URGENT))
+    await asyncio.gather(reply, *busy)
+    names = [name for name, _ in left]
+    assert names.index("reply") < names.index("busy 18")
+    busy_times = [at for name, at in left if name != "reply"]
+    assert max(sum(1 for t in busy_times if start <= t < start + 1.0)
+               for start in busy_times) <= 18
