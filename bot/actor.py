@@ -27,9 +27,10 @@ __all__ = ["Actor", "Member", "People", "actor"]
 async def actor(update: Update, context: Context) -> Actor:
     """The person behind ``update``, created on first contact.
 
-    Who someone is (user, current community, membership) is cached per application and
-    dropped whenever ``storage.community`` writes anything (``db.people_version``): a vote
-    burst then costs no lookups, and a role change is seen by the very next update.
+    Who someone is (user, current community, membership, their translator) is cached per
+    application as one immutable :class:`Actor` and dropped whenever ``storage.community``
+    writes anything (``db.people_version``): a vote burst then costs no lookups and builds
+    nothing, and a role change is seen by the very next update.
     """
     tg_user = update.effective_user
     if tg_user is None:
@@ -38,47 +39,47 @@ async def actor(update: Update, context: Context) -> Actor:
     config = context.config
     people = context.bot_data.people
     cached = people.known.get(tg_user.id)
-    if (cached is not None and cached[0] == db.people_version and cached[1].reachable
-            and not _names_changed(cached[1], tg_user)):
-        _version, user, community, membership = cached
+    if (cached is not None and cached[0] == db.people_version and cached[1].user.reachable
+            and not _names_changed(cached[1].user, tg_user)):
+        return cached[1]  # the same (immutable) Actor as the person's last update
+    version = db.people_version
+    found = await people.loader.get(tg_user.id)
+    stored, membership = found if found is not None else (None, None)
+    if stored is not None and stored.reachable and not _names_changed(stored, tg_user):
+        user = stored
     else:
+        language = (
+            stored.language
+            if stored is not None
+            else match_language(tg_user.language_code, config.default_locale)
+        )
+        user = await store.upsert_user(
+            db,
+            tg_user.id,
+            first_name=tg_user.first_name,
+            last_name=tg_user.last_name,
+            username=tg_user.username,
+            language=language,
+        )
         version = db.people_version
-        found = await people.loader.get(tg_user.id)
-        stored, membership = found if found is not None else (None, None)
-        if stored is not None and stored.reachable and not _names_changed(stored, tg_user):
-            user = stored
-        else:
-            language = (
-                stored.language
-                if stored is not None
-                else match_language(tg_user.language_code, config.default_locale)
-            )
-            user = await store.upsert_user(
-                db,
-                tg_user.id,
-                first_name=tg_user.first_name,
-                last_name=tg_user.last_name,
-                username=tg_user.username,
-                language=language,
-            )
-            version = db.people_version
-        community = None
-        if user.current_community_id is not None:
-            community = await people.community(user.current_community_id)
-        if community is None:
-            membership = None
-        people.remember(tg_user.id, (version, user, community, membership))
+    community = None
+    if user.current_community_id is not None:
+        community = await people.community(user.current_community_id)
+    if community is None:
+        membership = None
     tz = community.timezone if community else config.timezone
-    return Actor(
+    who = Actor(
         user=user,
         community=community,
         membership=membership,
         t=Translator(user.language, tz),
         is_admin=tg_user.id in config.admins,
     )
+    people.remember(tg_user.id, (version, who))
+    return who
 
 
-Known = tuple[int, User, Community | None, Membership | None]  # (people version, …)
+Known = tuple[int, Actor]  # (people version it was read at, who the person is)
 
 
 class People:

@@ -128,7 +128,10 @@ class Tapped(Turn[W], Generic[B, W]):
         assert query is not None
         self.answered = True
         with contextlib.suppress(BadRequest):  # the query expired while we worked
-            await query.answer(text, show_alert=alert)
+            if alert:
+                await query.answer(text, show_alert=True)
+            else:  # (Telegram's default: one parameter fewer to encode on every tap)
+                await query.answer(text)
 
     async def refuse(self, refused: Refused) -> None:
         await self.answer(self.t._(refused.message, **refused.values), alert=True)
@@ -177,11 +180,7 @@ def tap(kind: type[B], *, first: bool = False,
     handlers (a vote burst): once it has run, no later handler group looks at the update.
     """
     role: Role = kind.role if kind.role is not None else "resident"
-
-    async def as_member(update: Update, context: Context) -> Actor:
-        return await member(update, context, role)
-
-    return _tapping(kind, as_member, first=first)
+    return _tapping(kind, lambda who: require(who, role), first=first)
 
 
 def guest_tap(kind: type[B]) -> Callable[[Callable[[GuestTap[B]], Awaitable[None]]],
@@ -189,21 +188,26 @@ def guest_tap(kind: type[B]) -> Callable[[Callable[[GuestTap[B]], Awaitable[None
     """A handler for a tap anyone may make (a language, an invitation's steps)."""
     if kind.role is not None:
         raise TypeError(f"{kind.__name__} needs a role; use @tap")
-    return _tapping(kind, actor, first=False)
+    return _tapping(kind, lambda who: who, first=False)
 
 
-def _tapping(kind: type[B], who: Callable[[Update, Context], Awaitable[Actor]], *,
+def _tapping(kind: type[B], allowed: Callable[[Actor], Actor], *,
              first: bool) -> Callable[[Callable[[Any], Awaitable[None]]], Handling]:
+    """``allowed`` turns the person into who the body acts as (a member with the button's
+    role), or raises Refused."""
+
     def wrap(body: Callable[[Any], Awaitable[None]]) -> Handling:
         @functools.wraps(body)
         async def callback(update: Update, context: Context) -> None:
-            # Resolved first: a refusal of a malformed button is in the person's language.
-            turn: Tapped[Any, Any] = Tapped(update, context, await actor(update, context), None)
+            # Resolved first, and once: a refusal of a malformed button is in the person's
+            # language (a sticker tap in a burst pays for one lookup, not two).
+            who = await actor(update, context)
+            turn: Tapped[Any, Any] = Tapped(update, context, who, None)
             try:
                 query = update.callback_query
                 assert query is not None
-                button = kind.parse(query.data or "")
-                turn = Tapped(update, context, await who(update, context), button)
+                turn.button = kind.parse(query.data or "")
+                turn.who = allowed(who)
                 await body(turn)
             except Refused as refused:
                 await turn.refuse(refused)
