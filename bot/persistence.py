@@ -1,12 +1,12 @@
 """PTB's ``BasePersistence`` on the project's SQLite file.
 
-Conversation states and ``user_data``/``chat_data`` are what a resident half-way through a
-flow would lose on a restart, so they live in the same database as everything else. Values
+Conversation states and ``user_data`` are what a resident half-way through a flow would
+lose on a restart, so they live in the same database as everything else. Values
 are stored as JSON: whatever a handler keeps in ``user_data`` must be JSON-serialisable
 (ids, strings, numbers, lists, dicts), which keeps the rows readable and safe to load.
-``bot_data`` and arbitrary callback data are not persisted: the bot keeps services, not
-state, in ``bot_data`` (``bot.services``), and buttons carry their own typed data
-(``bot.callbacks``).
+``bot_data``, ``chat_data`` and arbitrary callback data are not persisted: the bot keeps
+services, not state, in ``bot_data`` (``bot.services``), nothing in ``chat_data``, and
+buttons carry their own typed data (``bot.callbacks``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ class SQLitePersistence(BasePersistence[dict[str, Any], dict[str, Any], dict[str
 
     def __init__(self, db: Database, *, update_interval: float = 2.0) -> None:
         super().__init__(
-            store_data=PersistenceInput(bot_data=False, callback_data=False),
+            # chat_data is not persisted either: no handler keeps anything there, and PTB
+            # would otherwise refresh and write it back for every chat an update touched
+            # (two calls per sticker tap in a vote burst, for nothing).
+            store_data=PersistenceInput(bot_data=False, chat_data=False, callback_data=False),
             update_interval=update_interval,
         )
         self.db = db
